@@ -1,0 +1,98 @@
+"""Latent Explorer: streamlit run app.py"""
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer.checkpoint import CheckpointError
+from explorer.data import BUILTIN, DatasetError
+from explorer.ui import common
+
+st.set_page_config(page_title="Latent Explorer", page_icon="🧭", layout="wide")
+
+PAGES = [
+    st.Page("explorer/ui/map.py", title="Map", icon="🗺️", url_path="map", default=True),
+    st.Page("explorer/ui/interpolate.py", title="Interpolate", icon="↔️", url_path="interpolate"),
+    st.Page("explorer/ui/sample.py", title="Sample", icon="🎲", url_path="sample"),
+    st.Page("explorer/ui/arithmetic.py", title="Arithmetic", icon="➕", url_path="arithmetic"),
+    st.Page("explorer/ui/sliders.py", title="Sliders", icon="🎚️", url_path="sliders"),
+    st.Page("explorer/ui/compare.py", title="Compare", icon="🔍", url_path="compare"),
+    st.Page("explorer/ui/upload.py", title="Upload", icon="📤", url_path="upload"),
+    st.Page("explorer/ui/anomaly.py", title="Anomaly", icon="🚨", url_path="anomaly"),
+]
+
+
+def sidebar() -> common.Context:
+    st.sidebar.title("Latent Explorer")
+    shipped = common.shipped_models()
+    labels = {m.label: m for m in shipped}
+    wanted = common.param_list("ckpt") or ["mnist-vae"]
+    default = [m.label for m in shipped if m.name in wanted]
+    picked = st.sidebar.multiselect("Checkpoints", list(labels), default=default,
+                                    help="The first one is the active model; Compare uses all of them.")
+    paths = [labels[p].path for p in picked]
+    names = [labels[p].name for p in picked]
+    errors: list[str] = []
+
+    with st.sidebar.expander("Your own checkpoint"):
+        uploads = st.file_uploader("Upload .safetensors (and its config.json)", type=["safetensors", "json"],
+                                   accept_multiple_files=True, key="ckpt_upload")
+        typed = st.text_input("…or a path to a checkpoint folder or file", key="ckpt_path",
+                              value=common.param("ckpt_path", ""))
+    if uploads:
+        try:
+            paths.insert(0, common.store_upload(uploads))
+        except (CheckpointError, OSError) as e:
+            errors.append(f"Uploaded checkpoint: {e}")
+    if typed.strip():
+        try:
+            paths.insert(0, common.resolve_user_path(typed))
+        except ValueError as e:
+            errors.append(f"Checkpoint path: {e}")
+
+    engines = []
+    for path in paths:
+        try:
+            engines.append(common.engine_for(path))
+        except CheckpointError as e:
+            errors.append(f"Checkpoint {path.name}: {e}")
+
+    options = list(BUILTIN) + ["folder or .npz path"]
+    dataset_choice = common.param("data", "mnist")
+    index = options.index(dataset_choice) if dataset_choice in options else len(options) - 1
+    kind = st.sidebar.selectbox("Dataset", options, index=index,
+                                format_func=lambda o: {"mnist": "MNIST digits (5,000, 28×28)",
+                                                       "digits": "scikit-learn digits (1,797, 8×8)"}.get(o, o))
+    dataset_name = kind
+    if kind not in BUILTIN:
+        dataset_name = st.sidebar.text_input("Dataset path (folder of images or .npz)",
+                                             value=dataset_choice if dataset_choice not in BUILTIN else "")
+    dataset = None
+    if dataset_name.strip() and dataset_name != "folder or .npz path":
+        try:
+            dataset = common.dataset_for(dataset_name)
+        except (DatasetError, ValueError) as e:
+            errors.append(f"Dataset: {e}")
+
+    common.set_params(ckpt=names, data=dataset_name if dataset_name.strip() else None,
+                      ckpt_path=typed.strip() or None)
+    for message in errors:
+        st.sidebar.error(message)
+    if engines:
+        model_card(engines[0])
+    return common.Context(engines=engines, dataset=dataset, dataset_name=dataset_name, errors=errors)
+
+
+def model_card(engine) -> None:
+    config = engine.checkpoint.config
+    training = config.get("training", {})
+    lines = [f"type `{config['model_type']}` · body `{config['model'].get('body', '?')}` · latent **{engine.latent_dim}**",
+             f"{engine.model.num_parameters():,} parameters · runs on {engine.describe_device()}"]
+    if "test_mse" in training:
+        lines.append(f"test MSE {training['test_mse']:.4f} (PCA at the same size: {training['pca_mse']:.4f})")
+    with st.sidebar.container(border=True):
+        st.markdown(f"**{engine.checkpoint.name}**")
+        st.caption("  \n".join(lines))
+
+
+st.session_state["context"] = sidebar()
+st.navigation(PAGES).run()

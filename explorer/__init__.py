@@ -1,0 +1,1 @@
+"""Latent Explorer: look inside trained autoencoders."""

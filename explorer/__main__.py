@@ -1,0 +1,149 @@
+"""Command line: python -m explorer train | evaluate | encode | info."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from .data import DatasetError, load_dataset
+from .models import MODEL_TYPES
+
+
+def parse_list(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    import torch
+
+    from .train import TrainConfig, evaluate, train
+
+    torch.set_num_threads(args.threads) if args.threads else None
+    dataset = load_dataset(args.dataset, size=args.image_size)
+    model_args: dict = {"latent_dim": args.latent_dim}
+    for key in ("body", "recon_loss", "sparsity", "noise"):
+        if getattr(args, key) is not None:
+            model_args[key] = getattr(args, key)
+    for key in ("sparsity_weight", "rho", "noise_level", "contraction_weight", "beta", "conv_hidden"):
+        if getattr(args, key) is not None:
+            model_args[key] = getattr(args, key)
+    if args.hidden:
+        model_args["hidden"] = parse_list(args.hidden)
+    if args.channels:
+        model_args["channels"] = parse_list(args.channels)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      exclude_class=args.exclude_class, kl_warmup=args.kl_warmup, shift=args.shift,
+                      weight_decay=args.weight_decay)
+    model, record = train(args.model, model_args, dataset, cfg)
+    record.update(evaluate(model, dataset, exclude_class=args.exclude_class))
+    name = args.name or Path(args.out).name
+    out = ckpt.save(model, args.out, {"name": name, "dataset": dataset.describe(), "training": record})
+    print(f"saved {out}")
+    print_metrics(record)
+
+
+def print_metrics(m: dict) -> None:
+    print(f"test MSE {m['test_mse']:.5f}  PSNR {m['test_psnr']:.2f} dB  SSIM {m['test_ssim']:.4f}")
+    print(f"PCA k=same MSE {m['pca_mse']:.5f}  PSNR {m['pca_psnr']:.2f} dB  SSIM {m['pca_ssim']:.4f}  "
+          f"(model MSE = {m['mse_vs_pca']:.3f}x PCA)")
+    if "anomaly_auc" in m:
+        print(f"anomaly class {m['anomaly_class']}: ROC AUC {m['anomaly_auc']:.4f}  (PCA {m['pca_anomaly_auc']:.4f})")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .train import evaluate
+
+    checkpoint = ckpt.load(args.checkpoint)
+    dataset = load_dataset(args.dataset or checkpoint.config.get("dataset", {}).get("name", "mnist"))
+    ckpt.check_fits(checkpoint, dataset.input_shape, dataset.name)
+    exclude = checkpoint.config.get("training", {}).get("anomaly_class")
+    print_metrics(evaluate(checkpoint.model, dataset, exclude_class=exclude))
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    checkpoint = ckpt.load(args.checkpoint)
+    print(json.dumps({**checkpoint.config, "parameters": checkpoint.model.num_parameters(),
+                      "content_hash": checkpoint.content_hash}, indent=2))
+
+
+def cmd_encode(args: argparse.Namespace) -> None:
+    from .backend import InferenceEngine
+
+    checkpoint = ckpt.load(args.checkpoint)
+    dataset = load_dataset(args.dataset or checkpoint.config.get("dataset", {}).get("name", "mnist"))
+    ckpt.check_fits(checkpoint, dataset.input_shape, dataset.name)
+    codes = InferenceEngine(checkpoint).encode(dataset.x)
+    out = Path(args.out)
+    if out.suffix == ".csv":
+        header = ",".join(["label"] * (dataset.y is not None) + [f"z{i}" for i in range(codes.shape[1])])
+        table = codes if dataset.y is None else np.column_stack([dataset.y, codes])
+        np.savetxt(out, table, delimiter=",", header=header, comments="", fmt="%.6g")
+    else:
+        np.savez(out, z=codes, **({"y": dataset.y} if dataset.y is not None else {}))
+    print(f"wrote {len(codes)} codes of size {codes.shape[1]} to {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m explorer", description="Latent Explorer command line")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model and write its checkpoint")
+    t.add_argument("--model", required=True, choices=sorted(MODEL_TYPES))
+    t.add_argument("--dataset", default="mnist", help="mnist, digits, a folder of images or an .npz")
+    t.add_argument("--latent-dim", type=int, default=16)
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True, help="checkpoint folder to write")
+    t.add_argument("--name", help="display name (default: the folder's name)")
+    t.add_argument("--body", choices=["mlp", "conv"])
+    t.add_argument("--hidden", help="MLP widths, e.g. 256,128")
+    t.add_argument("--channels", help="conv widths per stage, e.g. 32,64")
+    t.add_argument("--conv-hidden", type=int)
+    t.add_argument("--recon-loss", choices=["mse", "bce", "mae"])
+    t.add_argument("--sparsity", choices=["l1", "kl"])
+    t.add_argument("--sparsity-weight", type=float)
+    t.add_argument("--rho", type=float)
+    t.add_argument("--noise", choices=["gaussian", "mask"])
+    t.add_argument("--noise-level", type=float)
+    t.add_argument("--contraction-weight", type=float)
+    t.add_argument("--beta", type=float)
+    t.add_argument("--kl-warmup", type=int, default=0, help="epochs of linear KL warm-up (VAEs)")
+    t.add_argument("--shift", type=int, default=0, help="random translation augmentation, pixels")
+    t.add_argument("--exclude-class", type=int, help="leave this label out of training (anomaly detection)")
+    t.add_argument("--image-size", type=int, default=28, help="side length for a folder of images")
+    t.add_argument("--threads", type=int, default=0)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="test metrics beside the PCA baseline")
+    e.add_argument("checkpoint")
+    e.add_argument("--dataset")
+    e.set_defaults(func=cmd_evaluate)
+
+    i = sub.add_parser("info", help="print a checkpoint's config")
+    i.add_argument("checkpoint")
+    i.set_defaults(func=cmd_info)
+
+    c = sub.add_parser("encode", help="encode a dataset to .npz or .csv")
+    c.add_argument("checkpoint")
+    c.add_argument("--dataset")
+    c.add_argument("--out", required=True)
+    c.set_defaults(func=cmd_encode)
+
+    args = p.parse_args(argv)
+    try:
+        args.func(args)
+    except (ckpt.CheckpointError, DatasetError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""On-disk cache of arrays (encodings, projections), shared by every session of the app.
+
+Entries are ``.npz`` files read with ``allow_pickle=False``, written atomically (temporary
+file + rename) so a concurrent reader never sees half a file. A corrupt entry is deleted and
+reported as a miss, never trusted.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import atomic_write
+
+CACHE_ENV = "LATENT_EXPLORER_CACHE"
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "latent-explorer")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def key(*parts: object) -> str:
+    """A filename-safe key from any JSON-serialisable parts."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def load(kind: str, entry_key: str) -> dict[str, np.ndarray] | None:
+    path = cache_dir() / kind / f"{entry_key}.npz"
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {name: f[name] for name in f.files}
+        if "__complete__" not in arrays:
+            raise ValueError("entry lacks its completion marker")
+        arrays.pop("__complete__")
+        return arrays
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        path.unlink(missing_ok=True)
+        return None
+
+
+def store(kind: str, entry_key: str, **arrays: np.ndarray) -> None:
+    folder = cache_dir() / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez(buf, __complete__=np.array(True), **arrays)
+    atomic_write(folder / f"{entry_key}.npz", buf.getvalue())

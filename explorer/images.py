@@ -1,0 +1,197 @@
+"""Safe decoding of uploaded images, MNIST-style preprocessing, and images to PNG / grids.
+
+Uploads are untrusted: size and pixel count are checked before anything is decoded, only
+raster formats PIL reads natively are accepted, and every failure is an ``ImageError`` whose
+message a user can act on.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # larger uploads are refused unread
+MAX_PIXELS = 25_000_000  # refuse decompression bombs before decoding
+ALLOWED_FORMATS = {"PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"}
+MNIST_BOX = 20 / 28  # MNIST digits fit a 20x20 box inside the 28x28 frame
+
+
+class ImageError(ValueError):
+    """An upload that cannot be used; the message says why."""
+
+
+@dataclass
+class Preprocessed:
+    image: np.ndarray  # (H, W) or (C, H, W) float32 in [0, 1], ready for the model
+    steps: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (caption, picture) per step
+    notes: list[str] = field(default_factory=list)  # what was done and why
+
+
+def open_image(data: bytes) -> Image.Image:
+    """Decode untrusted bytes into a loaded, upright PIL image (first frame if animated)."""
+    if not data:
+        raise ImageError("the file is empty")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ImageError(f"the file is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+    head = data[:512].lstrip().lower()
+    if head.startswith(b"<?xml") or head.startswith(b"<svg") or b"<svg" in head:
+        raise ImageError("SVG is a vector format and is not accepted: upload a PNG, JPEG, GIF, BMP, TIFF or WebP")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS))
+        except UnidentifiedImageError:
+            raise ImageError("not an image this app can read (accepted: PNG, JPEG, GIF, BMP, TIFF, WebP)") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageError(f"the image claims too many pixels (over {MAX_PIXELS:,}); refused before decoding") from None
+        except Exception as e:  # PIL raises many types for malformed headers
+            raise ImageError(f"the image header is malformed ({type(e).__name__})") from None
+        w, h = im.size
+        if w * h > MAX_PIXELS:
+            raise ImageError(f"the image is {w}x{h} = {w * h:,} pixels; the limit is {MAX_PIXELS:,} (refused before decoding)")
+        if w < 1 or h < 1:
+            raise ImageError("the image has no pixels")
+        try:
+            im.seek(0)
+            im.load()
+            im = ImageOps.exif_transpose(im)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageError(f"the image decodes to too many pixels (over {MAX_PIXELS:,})") from None
+        except Exception as e:
+            raise ImageError(f"the image is truncated or corrupt and could not be decoded ({type(e).__name__})") from None
+    return im
+
+
+def to_float_array(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """RGB float array in [0, 1] (H, W, 3) and alpha (H, W) or None, for any PIL mode."""
+    alpha = None
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        hi = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        if im.mode == "F":
+            lo, hi = float(a.min()), float(a.max())
+            a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+        else:
+            a = a / hi
+        gray = np.clip(a, 0, 1)
+        return np.repeat(gray[..., None], 3, axis=2).astype(np.float32), None
+    if im.mode == "P" and "transparency" in im.info or im.mode in ("RGBA", "LA", "PA"):
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
+        return rgba[..., :3], rgba[..., 3]
+    return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0, None
+
+
+def composite(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Put transparent pixels on the background that contrasts with the visible content."""
+    visible = alpha > 0.5
+    ink = luminance(rgb)[visible].mean() if visible.any() else 0.0
+    background = 1.0 if ink < 0.5 else 0.0
+    return rgb * alpha[..., None] + background * (1 - alpha[..., None])
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def resize(a: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Antialiased resize of a (H, W) or (H, W, C) float array."""
+    if a.ndim == 2:
+        return np.asarray(Image.fromarray(a.astype(np.float32), mode="F").resize((width, height), Image.Resampling.LANCZOS)).clip(0, 1)
+    return np.stack([resize(a[..., c], height, width) for c in range(a.shape[2])], axis=2)
+
+
+def preprocess_bytes(data: bytes, size: int = 28, channels: int = 1, mnist_style: bool = True) -> Preprocessed:
+    """Decode an upload and bring it to the model's input: (size, size) gray or (3, size, size)."""
+    im = open_image(data)
+    rgb, alpha = to_float_array(im)
+    out = Preprocessed(image=np.zeros(0), steps=[("original", rgb)])
+    if alpha is not None and (alpha < 1).any():
+        rgb = composite(rgb, alpha)
+        out.notes.append("transparent pixels placed on a contrasting background")
+        out.steps.append(("transparency composited", rgb))
+    if channels == 3:
+        out.image = np.moveaxis(resize(rgb, size, size), 2, 0).astype(np.float32)
+        out.steps.append((f"resized to {size}x{size}", np.moveaxis(out.image, 0, 2)))
+        return out
+    gray = luminance(rgb)
+    out.steps.append(("grayscale", gray))
+    if gray.max() - gray.min() < 0.05:
+        raise ImageError("the image is blank (one flat colour): there is nothing to encode")
+    if mnist_style:
+        gray = mnist_like(gray, size, out)
+    else:
+        gray = resize(gray, size, size)
+        out.steps.append((f"resized to {size}x{size}", gray))
+    out.image = gray.astype(np.float32)
+    return out
+
+
+def mnist_like(gray: np.ndarray, size: int, out: Preprocessed) -> np.ndarray:
+    """Light ink on a dark background, cropped, fitted to MNIST's box and centred by mass."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if np.median(border) > 0.5:
+        gray = 1 - gray
+        out.notes.append("inverted: the background was light")
+        out.steps.append(("inverted", gray))
+    gray = (gray - gray.min()) / (gray.max() - gray.min())
+    rows, cols = np.nonzero(gray > 0.2)
+    gray = gray[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+    out.steps.append(("cropped", gray))
+    box = max(1, round(size * MNIST_BOX))
+    h, w = gray.shape
+    scale = box / max(h, w)
+    gray = resize(gray, max(1, round(h * scale)), max(1, round(w * scale)))
+    canvas = np.zeros((size, size), dtype=np.float32)
+    top, left = (size - gray.shape[0]) // 2, (size - gray.shape[1]) // 2
+    canvas[top: top + gray.shape[0], left: left + gray.shape[1]] = gray
+    cy, cx = ndimage.center_of_mass(canvas)
+    if np.isfinite(cy) and np.isfinite(cx):
+        canvas = ndimage.shift(canvas, ((size - 1) / 2 - cy, (size - 1) / 2 - cx), order=1, mode="constant")
+    canvas = canvas.clip(0, 1)
+    out.steps.append((f"resized to {box}px and centred by mass in {size}x{size}", canvas))
+    return canvas
+
+
+# --- pictures out -----------------------------------------------------------------------
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """(H, W), (1, H, W), (C, H, W) or (H, W, C) floats in [0, 1] -> (H, W[, 3]) uint8."""
+    a = np.asarray(image, dtype=np.float32)
+    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[2] not in (1, 3):
+        a = np.moveaxis(a, 0, 2)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    return (np.nan_to_num(a).clip(0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def upscale(image: np.ndarray, min_side: int = 112) -> np.ndarray:
+    """Nearest-neighbour upscale by a whole factor so small images stay crisp."""
+    a = to_uint8(image)
+    factor = max(1, int(np.ceil(min_side / min(a.shape[:2]))))
+    return a.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def grid(images: np.ndarray, ncols: int, pad: int = 1, pad_value: float = 0.5) -> np.ndarray:
+    """Tile (N, C, H, W) or (N, H, W) images into one (rows*H, cols*W[, 3]) float picture."""
+    a = np.asarray(images, dtype=np.float32)
+    if a.ndim == 3:
+        a = a[:, None]
+    n, c, h, w = a.shape
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    out = np.full((c, nrows * (h + pad) + pad, ncols * (w + pad) + pad), pad_value, dtype=np.float32)
+    for i in range(n):
+        r, col = divmod(i, ncols)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        out[:, y: y + h, x: x + w] = a[i]
+    return out[0] if c == 1 else np.moveaxis(out, 0, 2)
+
+
+def png_bytes(image: np.ndarray, min_side: int = 0) -> bytes:
+    a = upscale(image, min_side) if min_side else to_uint8(image)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,1 @@
+"""Streamlit pages. Each page reads widgets, calls plain functions in ``explorer``, draws."""

@@ -1,0 +1,266 @@
+"""What every page shares: loaders cached across sessions, the sidebar's choices, query
+parameters that make a view shareable by link, and image / download helpers."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from .. import cache
+from ..backend import DatasetCodes, InferenceEngine
+from ..checkpoint import CONFIG_NAME, WEIGHTS_NAME, Checkpoint, CheckpointError, check_fits, load
+from ..data import BUILTIN, Dataset, DatasetError, load_dataset
+from ..images import grid, png_bytes, upscale
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED_DIR = REPO / "checkpoints"
+ROOTS_ENV = "LATENT_EXPLORER_ROOTS"  # os.pathsep-separated folders a typed path may point into
+
+
+# --- paths a user may type ----------------------------------------------------------------
+def allowed_roots() -> list[Path]:
+    extra = [Path(p) for p in os.environ.get(ROOTS_ENV, "").split(os.pathsep) if p.strip()]
+    return [p.resolve() for p in [SHIPPED_DIR, REPO / "data", *extra]]
+
+
+def resolve_user_path(text: str) -> Path:
+    """A typed path, allowed only if it resolves (symlinks followed) under an allowed root."""
+    raw = Path(text.strip()).expanduser()
+    if not text.strip():
+        raise ValueError("enter a path")
+    if ".." in raw.parts:
+        raise ValueError("paths with '..' are not accepted")
+    candidate = raw if raw.is_absolute() else REPO / raw
+    resolved = candidate.resolve()
+    roots = allowed_roots()
+    if not any(resolved == r or r in resolved.parents for r in roots):
+        shown = ", ".join(str(r) for r in roots)
+        raise ValueError(f"{text} is outside the folders this app may read ({shown}); "
+                         f"set {ROOTS_ENV} to allow more")
+    if not resolved.exists():
+        raise ValueError(f"{text}: no such file or folder")
+    return resolved
+
+
+# --- checkpoints ----------------------------------------------------------------------------
+@dataclass
+class ShippedModel:
+    name: str
+    path: Path
+    model_type: str
+    latent_dim: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.model_type}, {self.latent_dim}-d)"
+
+
+def shipped_models() -> list[ShippedModel]:
+    models = []
+    for folder in sorted(SHIPPED_DIR.glob("*/")):
+        try:
+            config = json.loads((folder / CONFIG_NAME).read_text())
+            models.append(ShippedModel(folder.name, folder, config["model_type"], int(config["latent_dim"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a checkpoint folder; the loader would explain why if picked by path
+    return models
+
+
+def file_signature(path: Path) -> str:
+    """Changes when the checkpoint on disk changes, so cached engines are not stale."""
+    files = sorted(path.glob("*")) if path.is_dir() else [path]
+    return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files if f.is_file())
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _engine(path: str, signature: str) -> InferenceEngine:
+    return InferenceEngine(load(path))
+
+
+def engine_for(path: Path) -> InferenceEngine:
+    """One engine per checkpoint, shared by every session (raises CheckpointError)."""
+    return _engine(str(path), file_signature(path))
+
+
+def store_upload(files: list) -> Path:
+    """Put uploaded checkpoint files in a folder named by their content; returns its path.
+
+    Accepts one ``.safetensors`` (config in its metadata) or ``config.json`` + weights.
+    Nothing uploaded is ever unpickled: loading goes through ``checkpoint.load``.
+    """
+    names = [f.name for f in files]
+    digest = hashlib.sha256()
+    for f in sorted(files, key=lambda f: f.name):
+        digest.update(f.name.encode() + f.getvalue())
+    folder = cache.cache_dir() / "uploads" / digest.hexdigest()[:24]
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = [f for f in files if f.name.endswith((".safetensors", ".pt"))]
+    configs = [f for f in files if f.name.endswith(".json")]
+    if len(weights) != 1:
+        raise CheckpointError(f"upload one weights file (.safetensors), optionally with its config.json; got {names}")
+    if configs:
+        (folder / CONFIG_NAME).write_bytes(configs[0].getvalue())
+        target = folder / (WEIGHTS_NAME if weights[0].name.endswith(".safetensors") else "model.pt")
+        target.write_bytes(weights[0].getvalue())
+        return folder
+    target = folder / "model.safetensors"
+    target.write_bytes(weights[0].getvalue())
+    return target
+
+
+# --- datasets -------------------------------------------------------------------------------
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=8)
+def _dataset(name: str, signature: str) -> Dataset:
+    return load_dataset(name)
+
+
+def dataset_for(name: str) -> Dataset:
+    """Bundled by name, or a folder / .npz under the allowed roots (raises on bad input)."""
+    if name in BUILTIN:
+        return _dataset(name, "")
+    path = resolve_user_path(name)
+    return _dataset(str(path), file_signature(path) if path.is_file() else str(path.stat().st_mtime_ns))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _codes(content_hash: str, dataset_identity: str, _engine: InferenceEngine, _dataset: Dataset,
+           _progress=None) -> DatasetCodes:
+    return _engine.encode_dataset(_dataset, _progress)
+
+
+def dataset_codes(engine: InferenceEngine, dataset: Dataset) -> DatasetCodes:
+    """Codes of the whole dataset: memory, then disk cache, then the engine with a progress bar."""
+    bar = st.empty()
+
+    def progress(fraction: float) -> None:
+        bar.progress(fraction, text=f"Encoding {len(dataset.x):,} images with {engine.checkpoint.name}…")
+
+    result = _codes(engine.checkpoint.content_hash, dataset.identity, engine, dataset, progress)
+    bar.empty()
+    return result
+
+
+# --- background jobs (slow projections) -------------------------------------------------------
+@st.cache_resource
+def _executor() -> ThreadPoolExecutor:
+    # One worker: on a small machine two t-SNE fits at once only slow each other down.
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="explorer-job")
+
+
+@st.cache_resource
+def _jobs() -> dict[str, Future]:
+    return {}
+
+
+def background(job_key: str, fn, *args) -> Future:
+    """Start ``fn(*args)`` once per key for all sessions; returns its future."""
+    jobs = _jobs()
+    future = jobs.get(job_key)
+    if future is None or (future.done() and future.exception() is not None and not future.running()):
+        if future is not None and future.done():
+            jobs.pop(job_key, None)
+        future = _executor().submit(fn, *args)
+        jobs[job_key] = future
+    return future
+
+
+# --- the sidebar's choices, shared by pages ---------------------------------------------------
+@dataclass
+class Context:
+    engines: list[InferenceEngine]  # the picked checkpoints that loaded, first is active
+    dataset: Dataset | None
+    dataset_name: str
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def engine(self) -> InferenceEngine | None:
+        return self.engines[0] if self.engines else None
+
+
+def context() -> Context:
+    return st.session_state["context"]
+
+
+def require_model_and_data() -> tuple[InferenceEngine, Dataset] | None:
+    """The active engine and dataset, or None after telling the user what is missing."""
+    ctx = context()
+    if ctx.engine is None:
+        st.info("Pick a checkpoint in the sidebar to start.")
+        return None
+    if ctx.dataset is None:
+        st.info("Pick a dataset in the sidebar.")
+        return None
+    try:
+        check_fits(ctx.engine.checkpoint, ctx.dataset.input_shape, ctx.dataset_name)
+    except CheckpointError as e:
+        st.error(str(e))
+        return None
+    return ctx.engine, ctx.dataset
+
+
+# --- query parameters: a view is shareable by its link ----------------------------------------
+def param(name: str, default, cast=str):
+    """Value of query parameter ``name`` (cast), or ``default`` when absent or invalid."""
+    raw = st.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return cast(raw)
+    except (TypeError, ValueError):
+        return default
+
+
+def param_list(name: str) -> list[str]:
+    return [v for v in st.query_params.get_all(name) if v]
+
+
+def set_params(**values) -> None:
+    for name, value in values.items():
+        if value is None or value == [] or value == "":
+            st.query_params.pop(name, None)
+        elif isinstance(value, (list, tuple)):
+            st.query_params[name] = [str(v) for v in value]
+        else:
+            st.query_params[name] = str(value)
+
+
+def choice(options: list, name: str, default):
+    """Index into ``options`` of the query parameter ``name``'s value (else of default)."""
+    value = param(name, default)
+    strs = [str(o) for o in options]
+    return strs.index(str(value)) if str(value) in strs else strs.index(str(default))
+
+
+# --- pictures and downloads -------------------------------------------------------------------
+def show_image(image: np.ndarray, caption: str | None = None, min_side: int = 140) -> None:
+    """Upscaled without smoothing, so 28x28 pixels stay pixels."""
+    st.image(upscale(image, min_side), caption=caption)
+
+
+def show_grid(images: np.ndarray, ncols: int, caption: str | None = None, key: str = "grid",
+              cell: int = 84, filename: str = "grid.png") -> None:
+    """An image grid shown crisp and large, with a PNG download of it."""
+    n = len(images)
+    if n == 0:
+        st.info("Nothing to show.")
+        return
+    picture = grid(images, ncols)
+    factor = max(1, cell // images.shape[-1])
+    st.image(upscale(picture, picture.shape[0] * factor), caption=caption)
+    st.download_button("Download PNG", png_bytes(picture, picture.shape[0] * factor), file_name=filename,
+                       mime="image/png", key=f"dl-{key}")
+
+
+def csv_download(frame: pd.DataFrame, label: str, filename: str, key: str) -> None:
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False)
+    st.download_button(label, buf.getvalue(), file_name=filename, mime="text/csv", key=key)
+
