@@ -22,7 +22,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     from .train import TrainConfig, evaluate, train
 
-    torch.set_num_threads(args.threads) if args.threads else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dataset = load_dataset(args.dataset, size=args.image_size)
     model_args: dict = {"latent_dim": args.latent_dim}
     for key in ("body", "recon_loss", "sparsity", "noise"):
@@ -37,7 +38,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         model_args["channels"] = parse_list(args.channels)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       exclude_class=args.exclude_class, kl_warmup=args.kl_warmup, shift=args.shift,
-                      weight_decay=args.weight_decay)
+                      weight_decay=args.weight_decay, device=args.device)
     model, record = train(args.model, model_args, dataset, cfg)
     record.update(evaluate(model, dataset, exclude_class=args.exclude_class))
     name = args.name or Path(args.out).name
@@ -118,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--shift", type=int, default=0, help="random translation augmentation, pixels")
     t.add_argument("--exclude-class", type=int, help="leave this label out of training (anomaly detection)")
     t.add_argument("--image-size", type=int, default=28, help="side length for a folder of images")
-    t.add_argument("--threads", type=int, default=0)
+    t.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: its default)")
+    t.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="test metrics beside the PCA baseline")
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         args.func(args)
-    except (ckpt.CheckpointError, DatasetError) as e:
+    except (ckpt.CheckpointError, DatasetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -70,6 +70,8 @@ class InferenceEngine:
         self._requests: queue.Queue[_Request] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._worker_start = threading.Lock()
+        self._callers = 0  # threads inside decode_coalesced: a full batch needs no more waiting
+        self._callers_lock = threading.Lock()
 
     @property
     def latent_dim(self) -> int:
@@ -109,15 +111,25 @@ class InferenceEngine:
         return tuple(outputs)
 
     def _check_images(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Float32 (N, C, H, W) of this model's shape. Finiteness is checked on the (much
+        smaller) outputs: a NaN or inf pixel always reaches them."""
         x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
         x = x.astype(np.float32, copy=False)
         if x.ndim == len(self.input_shape) and x.shape == tuple(self.input_shape):
             x = x[None]
         if x.shape[1:] != tuple(self.input_shape):
             raise ValueError(f"images of shape {list(x.shape[1:])} do not fit this model, which expects {list(self.input_shape)}")
-        if not np.isfinite(x).all():
-            raise ValueError("the images contain NaN or infinite values")
         return x
+
+    @staticmethod
+    def _check_outputs(out: np.ndarray, x: np.ndarray) -> np.ndarray:
+        bad = ~np.isfinite(out).reshape(len(out), -1).all(1) if len(out) else np.zeros(0, bool)
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            if not np.isfinite(x[rows]).all():
+                raise ValueError(f"the images contain NaN or infinite values (e.g. image {rows[0]})")
+            raise ValueError(f"the model produced non-finite values for {len(rows)} image(s) (e.g. image {rows[0]})")
+        return out
 
     def _check_codes(self, z: np.ndarray | torch.Tensor) -> np.ndarray:
         z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
@@ -127,6 +139,9 @@ class InferenceEngine:
         if not np.isfinite(z).all():
             raise ValueError("the latent codes contain NaN or infinite values")
         return z
+
+    def _mean_fn(self, x):
+        return (self.model.encode(x).mean,)
 
     def _encode_fn(self, x):
         enc = self.model.encode(x)
@@ -140,18 +155,21 @@ class InferenceEngine:
 
     def encode(self, x, progress: Progress = None) -> np.ndarray:
         """(N, D) deterministic codes (the mean for a VAE)."""
-        return self._batched(self._encode_fn, self._check_images(x), progress)[0]
+        x = self._check_images(x)
+        return self._check_outputs(self._batched(self._mean_fn, x, progress)[0], x)
 
     def encode_with_logvar(self, x, progress: Progress = None) -> tuple[np.ndarray, np.ndarray | None]:
-        out = self._batched(self._encode_fn, self._check_images(x), progress)
-        return out[0], (out[1] if len(out) > 1 else None)
+        x = self._check_images(x)
+        out = self._batched(self._encode_fn, x, progress)
+        return self._check_outputs(out[0], x), (out[1] if len(out) > 1 else None)
 
     def decode(self, z, progress: Progress = None) -> np.ndarray:
         """(N, C, H, W) images in [0, 1]."""
         return self._batched(self._decode_fn, self._check_codes(z), progress)[0]
 
     def reconstruct(self, x, progress: Progress = None) -> np.ndarray:
-        return self._batched(self._reconstruct_fn, self._check_images(x), progress)[0]
+        x = self._check_images(x)
+        return self._check_outputs(self._batched(self._reconstruct_fn, x, progress)[0], x)
 
     def reconstruction_errors(self, x, progress: Progress = None) -> np.ndarray:
         x = self._check_images(x)
@@ -163,8 +181,14 @@ class InferenceEngine:
         z = self._check_codes(z)
         self._ensure_worker()
         request = _Request(z=z, done=threading.Event())
-        self._requests.put(request)
-        request.done.wait()
+        with self._callers_lock:
+            self._callers += 1
+        try:
+            self._requests.put(request)
+            request.done.wait()
+        finally:
+            with self._callers_lock:
+                self._callers -= 1
         if request.error is not None:
             raise request.error
         return request.result
@@ -179,8 +203,9 @@ class InferenceEngine:
         while True:
             batch = [self._requests.get()]
             rows = len(batch[0].z)
-            # Gather whatever else arrives within the window (or until the batch is full).
-            while rows < self.max_coalesced:
+            # Gather what else arrives within the window, but stop as soon as every caller
+            # now waiting is in the batch: waiting longer would only add latency.
+            while rows < self.max_coalesced and len(batch) < self._callers:
                 try:
                     nxt = self._requests.get(timeout=self.coalesce_window_s)
                 except queue.Empty:

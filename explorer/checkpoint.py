@@ -139,7 +139,9 @@ def read_limited(path: Path, limit: int) -> bytes:
 
 def read_weights(raw: bytes, what: str) -> tuple[dict[str, torch.Tensor], dict | None]:
     """State dict (and metadata) from safetensors bytes, or a legacy tensors-only pickle."""
-    if raw[:2] == b"PK" or raw[:1] == b"\x80":  # zip (torch.save) or a bare pickle stream
+    # A safetensors header starts with "{" after its 8-byte length; that length's low bytes may
+    # well be 0x80 or "PK", so only a file without it is taken for a zip or a pickle stream.
+    if len(raw) > 8 and raw[8:9] != b"{" and (raw[:4] == b"PK\x03\x04" or raw[:1] == b"\x80"):
         return read_legacy(raw, what), None
     return read_safetensors(raw, what)
 

@@ -1,6 +1,8 @@
 """Reconstruction quality: per-sample MSE / PSNR / SSIM, the PCA baseline, anomaly ROC AUC."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from skimage.metrics import structural_similarity
 from sklearn.decomposition import PCA
@@ -37,7 +39,7 @@ class PCABaseline:
     def __init__(self, k: int, train: np.ndarray):
         self.shape = train.shape[1:]
         flat = train.reshape(len(train), -1)
-        self.pca = PCA(n_components=min(k, *flat.shape), random_state=0).fit(flat)
+        self.pca = PCA(n_components=min(k, *flat.shape), svd_solver="full").fit(flat)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         return self.pca.transform(x.reshape(len(x), -1))
@@ -51,3 +53,56 @@ def anomaly_roc(errors: np.ndarray, is_anomaly: np.ndarray) -> dict:
     """ROC of reconstruction error as an anomaly score."""
     fpr, tpr, thresholds = roc_curve(is_anomaly, errors)
     return {"auc": float(roc_auc_score(is_anomaly, errors)), "fpr": fpr, "tpr": tpr, "thresholds": thresholds}
+
+
+def error_percentile(errors: np.ndarray, value: float) -> float:
+    """Share of ``errors`` (in percent) at or below ``value``: where one image's error falls."""
+    errors = np.asarray(errors)
+    return float(100.0 * np.count_nonzero(errors <= value) / max(len(errors), 1))
+
+
+@dataclass
+class ThresholdReport:
+    threshold: float
+    flagged: np.ndarray  # positions (into the errors given) above the threshold, worst first
+    total: int
+
+    @property
+    def count(self) -> int:
+        return len(self.flagged)
+
+    @property
+    def share(self) -> float:
+        return self.count / max(self.total, 1)
+
+
+def flag_above(errors: np.ndarray, threshold: float) -> ThresholdReport:
+    """Which errors exceed ``threshold``, sorted worst first."""
+    errors = np.asarray(errors)
+    above = np.flatnonzero(errors > threshold)
+    return ThresholdReport(float(threshold), above[np.argsort(-errors[above], kind="stable")], len(errors))
+
+
+@dataclass
+class AnomalyReport:
+    anomaly_class: int
+    is_anomaly: np.ndarray  # (N,) 1 for test images of the held-out class
+    model: dict  # anomaly_roc of the model's errors
+    pca: dict  # anomaly_roc of PCA's errors at the same latent size
+    pca_errors: np.ndarray  # (N,) PCA's reconstruction error per test image
+
+
+def anomaly_report(model_errors: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                   x_train: np.ndarray, y_train: np.ndarray, anomaly_class: int, latent_dim: int) -> AnomalyReport:
+    """How well reconstruction error finds the class a model never saw, beside PCA.
+
+    PCA is fitted on the training split without that class, at the model's latent size, so
+    both detectors learned "normal" from the same images.
+    """
+    is_anomaly = (np.asarray(y_test) == anomaly_class).astype(int)
+    if is_anomaly.all() or not is_anomaly.any():
+        raise ValueError(f"the test split needs images both of class {anomaly_class} and of other classes")
+    pca = PCABaseline(latent_dim, x_train[np.asarray(y_train) != anomaly_class])
+    pca_errors = per_sample_mse(x_test, pca.reconstruct(x_test))
+    return AnomalyReport(anomaly_class, is_anomaly, anomaly_roc(model_errors, is_anomaly),
+                         anomaly_roc(pca_errors, is_anomaly), pca_errors)

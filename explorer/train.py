@@ -27,6 +27,7 @@ class TrainConfig:
     exclude_class: int | None = None  # leave this label out of training (anomaly detection)
     kl_warmup: int = 0  # epochs over which a VAE's KL weight ramps from 0 to its value
     shift: int = 0  # random translation in pixels for augmentation (0: none)
+    device: str = "cpu"  # where to train: "cpu", "cuda", "mps" (the checkpoint is the same format)
     extra: dict = field(default_factory=dict)  # free-form notes stored with the checkpoint
 
 
@@ -34,6 +35,8 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = True  # same seed, same model, on GPUs too
+    torch.backends.cudnn.benchmark = False
 
 
 def random_shift(x: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
@@ -64,14 +67,17 @@ def training_indices(dataset: Dataset, cfg: TrainConfig) -> tuple[np.ndarray, np
 @torch.no_grad()
 def reconstruct(model: Autoencoder, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
     model.eval()
-    out = [model(torch.from_numpy(x[i: i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
+    device = next(model.parameters()).device
+    out = [model(torch.from_numpy(x[i: i + batch_size]).to(device)).cpu().numpy() for i in range(0, len(x), batch_size)]
     return np.concatenate(out) if out else np.zeros_like(x)
 
 
 def train(model_type: str, model_args: dict, dataset: Dataset, cfg: TrainConfig, progress: bool = True) -> tuple[Autoencoder, dict]:
     """Train a model; returns the best model on validation MSE and the training record."""
+    if cfg.epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {cfg.epochs}")
     seed_everything(cfg.seed)
-    model = build(model_type, {**model_args, "input_shape": dataset.input_shape})
+    model = build(model_type, {**model_args, "input_shape": dataset.input_shape}).to(cfg.device)
     fit_idx, val_idx = training_indices(dataset, cfg)
     x_fit = torch.from_numpy(dataset.x[fit_idx])
     x_val = dataset.x[val_idx]
@@ -90,7 +96,7 @@ def train(model_type: str, model_args: dict, dataset: Dataset, cfg: TrainConfig,
         order = torch.randperm(len(x_fit), generator=gen)
         sums: dict[str, float] = {}
         for i in range(0, len(order), cfg.batch_size):
-            batch = random_shift(x_fit[order[i: i + cfg.batch_size]], cfg.shift, gen)
+            batch = random_shift(x_fit[order[i: i + cfg.batch_size]], cfg.shift, gen).to(cfg.device)
             terms = model.loss(batch)
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
@@ -106,8 +112,10 @@ def train(model_type: str, model_args: dict, dataset: Dataset, cfg: TrainConfig,
         bar.set_postfix({**{k: f"{v:.4g}" for k, v in train_terms.items() if k != "mse"}, "val_mse": f"{val_mse:.4f}"})
     if target_beta is not None:
         model.config.beta = target_beta
+    if best[1] is None:
+        raise ValueError("training diverged: the validation MSE was never finite (try a lower --lr)")
     model.load_state_dict(best[1])
-    model.eval()
+    model.cpu().eval()  # metrics are recorded on the CPU, where the tests recheck them
     record = {
         "epochs": cfg.epochs, "best_epoch": best[2], "best_val_mse": round(best[0], 6),
         "config": {k: v for k, v in vars(cfg).items() if k != "extra"}, **cfg.extra,

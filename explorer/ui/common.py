@@ -19,6 +19,7 @@ from ..backend import DatasetCodes, InferenceEngine
 from ..checkpoint import CONFIG_NAME, WEIGHTS_NAME, Checkpoint, CheckpointError, check_fits, load
 from ..data import BUILTIN, Dataset, DatasetError, load_dataset
 from ..images import grid, png_bytes, upscale
+from ..metrics import PCABaseline
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_DIR = REPO / "checkpoints"
@@ -131,21 +132,22 @@ def dataset_for(name: str) -> Dataset:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _codes(content_hash: str, dataset_identity: str, _engine: InferenceEngine, _dataset: Dataset,
-           _progress=None) -> DatasetCodes:
-    return _engine.encode_dataset(_dataset, _progress)
+def _codes(content_hash: str, dataset_identity: str, _engine: InferenceEngine, _dataset: Dataset) -> DatasetCodes:
+    # The bar is made in here: a cache hit replays its messages, which only works on a block
+    # the cached function created itself (one from outside raises CacheReplayClosureError).
+    bar = st.empty()
+
+    def progress(fraction: float) -> None:
+        bar.progress(fraction, text=f"Encoding {len(_dataset.x):,} images with {_engine.checkpoint.name}…")
+
+    result = _engine.encode_dataset(_dataset, progress)
+    bar.empty()
+    return result
 
 
 def dataset_codes(engine: InferenceEngine, dataset: Dataset) -> DatasetCodes:
     """Codes of the whole dataset: memory, then disk cache, then the engine with a progress bar."""
-    bar = st.empty()
-
-    def progress(fraction: float) -> None:
-        bar.progress(fraction, text=f"Encoding {len(dataset.x):,} images with {engine.checkpoint.name}…")
-
-    result = _codes(engine.checkpoint.content_hash, dataset.identity, engine, dataset, progress)
-    bar.empty()
-    return result
+    return _codes(engine.checkpoint.content_hash, dataset.identity, engine, dataset)
 
 
 # --- background jobs (slow projections) -------------------------------------------------------
@@ -264,3 +266,99 @@ def csv_download(frame: pd.DataFrame, label: str, filename: str, key: str) -> No
     frame.to_csv(buf, index=False)
     st.download_button(label, buf.getvalue(), file_name=filename, mime="text/csv", key=key)
 
+
+def show_gallery(images: np.ndarray, captions: list[str], side: int = 84) -> None:
+    """Images side by side, each upscaled crisp to about ``side`` pixels, with its own caption."""
+    if len(images) == 0:
+        st.info("Nothing to show.")
+        return
+    pictures = [upscale(image, side) for image in images]
+    # A fixed width: otherwise a caption wider than its picture stretches the picture out of shape.
+    st.image(pictures, caption=list(captions), width=pictures[0].shape[1])
+
+
+def square(image: np.ndarray, fill: float = 0.5) -> np.ndarray:
+    """A (H, W) or (H, W, 3) picture padded to a square with ``fill``, so pictures of any
+    aspect line up as equal tiles."""
+    h, w = image.shape[:2]
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    pad = [(top, side - h - top), (left, side - w - left)] + [(0, 0)] * (image.ndim - 2)
+    return np.pad(image, pad, constant_values=fill)
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 1) -> np.ndarray:
+    """(N, C, H, W) pairs joined into (N, C, H, 2W + gap) with a grey gap: original | reconstruction."""
+    sep = np.full((*left.shape[:-1], gap), 0.5, dtype=np.float32)
+    return np.concatenate([left, sep, right], axis=-1)
+
+
+def png_download(images: np.ndarray, ncols: int, filename: str, key: str, label: str = "Download PNG",
+                 cell: int = 84) -> None:
+    """A download button for images tiled into one crisp PNG (without showing the tiles again)."""
+    picture = grid(images, ncols)
+    factor = max(1, cell // images.shape[-2])
+    st.download_button(label, png_bytes(picture, picture.shape[0] * factor), file_name=filename,
+                       mime="image/png", key=f"dl-{key}")
+
+
+# --- baselines ---------------------------------------------------------------------------------
+@st.cache_resource(show_spinner="Fitting the PCA baseline…", max_entries=16)
+def _pca(dataset_identity: str, k: int, exclude_class: int | None, _dataset: Dataset) -> PCABaseline:
+    x, y = _dataset.split("train")
+    if exclude_class is not None and y is not None:
+        x = x[y != exclude_class]
+    return PCABaseline(k, x)
+
+
+def pca_baseline(dataset: Dataset, k: int, exclude_class: int | None = None) -> PCABaseline:
+    """PCA with ``k`` components fitted on the training split (without one class if asked),
+    shared by every session."""
+    return _pca(dataset.identity, k, exclude_class, dataset)
+
+
+# --- what one page hands to another --------------------------------------------------------------
+def set_selection(indices, dataset: Dataset) -> None:
+    """Remember the Map's selected dataset indices for the other pages."""
+    st.session_state["selection"] = [int(i) for i in indices]
+    st.session_state["selection_dataset"] = dataset.identity
+
+
+def get_selection(dataset: Dataset) -> list[int]:
+    """The Map's selection as dataset indices, empty when it was made on another dataset."""
+    if st.session_state.get("selection_dataset", dataset.identity) != dataset.identity:
+        return []
+    return [i for i in st.session_state.get("selection", []) if 0 <= i < len(dataset.x)]
+
+
+def set_upload(image: np.ndarray, name: str, engine: InferenceEngine) -> None:
+    """Remember an uploaded image (preprocessed, (C, H, W)) and its code under ``engine``."""
+    st.session_state["upload_image"] = image
+    st.session_state["upload_name"] = name
+    st.session_state["upload_code"] = engine.encode(image)[0]
+
+
+def clear_upload() -> None:
+    for name in ("upload_image", "upload_name", "upload_code"):
+        st.session_state.pop(name, None)
+
+
+def uploaded_image() -> tuple[np.ndarray, str] | None:
+    """The last upload, preprocessed to (C, H, W), with its file name; None if there is none."""
+    image = st.session_state.get("upload_image")
+    return None if image is None else (image, st.session_state.get("upload_name", "upload"))
+
+
+def upload_code(engine: InferenceEngine) -> np.ndarray | None:
+    """The upload's code under ``engine`` (encoded again, so it follows a change of model);
+    None when there is no upload or it does not fit the model's input."""
+    upload = uploaded_image()
+    if upload is None or tuple(upload[0].shape) != tuple(engine.input_shape):
+        return None
+    return engine.encode(upload[0])[0]
+
+
+def param_between(name: str, default, low, high, cast=float):
+    """A numeric query parameter, or ``default`` when absent, invalid or outside [low, high]."""
+    value = param(name, default, cast)
+    return value if low <= value <= high else default

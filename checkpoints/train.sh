@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Retrains every shipped checkpoint from the bundled MNIST digits (seeded: a rerun on the
+# same machine gives the same weights). About 1 minute per model on 2 CPU cores.
+#   bash checkpoints/train.sh            # all of them
+#   bash checkpoints/train.sh mnist-vae  # just the ones named
+#   DEVICE=cuda bash checkpoints/train.sh  # on a GPU (how the shipped ones were made)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+CONV="--body conv --channels 32,64"
+
+declare -A RECIPES=(
+  [mnist-ae]="--model ae --recon-loss bce --hidden 256,128 --shift 1 --epochs 200"
+  [mnist-conv-ae]="--model conv_ae --channels 32,64 --recon-loss bce --epochs 60"
+  [mnist-sparse-ae]="--model sparse_ae $CONV --recon-loss bce --sparsity l1 --sparsity-weight 0.05 --epochs 60"
+  [mnist-denoising-ae]="--model denoising_ae $CONV --recon-loss bce --noise gaussian --noise-level 0.3 --shift 1 --epochs 100"
+  [mnist-contractive-ae]="--model contractive_ae $CONV --recon-loss bce --contraction-weight 0.01 --epochs 60"
+  [mnist-vae]="--model vae $CONV --kl-warmup 10 --epochs 60"
+  [mnist-beta-vae]="--model beta_vae $CONV --beta 2 --kl-warmup 10 --epochs 60"
+  [mnist-vae-2d]="--model vae $CONV --latent-dim 2 --conv-hidden 128 --kl-warmup 10 --epochs 60"
+  [mnist-anomaly-ae]="--model conv_ae --channels 32,64 --recon-loss bce --exclude-class 2 --epochs 60"
+)
+ORDER=(mnist-ae mnist-conv-ae mnist-sparse-ae mnist-denoising-ae mnist-contractive-ae mnist-vae mnist-beta-vae mnist-vae-2d mnist-anomaly-ae)
+
+for name in "${@:-${ORDER[@]}}"; do
+  [ -n "${RECIPES[$name]:-}" ] || { echo "unknown checkpoint $name" >&2; exit 2; }
+  echo "== $name: ${RECIPES[$name]}"
+  # shellcheck disable=SC2086
+  $PY -m explorer train ${RECIPES[$name]} --dataset mnist --seed 0 --device "${DEVICE:-cpu}" --out "checkpoints/$name"
+done

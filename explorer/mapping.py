@@ -1,0 +1,71 @@
+"""Plain helpers behind the Map and Upload pages: the map as a table, positions for the
+manifold grid, nearest neighbours in latent space, and the points a chart selection names."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .backend import DatasetCodes
+
+
+def map_table(coords: np.ndarray, codes: DatasetCodes, labels: list[str] | None = None) -> pd.DataFrame:
+    """One row per image: dataset index, map position, label, reconstruction error and code."""
+    table = pd.DataFrame({"index": np.arange(len(coords)), "x": coords[:, 0], "y": coords[:, 1]})
+    if labels is not None:
+        table["label"] = labels
+    table["error"] = codes.errors
+    width = len(str(codes.codes.shape[1] - 1))
+    z = pd.DataFrame(codes.codes, columns=[f"z{i:0{width}d}" for i in range(codes.codes.shape[1])])
+    return pd.concat([table, z], axis=1)
+
+
+def manifold_positions(coords: np.ndarray, n: int, trim: float = 0.01) -> np.ndarray:
+    """An n x n grid of map positions spanning the points (less ``trim`` of outliers at each
+    end), row by row from the top, so tiled decodings read like the plot."""
+    low = np.quantile(coords, trim, axis=0)
+    high = np.quantile(coords, 1 - trim, axis=0)
+    xs = np.linspace(low[0], high[0], n)
+    ys = np.linspace(high[1], low[1], n)
+    return np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32)
+
+
+def nearest_neighbours(codes: np.ndarray, code: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the ``k`` codes closest to ``code`` (Euclidean), nearest first, and their distances."""
+    distances = np.linalg.norm(codes - np.asarray(code).reshape(1, -1), axis=1)
+    order = np.argsort(distances, kind="stable")[:k]
+    return order, distances[order]
+
+
+def indices_from_points(points: list[dict]) -> list[int]:
+    """Dataset indices of selected chart points, which carry them as ``customdata``; points of
+    other traces (an upload's marker, the manifold's frame) carry none and are left out."""
+    found = set()
+    for point in points:
+        data = point.get("customdata")
+        if isinstance(data, (list, tuple)):
+            data = data[0] if data else None
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            found.add(int(data))
+    return sorted(found)
+
+
+class LatentPlane:
+    """A 2-D model's latent space is its own map: positions are the codes, both ways exactly."""
+
+    method = "latent"
+
+    def __init__(self, codes: np.ndarray):
+        self.coords = self.points(codes)
+
+    @staticmethod
+    def points(values) -> np.ndarray:
+        values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+        if values.shape[1] != 2:
+            raise ValueError(f"a latent plane holds 2-d codes, got shape {values.shape}")
+        return values
+
+    def transform(self, codes) -> np.ndarray:
+        return self.points(codes)
+
+    def inverse(self, points) -> np.ndarray:
+        return self.points(points)

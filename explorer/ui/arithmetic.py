@@ -1,0 +1,133 @@
+"""Arithmetic: an attribute vector (mean code of group A minus that of group B) added to chosen
+images in steps, and analogies a − b + c."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import controls, latent
+from explorer.images import grid
+from explorer.ui import common
+
+GROUPS_KEY = "arithmetic_groups"  # {"A": (dataset identity, indices), "B": ...}: saved map selections
+SOURCES = {"labels": "two labels", "selections": "two saved map selections"}
+DEFAULT_TARGETS = 4
+MAX_TARGETS = 12
+
+
+def save_group(name: str, dataset_identity: str, indices: list[int]) -> None:
+    st.session_state.setdefault(GROUPS_KEY, {})[name] = (dataset_identity, list(indices))
+
+
+def saved_group(name: str, dataset_identity: str) -> list[int]:
+    """A saved selection, empty when there is none or it was made on another dataset."""
+    identity, indices = st.session_state.get(GROUPS_KEY, {}).get(name, (None, []))
+    return indices if identity == dataset_identity else []
+
+
+st.title("➕ Arithmetic")
+st.caption("An attribute vector is the mean code of group A minus the mean code of group B: adding it to a code "
+           "moves that image from \"like B\" towards \"like A\".")
+loaded = common.require_model_and_data()
+if loaded is None:
+    st.stop()
+engine, dataset = loaded
+codes = common.dataset_codes(engine, dataset).codes
+size = len(dataset.x)
+
+st.subheader("Attribute vector")
+sources = (["labels"] if dataset.y is not None and dataset.classes else []) + ["selections"]
+source = st.radio("Groups from", sources, format_func=SOURCES.get, horizontal=True,
+                  index=common.choice(sources, "groups", sources[0]))
+if source == "labels":
+    classes = dataset.classes
+    pick = st.columns(2)
+    label_a = pick[0].selectbox("Group A: towards", classes,
+                                index=common.choice(classes, "a", classes[min(1, len(classes) - 1)]))
+    label_b = pick[1].selectbox("Group B: away from", classes, index=common.choice(classes, "b", classes[0]))
+    # the vector comes from the training split, so applying it to test images is a fair test
+    train_labels = dataset.y[dataset.train_idx]
+    group_a = dataset.train_idx[latent.labels_to_indices(train_labels, classes.index(label_a))]
+    group_b = dataset.train_idx[latent.labels_to_indices(train_labels, classes.index(label_b))]
+    test_b = dataset.test_idx[dataset.y[dataset.test_idx] == classes.index(label_b)]
+    common.set_params(groups=source, a=label_a, b=label_b)
+    names = (f"label {label_a}", f"label {label_b}")
+else:
+    selection = common.get_selection(dataset)
+    save = st.columns(3)
+    save[0].markdown(f"Current map selection: **{len(selection):,}** images")
+    save[1].button("Save it as group A", on_click=save_group, args=("A", dataset.identity, selection),
+                   disabled=not selection, width="stretch")
+    save[2].button("Save it as group B", on_click=save_group, args=("B", dataset.identity, selection),
+                   disabled=not selection, width="stretch")
+    group_a = np.array(saved_group("A", dataset.identity), dtype=np.int64)
+    group_b = np.array(saved_group("B", dataset.identity), dtype=np.int64)
+    test_b = group_b
+    common.set_params(groups=source, a=None, b=None)
+    names = ("group A", "group B")
+    st.caption(f"Saved: group A has {len(group_a):,} images, group B {len(group_b):,}. Select points on the Map "
+               f"(box or lasso), come back and save them here.")
+
+vector = None
+if len(group_a) == 0 or len(group_b) == 0:
+    empty = " and ".join(n for n, g in zip(("Group A", "Group B"), (group_a, group_b)) if len(g) == 0)
+    hint = ("this label has no training images" if source == "labels"
+            else "select images on the Map and save the selection here")
+    st.warning(f"{empty} {'is' if ' and ' not in empty else 'are'} empty: {hint}. The vector needs both groups.")
+else:
+    vector = latent.attribute_vector(codes, group_a, group_b)
+    norm = float(np.linalg.norm(vector))
+    st.caption(f"{names[0]} ({len(group_a):,} images) − {names[1]} ({len(group_b):,} images): "
+               f"vector length {norm:.2f}.")
+    if norm == 0:
+        st.warning("The two groups have the same mean code, so the vector is zero and changes nothing: "
+                   "pick two different groups.")
+
+if vector is not None:
+    settings = st.columns([3, 2, 2])
+    default_targets = ", ".join(str(i) for i in test_b[:DEFAULT_TARGETS])
+    typed = settings[0].text_input("Apply to dataset indices", value=common.param("to", ""),
+                                   placeholder=f"empty: {default_targets or 'none'} (from {names[1]})",
+                                   help="Comma-separated; up to 12 images, one column each.")
+    linked = sorted([common.param_between("alo", 0.0, -3.0, 3.0), common.param_between("ahi", 2.0, -3.0, 3.0)])
+    low, high = settings[1].slider("Strength α from … to", -3.0, 3.0, tuple(linked), 0.25,
+                                   help="Each row adds α times the vector; α = 0 is the plain reconstruction.")
+    steps = settings[2].number_input("Rows (values of α)", 2, 9, common.param_between("rows", 5, 2, 9, int))
+    common.set_params(to=typed.strip() or None, alo=low, ahi=high, rows=steps)
+    try:
+        targets = controls.parse_indices(typed or default_targets, size)
+    except ValueError as e:
+        st.error(f"Apply to: {e}.")
+        targets = []
+    if len(targets) > MAX_TARGETS:
+        st.caption(f"{len(targets)} indices typed; the first {MAX_TARGETS} are used.")
+        targets = targets[:MAX_TARGETS]
+    if targets:
+        alphas = np.linspace(low, high, int(steps))
+        # rows of the picture are values of alpha, columns the chosen images
+        moved = np.stack([latent.apply_attribute(codes[i], vector, alphas) for i in targets], axis=1)
+        images = engine.decode(moved.reshape(-1, codes.shape[1]))
+        st.markdown("Columns: " + ", ".join(controls.index_caption(dataset, i) for i in targets))
+        for alpha, row_start in zip(alphas, range(0, len(images), len(targets))):
+            left, right = st.columns([1, 7], vertical_alignment="center")
+            left.markdown(f"**α = {alpha:+.2f}**")
+            if np.isclose(alpha, 0):
+                left.caption("reconstruction")
+            with right:
+                common.show_image(grid(images[row_start: row_start + len(targets)], len(targets)), min_side=84)
+        common.png_download(images, len(targets), f"attribute-{engine.checkpoint.name}.png", key="attribute")
+
+st.subheader("Analogy: a − b + c")
+st.caption("\"a is to b as ? is to c\": the code of a, minus that of b, plus that of c, decoded.")
+n_test = len(dataset.test_idx)
+spread = [int(dataset.test_idx[k * n_test // 3]) for k in range(3)]  # far apart, likely different labels
+picks = st.columns(3)
+chosen = [picks[k].number_input(f"{name} (dataset index)", 0, size - 1,
+                                common.param_between(f"q{name}", spread[k], 0, size - 1, int))
+          for k, name in enumerate("abc")]
+common.set_params(qa=chosen[0], qb=chosen[1], qc=chosen[2])
+a, b, c = (int(i) for i in chosen)
+result = engine.decode(latent.analogy(codes[a], codes[b], codes[c])[None])[0]
+common.show_gallery(np.stack([dataset.x[a], dataset.x[b], dataset.x[c], result]),
+                    [f"a: {controls.index_caption(dataset, a)}", f"b: {controls.index_caption(dataset, b)}",
+                     f"c: {controls.index_caption(dataset, c)}", "a − b + c (decoded)"], side=140)

@@ -1,0 +1,103 @@
+"""Compare: every checkpoint picked in the sidebar, and PCA at their latent sizes, on the same images."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import compare
+from explorer.controls import index_caption
+from explorer.ui import common
+
+MAX_INPUTS = 16
+SOURCES = {"random": "random test images", "selection": "the Map's selection", "upload": "the uploaded image"}
+
+st.title("🔍 Compare")
+st.caption("The checkpoints picked in the sidebar, and PCA with as many components as each one's latent size, "
+           "reconstruct the same images. Scores are always against the clean originals.")
+ctx = common.context()
+if not ctx.engines:
+    st.info("Pick one or more checkpoints in the sidebar to compare them.")
+    st.stop()
+if ctx.dataset is None:
+    st.info("Pick a dataset in the sidebar: the inputs and the PCA baselines come from it.")
+    st.stop()
+dataset = ctx.dataset
+
+controls = st.columns([2, 1, 1, 2])
+source = controls[0].radio("Inputs", list(SOURCES), format_func=SOURCES.get, horizontal=True,
+                           index=common.choice(list(SOURCES), "inputs", "random"))
+count = controls[1].number_input("How many", 1, MAX_INPUTS, common.param_between("n", 8, 1, MAX_INPUTS, int),
+                                 disabled=source != "random")
+seed = controls[2].number_input("Seed", 0, 2**31 - 1, common.param_between("seed", 0, 0, 2**31 - 1, int),
+                                help="The same seed picks the same images and the same noise.")
+noise = controls[3].slider("Noise level (Gaussian σ)", 0.0, 1.0, common.param_between("noise", 0.0, 0.0, 1.0), 0.05,
+                           help="Corrupts the inputs (clipped to [0, 1]) to compare how well models denoise.")
+common.set_params(inputs=source, n=count, seed=seed, noise=noise or None)
+
+captions: list[str]
+if source == "random":
+    indices = compare.random_indices(dataset.test_idx, int(count), int(seed))
+    originals = dataset.x[indices]
+    captions = [index_caption(dataset, i) for i in indices]
+elif source == "selection":
+    selection = common.get_selection(dataset)
+    if not selection:
+        st.info("Nothing is selected: select points on the Map (box, lasso or click) and come back.")
+        st.stop()
+    if len(selection) > MAX_INPUTS:
+        st.caption(f"{len(selection):,} images are selected; the first {MAX_INPUTS} are compared.")
+    indices = np.array(selection[:MAX_INPUTS])
+    originals = dataset.x[indices]
+    captions = [index_caption(dataset, i) for i in indices]
+else:
+    upload = common.uploaded_image()
+    if upload is None:
+        st.info("No image uploaded yet: add one on the Upload page and come back.")
+        st.stop()
+    originals, captions = upload[0][None], [upload[1]]
+
+if list(originals.shape[1:]) != dataset.input_shape:
+    st.error(f"The inputs have shape {list(originals.shape[1:])} but the dataset's images are {dataset.input_shape}: "
+             "the PCA baselines cannot be fitted for them. Upload again with a checkpoint that fits this dataset.")
+    st.stop()
+
+result = compare.compare(originals, ctx.engines, lambda k: common.pca_baseline(dataset, k), noise, int(seed))
+for message in result.skipped:
+    st.warning(message)
+if not result.rows:
+    st.error("None of the picked checkpoints fits these images.")
+    st.stop()
+
+st.markdown("**Originals**")
+common.show_gallery(result.originals, captions)
+if noise > 0:
+    st.markdown(f"**Inputs with noise σ = {noise:.2f}** (what every model is fed)")
+    common.show_gallery(result.inputs, captions)
+for row in result.rows:
+    st.markdown(f"**{row.name}** · latent {row.latent_dim} · mean MSE {row.mse.mean():.4f} · "
+                f"mean SSIM {row.ssim.mean():.3f}")
+    common.show_gallery(row.reconstructions, [f"MSE {m:.4f} · SSIM {s:.3f}" for m, s in zip(row.mse, row.ssim)])
+
+stacked = np.concatenate([result.originals, *([result.inputs] if noise > 0 else []),
+                          *[row.reconstructions for row in result.rows]])
+common.png_download(stacked, len(originals), "comparison.png", key="comparison",
+                    label="Download the rows above as PNG")
+
+st.subheader("On these inputs")
+scores = pd.DataFrame([{"model": row.name, "latent": row.latent_dim, "mean MSE": row.mse.mean(),
+                        "mean SSIM": row.ssim.mean()} for row in result.rows])
+st.dataframe(scores.style.format({"mean MSE": "{:.4f}", "mean SSIM": "{:.3f}"}), hide_index=True)
+
+st.subheader("Recorded at training (test split)")
+recorded = pd.DataFrame(compare.recorded_metrics(ctx.engines))
+st.dataframe(recorded, hide_index=True, column_config={
+    "test_mse": st.column_config.NumberColumn("test MSE", format="%.4f"),
+    "test_psnr": st.column_config.NumberColumn("test PSNR (dB)", format="%.2f"),
+    "test_ssim": st.column_config.NumberColumn("test SSIM", format="%.3f"),
+    "pca_mse": st.column_config.NumberColumn("PCA MSE", format="%.4f"),
+    "mse_vs_pca": st.column_config.NumberColumn("MSE ÷ PCA's", format="%.3f",
+                                                help="Below 1: the model beats PCA at the same latent size."),
+})
+common.csv_download(pd.DataFrame(compare.per_image_scores(result, captions)), "Download per-image scores as CSV",
+                    "comparison.csv", key="comparison-csv")

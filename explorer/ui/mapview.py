@@ -1,0 +1,200 @@
+"""The map of a dataset's codes, shared by the Map and Upload pages.
+
+A map is computed once per (checkpoint, dataset, method, parameters) for every session: PCA at
+once, t-SNE and UMAP in the background, with PCA shown until they are ready. A 2-D model's
+latent space is drawn as it is.
+"""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+
+import numpy as np
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from explorer import cache, mapping, projection
+from explorer.backend import DatasetCodes, InferenceEngine
+from explorer.data import Dataset
+from explorer.ui import common
+
+LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP", "latent": "latent space"}
+AXES = {"pca": "PC", "tsne": "t-SNE", "umap": "UMAP", "latent": "z"}
+CHOICE_KEY = "map_choice"  # the last map asked for, so other pages show the same one
+QUICK_WAIT_S = 0.5  # a slow method's map cached on disk arrives within this: no flash of PCA
+POLL_S = 1.0
+
+
+@dataclass
+class MapChoice:
+    method: str = "pca"
+    params: dict = field(default_factory=dict)  # that method's parameters, all of them
+
+
+@dataclass
+class MapState:
+    coords: np.ndarray  # (N, 2) position of every dataset image
+    projection: object  # transform (codes -> positions) and inverse (positions -> codes)
+    method: str  # what is drawn: "latent", "pca", "tsne" or "umap"
+    wanted: str  # what was asked for
+    pending: Future | None = None  # the wanted map, still computing
+    job: str | None = None  # its key, for its progress
+    error: str | None = None  # why the wanted map is not shown
+
+
+# --- which map ---------------------------------------------------------------------------------
+def choice_from_url(fallback: MapChoice | None = None) -> MapChoice:
+    """The map named by the query parameters, else ``fallback``, else PCA; out-of-range values
+    fall back to their defaults."""
+    fallback = fallback or MapChoice()
+    method = common.param("method", fallback.method)
+    if method not in projection.METHODS:
+        method = "pca"
+    params = {}
+    for name, spec in projection.method_params(method).items():
+        default = fallback.params.get(name, spec.default) if method == fallback.method else spec.default
+        params[name] = common.param_between(name, default, spec.low, spec.high, type(spec.default))
+    return MapChoice(method, params)
+
+
+def remember(choice: MapChoice) -> None:
+    """Put the choice in the link and in the session, for the Upload page to show the same map."""
+    st.session_state[CHOICE_KEY] = choice
+    names = {name for spec in projection.PARAMS.values() for name in spec}
+    common.set_params(method=choice.method, **{name: choice.params.get(name) for name in names})
+
+
+def last_choice() -> MapChoice:
+    return st.session_state.get(CHOICE_KEY) or MapChoice()
+
+
+# --- computing it ------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _pca_map(content_hash: str, dataset_identity: str, _codes: np.ndarray) -> projection.ProjectionResult:
+    return projection.project(_codes, "pca", {}, (content_hash, dataset_identity))
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up_umap() -> threading.Thread:
+    """Compile UMAP's numba code once per server, on its own thread so maps queued for the
+    background worker do not wait behind it."""
+    thread = threading.Thread(target=projection.warm_up, name="umap-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+@st.cache_resource
+def _progress() -> dict[str, float]:
+    """Fraction done of each background map, written by the worker, read by the page."""
+    return {}
+
+
+@st.cache_resource
+def _failures() -> dict[str, str]:
+    """Why a background map failed, by job: shown instead of starting the same doomed job again."""
+    return {}
+
+
+def _compute(codes: np.ndarray, method: str, params: dict, key_parts: tuple, job: str) -> projection.ProjectionResult:
+    progress = _progress()
+    try:
+        return projection.project(codes, method, params, key_parts, lambda f: progress.__setitem__(job, f))
+    except Exception as e:  # any library error: the page reports it
+        _failures()[job] = str(e)
+        raise
+
+
+def current_map(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes, choice: MapChoice) -> MapState:
+    """The map to draw now: the wanted one if ready, else PCA with the wanted one pending."""
+    if engine.latent_dim == 2:
+        plane = mapping.LatentPlane(codes.codes)
+        return MapState(plane.coords, plane, "latent", "latent")
+    key_parts = (engine.checkpoint.content_hash, dataset.identity)
+    pca = _pca_map(*key_parts, codes.codes)
+    if choice.method == "pca":
+        return MapState(pca.coords, pca.projection, "pca", "pca")
+    job = cache.key("map", *key_parts, choice.method, choice.params)
+    if job in _failures():
+        return _instead_of(choice, pca, error=_failures()[job])
+    future = common.background(job, _compute, codes.codes, choice.method, choice.params, key_parts, job)
+    try:
+        result = future.result(timeout=QUICK_WAIT_S)
+    except FutureTimeout:
+        return _instead_of(choice, pca, pending=future, job=job)
+    except Exception as e:  # the job's own error, also kept in _failures
+        return _instead_of(choice, pca, error=str(e))
+    return MapState(result.coords, result.projection, choice.method, choice.method)
+
+
+def _instead_of(choice: MapChoice, pca: projection.ProjectionResult, error: str | None = None,
+                pending: Future | None = None, job: str | None = None) -> MapState:
+    """PCA, shown while the wanted map computes or because it failed."""
+    why = f"The {LABELS[choice.method]} map could not be made: {error}. Showing PCA instead." if error else None
+    return MapState(pca.coords, pca.projection, "pca", choice.method, pending=pending, job=job, error=why)
+
+
+def explain(state: MapState) -> None:
+    """Say what the map is, why it is not the one asked for, and follow a pending one."""
+    if state.method == "latent":
+        st.info("This model's latent space is 2-D, so the map is the latent space itself, with no projection: "
+                "x is z0, y is z1.")
+    if state.error:
+        st.error(state.error)
+    if state.pending is not None:
+        _follow(state.pending, state.job, LABELS[state.wanted])
+
+
+@st.fragment(run_every=POLL_S)
+def _follow(future: Future, job: str, label: str) -> None:
+    # Polls without blocking anyone; the whole page reruns once to swap the finished map in.
+    if future.done():
+        st.rerun()
+    fraction = _progress().get(job, 0.0)
+    st.progress(fraction, text=f"Computing the {label} map in the background ({fraction:.0%}). "
+                               f"PCA is shown meanwhile; the {label} map replaces it when ready.")
+
+
+# --- drawing it --------------------------------------------------------------------------------
+def scatter(state: MapState, dataset: Dataset, codes: DatasetCodes, colour: str, selected: list[int] = (),
+            upload: tuple[np.ndarray | None, str] | None = None, height: int = 620) -> go.Figure:
+    """The dataset's images as points, coloured by label or by reconstruction error; each point
+    carries its dataset index as customdata, so a selection names the images."""
+    x, y = state.coords[:, 0], state.coords[:, 1]
+    index = np.arange(len(x))
+    figure = go.Figure()
+    if colour == "label" and dataset.y is not None and dataset.classes:
+        palette = px.colors.qualitative.D3 if len(dataset.classes) <= 10 else px.colors.qualitative.Alphabet
+        for k, name in enumerate(dataset.classes):
+            members = index[dataset.y == k]
+            figure.add_scattergl(x=x[members], y=y[members], customdata=members, mode="markers", name=name,
+                                 marker=dict(size=4, opacity=0.75, color=palette[k % len(palette)]),
+                                 hovertemplate=f"#%{{customdata}} · label {name}<extra></extra>")
+    else:
+        figure.add_scattergl(x=x, y=y, customdata=index, mode="markers", name="images", showlegend=False,
+                             marker=dict(size=4, color=codes.errors, colorscale="Viridis", opacity=0.8,
+                                         colorbar=dict(title="MSE")),
+                             hovertemplate="#%{customdata} · error %{marker.color:.4f}<extra></extra>")
+    if len(selected):
+        chosen = np.asarray(selected)
+        figure.add_scattergl(x=x[chosen], y=y[chosen], mode="markers", name="selected", hoverinfo="skip",
+                             marker=dict(size=7, color="rgba(0,0,0,0)", line=dict(width=1, color="black")))
+    if upload is not None and upload[0] is not None:
+        figure.add_scattergl(x=upload[0][:, 0], y=upload[0][:, 1], mode="markers", name=upload[1],
+                             marker=dict(symbol="star", size=18, color="red", line=dict(width=1, color="white")),
+                             hovertemplate=f"{upload[1]}<extra></extra>")
+    axis = AXES[state.method]
+    start = 0 if state.method == "latent" else 1
+    figure.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(itemsizing="constant"),
+                         title=f"{'Latent space' if state.method == 'latent' else LABELS[state.method]} of {len(x):,} codes",
+                         dragmode="lasso",
+                         xaxis_title=f"{axis} {start}", yaxis_title=f"{axis} {start + 1}")
+    return figure
+
+
+def labels(dataset: Dataset) -> list[str] | None:
+    if dataset.y is None or not dataset.classes:
+        return None
+    return [dataset.classes[k] for k in dataset.y]

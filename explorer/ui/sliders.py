@@ -1,0 +1,112 @@
+"""Sliders: one slider per latent dimension, most important first, starting at a dataset image's
+code; the decoded image follows the sliders. Below, a traversal grid of the top dimensions."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import controls, latent
+from explorer.ui import common
+
+MODES = {"prior": "prior ±3σ", "percentile": "1st–99th percentile of the codes", "minmax": "min–max of the codes"}
+TOP_SLIDERS = 8  # shown at once; the rest wait in an expander
+MAX_ROWS = 16
+ORIGIN_KEY = "sliders_origin"  # what the sliders were last set from
+
+
+def slider_key(dim: int) -> str:
+    return f"slider-z{dim}"
+
+
+def set_sliders(values: np.ndarray) -> None:
+    for dim, value in enumerate(values):
+        st.session_state[slider_key(dim)] = float(value)
+
+
+def decimals(step: float) -> int:
+    # one digit finer than the step, so a code near zero reads -0.03 rather than -0.0
+    return max(0, int(-np.floor(np.log10(step)))) + 1
+
+
+@st.fragment
+def explore(engine, image: np.ndarray, caption: str, start: np.ndarray, bounds: np.ndarray, order: np.ndarray,
+            importance: np.ndarray, measure: str) -> None:
+    """Sliders and the decoded image: moving a slider reruns only this part of the page."""
+    values = np.empty(len(bounds))
+
+    def slider(dim: int) -> None:
+        low, high, step = bounds[dim]
+        values[dim] = st.slider(f"z{dim} · {measure} {importance[dim]:.3g}", float(low), float(high), step=float(step),
+                                format=f"%.{decimals(step)}f", key=slider_key(dim))
+
+    left, right = st.columns([3, 2])
+    with left:
+        for dim in order[:TOP_SLIDERS]:
+            slider(int(dim))
+        if len(order) > TOP_SLIDERS:
+            with st.expander(f"The other {len(order) - TOP_SLIDERS} dimensions, less important"):
+                for dim in order[TOP_SLIDERS:]:
+                    slider(int(dim))
+    with right:
+        decoded = engine.decode_coalesced(values[None])[0]
+        common.show_image(decoded, caption="Decoded from the sliders", min_side=280)
+        st.button("Reset to the sample's code", on_click=set_sliders, args=(start,), icon="↩️")
+        common.show_image(image, caption=f"The sample, {caption}", min_side=112)
+
+
+st.title("🎚️ Sliders")
+st.caption("Each slider sets one latent dimension, most important first; the image is decoded as you drag. "
+           "Importance is the mean KL divergence from the prior for a VAE and the variance of the codes otherwise.")
+loaded = common.require_model_and_data()
+if loaded is None:
+    st.stop()
+engine, dataset = loaded
+dataset_codes = common.dataset_codes(engine, dataset)
+codes = dataset_codes.codes
+size, dim_count = len(dataset.x), engine.latent_dim
+
+modes = (["prior"] if engine.model.is_variational else []) + ["percentile", "minmax"]
+row = st.columns([2, 3, 2, 2])
+index = int(row[0].number_input("Start at dataset index", 0, size - 1,
+                                common.param_between("i", int(dataset.test_idx[0]), 0, size - 1, int)))
+mode = row[1].selectbox("Slider ranges", modes, format_func=MODES.get, index=common.choice(modes, "range", modes[0]),
+                        help="Prior ±3σ is offered for VAEs, whose codes are pulled towards N(0, I).")
+max_rows = min(MAX_ROWS, dim_count)
+n_rows = row[2].number_input("Traversal rows", 1, max_rows,
+                             common.param_between("rows", min(8, max_rows), 1, max_rows, int),
+                             help="The most important dimensions, one per row.")
+n_values = row[3].number_input("Traversal columns", 3, 15, common.param_between("cols", 9, 3, 15, int),
+                               help="Values from the low to the high end of each dimension's range.")
+common.set_params(i=index, range=mode, rows=n_rows, cols=n_values)
+
+try:
+    ranges = latent.traversal_ranges(mode, codes=codes)
+    bounds = controls.slider_bounds(ranges)
+except ValueError as e:
+    st.error(f"Cannot set the slider ranges: {e}.")
+    st.stop()
+importance = latent.dimension_importance(codes, dataset_codes.logvar)
+order = latent.rank_dimensions(codes, dataset_codes.logvar)
+start, clipped = controls.slider_start(codes[index], bounds)
+
+# Sliders restart from the sample's code when the sample, the ranges or the model change, and
+# when they come back after a visit to another page (Streamlit forgets unrendered widgets).
+origin = (engine.checkpoint.content_hash, dataset.identity, index, mode)
+if st.session_state.get(ORIGIN_KEY) != origin or any(slider_key(d) not in st.session_state for d in range(dim_count)):
+    set_sliders(start)
+    st.session_state[ORIGIN_KEY] = origin
+if clipped.any():
+    st.caption(f"{int(clipped.sum())} of this code's values lie outside the {MODES[mode]} range; "
+               "their sliders start at the nearest end.")
+
+measure = "KL" if dataset_codes.logvar is not None else "var"
+caption = controls.index_caption(dataset, index)
+explore(engine, dataset.x[index], caption, start, bounds, order, importance, measure)
+
+st.subheader("Traversal")
+dims = order[: int(n_rows)]
+traversal = engine.decode(latent.traversal_grid(codes[index], dims, ranges, int(n_values)))
+common.show_grid(traversal, int(n_values), key="traversal", filename=f"traversal-{engine.checkpoint.name}-{index}.png",
+                 caption=f"Rows, top to bottom: {', '.join(f'z{d}' for d in dims)}. Each row sweeps one dimension "
+                         f"from the low to the high end of its range ({MODES[mode]}); "
+                         f"the others keep the code of {caption}.")

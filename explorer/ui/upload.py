@@ -1,0 +1,114 @@
+"""Upload: your own image through the model: preprocessing, reconstruction, place on the map,
+nearest neighbours, and how its reconstruction error compares with the dataset's."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from explorer import images, mapping, metrics
+from explorer.controls import index_caption
+from explorer.ui import common, mapview
+
+# MIME types, not extensions: the browser's picker filters by them, and Streamlit then leaves the
+# check to us instead of raising on a mismatched name. Every upload is decoded by
+# images.preprocess_bytes, which accepts only real images of these formats.
+ACCEPTED = ["image/png", "image/jpeg", "image/gif", "image/bmp", "image/tiff", "image/webp"]
+NEIGHBOURS = 8
+SOURCE_KEY = "upload_bytes"  # (file name, bytes): the upload survives a visit to another page
+
+
+def forget_upload() -> None:
+    st.session_state.pop(SOURCE_KEY, None)
+    common.clear_upload()
+
+
+def forget_removed_upload() -> None:
+    if st.session_state.get("image_upload") is None:
+        forget_upload()
+
+
+st.title("📤 Upload")
+st.caption("Drop a picture of a digit: it is preprocessed like the training data, encoded, reconstructed and "
+           "placed among the dataset's images.")
+loaded = common.require_model_and_data()
+if loaded is None:
+    st.stop()
+engine, dataset = loaded
+
+file = st.file_uploader("An image of a digit", type=ACCEPTED, key="image_upload", on_change=forget_removed_upload,
+                        max_upload_size=images.MAX_UPLOAD_BYTES // 2**20)
+if file is not None:
+    st.session_state[SOURCE_KEY] = (file.name, file.getvalue())
+source = st.session_state.get(SOURCE_KEY)
+if source is None:
+    st.info("Upload an image to start. A dark digit on a light background works; so does a photo of one.")
+    st.stop()
+name, data = source
+if file is None:  # back from another page: the uploader starts empty, the upload is still here
+    left, right = st.columns([4, 1])
+    left.caption(f"Showing your last upload, {name}. Upload another image to replace it.")
+    right.button("Forget it", on_click=forget_upload)
+
+channels, height, width = engine.input_shape
+if height != width:
+    st.error(f"{engine.checkpoint.name} takes {height}×{width} images; uploads can only be fitted to square inputs.")
+    st.stop()
+mnist_style = st.toggle("MNIST-style preprocessing", value=True,
+                        help="Invert to light ink on dark, crop, fit into a 20/28 box and centre by mass, as the "
+                             "MNIST digits were made. Off: just grayscale and resize.")
+try:
+    prepared = images.preprocess_bytes(data, size=height, channels=channels, mnist_style=mnist_style)
+except images.ImageError as e:
+    common.clear_upload()
+    st.error(f"Cannot use {name}: {e}.")
+    st.stop()
+image = prepared.image if prepared.image.ndim == 3 else prepared.image[None]
+common.set_upload(image, name, engine)
+code = st.session_state["upload_code"]
+reconstruction = engine.reconstruct(image)[0]
+codes = common.dataset_codes(engine, dataset)
+
+st.subheader("Preprocessing")
+st.image([images.upscale(common.square(picture), 150) for _, picture in prepared.steps],
+         caption=[caption for caption, _ in prepared.steps], width=150)
+for note in prepared.notes:
+    st.caption(f"• {note}")
+
+st.subheader("Reconstruction")
+error = float(metrics.per_sample_mse(image[None], reconstruction[None])[0])
+percentile = metrics.error_percentile(codes.errors, error)
+left, middle, right = st.columns([1, 1, 3])
+with left:
+    common.show_image(image, "model input", min_side=168)
+with middle:
+    common.show_image(reconstruction, "reconstruction", min_side=168)
+with right:
+    st.metric("Reconstruction error (MSE)", f"{error:.4f}")
+    st.markdown(f"Higher than **{percentile:.1f}%** of the dataset's {len(codes.errors):,} images"
+                + (" — unusual for this model." if percentile >= 95 else "."))
+    histogram = go.Figure(go.Histogram(x=codes.errors, nbinsx=60, name="dataset"))
+    histogram.add_vline(x=error, line_color="red", line_dash="dash", annotation_text=name,
+                        annotation_position="top right")
+    histogram.update_layout(xaxis_title="reconstruction error (MSE)", yaxis_title="images", height=260,
+                            showlegend=False, margin=dict(l=10, r=10, t=30, b=10))
+    st.plotly_chart(histogram, key="upload-error-histogram")
+
+st.subheader("On the map")
+try:
+    state = mapview.current_map(engine, dataset, codes, mapview.last_choice())
+except ValueError as e:
+    st.error(f"No map of these codes: {e}")
+else:
+    mapview.explain(state)
+    try:
+        position = state.projection.transform(code[None])
+    except ValueError as e:
+        position = None
+        st.warning(f"The upload cannot be placed on this map: {e}")
+    st.plotly_chart(mapview.scatter(state, dataset, codes, "label", upload=(position, name)), key="upload-map")
+
+st.subheader("Nearest neighbours in latent space")
+indices, distances = mapping.nearest_neighbours(codes.codes, code, NEIGHBOURS)
+common.show_gallery(dataset.x[indices], [f"{index_caption(dataset, i)} · d = {d:.2f}"
+                                         for i, d in zip(indices, distances)], side=112)
+st.caption(f"Euclidean distance between codes in {engine.checkpoint.name}'s {engine.latent_dim}-d latent space.")

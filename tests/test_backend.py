@@ -1,0 +1,162 @@
+"""InferenceEngine: same numbers as a bare model loop, coalescing under concurrency, the disk
+cache, bad input. CUDA paths run when a GPU is present and are skipped otherwise."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from explorer import cache
+from explorer.backend import InferenceEngine, pick_device
+from explorer.checkpoint import load, save
+from explorer.models import build
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(scope="module")
+def vae_checkpoint(tmp_path_factory, digits):
+    torch.manual_seed(0)
+    model = build("vae", {"input_shape": digits.input_shape, "latent_dim": 4, "body": "conv", "channels": [8, 16]})
+    return load(save(model, tmp_path_factory.mktemp("ckpt") / "vae"))
+
+
+@pytest.fixture()
+def engine(vae_checkpoint):
+    return InferenceEngine(vae_checkpoint, device="cpu", batch_size=100)
+
+
+def bare_loop(model, x, batch):
+    with torch.no_grad():
+        outs = [model.encode(torch.from_numpy(x[i: i + batch])) for i in range(0, len(x), batch)]
+    return np.concatenate([o.mean.numpy() for o in outs]), np.concatenate([o.logvar.numpy() for o in outs])
+
+
+def test_encode_decode_reconstruct_equal_a_bare_model_loop(engine, digits):
+    x = digits.x[:333]  # not a multiple of the batch size: the last batch is partial
+    mean, logvar = bare_loop(engine.model, x, 100)
+    got_mean, got_logvar = engine.encode_with_logvar(x)
+    np.testing.assert_allclose(got_mean, mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got_logvar, logvar, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        decoded = engine.model.decode(torch.from_numpy(mean)).numpy()
+        recon = engine.model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(engine.decode(mean), decoded, atol=1e-6)
+    np.testing.assert_allclose(engine.reconstruct(x), recon, atol=1e-6)
+    assert engine.encode(x[:0]).shape == (0, 4)
+
+
+def test_progress_reaches_one_in_order(engine, digits):
+    seen = []
+    engine.encode(digits.x[:250], progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) == 3
+
+
+def test_coalesced_decodes_return_each_caller_its_own_rows(engine):
+    rng = np.random.default_rng(1)
+    codes = rng.standard_normal((16, 4)).astype(np.float32)
+    expected = engine.decode(codes)
+    results: dict[int, list[np.ndarray]] = {i: [] for i in range(16)}
+    barrier = threading.Barrier(16)
+
+    def worker(i):
+        barrier.wait()  # all threads request at once, so their requests share batches
+        for _ in range(20):
+            results[i].append(engine.decode_coalesced(codes[i]))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(16):
+        assert len(results[i]) == 20
+        for out in results[i]:
+            assert out.shape == (1, *engine.input_shape)
+            np.testing.assert_allclose(out[0], expected[i], atol=1e-5)
+
+
+def test_coalescing_batches_concurrent_requests(engine, monkeypatch):
+    sizes = []
+    original = engine._batched
+
+    def spy(fn, data, progress):
+        sizes.append(len(data))
+        return original(fn, data, progress)
+
+    monkeypatch.setattr(engine, "_batched", spy)
+    engine.coalesce_window_s = 0.05
+    barrier = threading.Barrier(8)
+    codes = np.zeros((8, 4), np.float32)
+
+    def worker(i):
+        barrier.wait()
+        engine.decode_coalesced(codes[i])
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(sizes) == 8 and max(sizes) > 1  # some requests were served together
+
+
+def test_a_failing_batch_raises_in_every_caller_and_the_worker_survives(engine):
+    with pytest.raises(ValueError, match="latent size"):
+        engine.decode_coalesced(np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        engine.decode_coalesced(np.array([np.nan, 0, 0, 0], np.float32))
+    assert engine.decode_coalesced(np.zeros(4, np.float32)).shape == (1, 1, 8, 8)
+
+
+def test_bad_images_are_refused_with_a_message(engine):
+    with pytest.raises(ValueError, match=r"do not fit this model, which expects \[1, 8, 8\]"):
+        engine.encode(np.zeros((2, 1, 28, 28), np.float32))
+    bad = np.zeros((2, 1, 8, 8), np.float32)
+    bad[0, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        engine.reconstruct(bad)
+
+
+def test_dataset_encoding_is_cached_on_disk_and_a_corrupt_entry_is_recomputed(engine, digits, monkeypatch):
+    first = engine.encode_dataset(digits)
+    assert first.codes.shape == (len(digits.x), 4) and first.logvar.shape == first.codes.shape
+    np.testing.assert_allclose(first.errors, engine.reconstruction_errors(digits.x), rtol=1e-5)
+    files = list((cache.cache_dir() / "encodings").glob("*.npz"))
+    assert len(files) == 1
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("encoded again despite the disk cache")
+
+    monkeypatch.setattr(engine, "encode_with_logvar", must_not_run)
+    hit = engine.encode_dataset(digits)
+    np.testing.assert_array_equal(hit.codes, first.codes)
+    monkeypatch.undo()
+
+    files[0].write_bytes(files[0].read_bytes()[:200])  # a half-written / corrupt file
+    again = engine.encode_dataset(digits)
+    np.testing.assert_allclose(again.codes, first.codes, atol=1e-6)
+    assert cache.load("encodings", files[0].stem) is not None  # rewritten whole
+
+
+def test_device_choice_can_be_overridden(monkeypatch):
+    monkeypatch.setenv("LATENT_EXPLORER_DEVICE", "cpu")
+    assert pick_device().type == "cpu"
+    assert pick_device("cpu").type == "cpu"
+
+
+@CUDA
+def test_cuda_mixed_precision_matches_float32(vae_checkpoint, digits):
+    cpu = InferenceEngine(vae_checkpoint, device="cpu")
+    reference = cpu.encode(digits.x)
+    gpu = InferenceEngine(load(vae_checkpoint.path), device="cuda")
+    assert gpu.autocast_dtype in (torch.bfloat16, torch.float16)
+    codes = gpu.encode(digits.x)
+    assert codes.shape == reference.shape and codes.dtype == np.float32
+    np.testing.assert_allclose(codes, reference, atol=0.05, rtol=0.05)
+    images = gpu.decode(reference[:64])
+    np.testing.assert_allclose(images, cpu.decode(reference[:64]), atol=0.02)
+    out = gpu.decode_coalesced(reference[0])
+    np.testing.assert_allclose(out[0], cpu.decode(reference[:1])[0], atol=0.02)
