@@ -1,11 +1,13 @@
 """Latent Explorer: streamlit run app.py"""
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from explorer.checkpoint import CheckpointError
 from explorer.data import BUILTIN, DatasetError
-from explorer.ui import common
+from explorer.ui import common, mapview
 
 st.set_page_config(page_title="Latent Explorer", page_icon="🧭", layout="wide")
 
@@ -21,13 +23,21 @@ PAGES = [
 ]
 
 
+def start_from_link(key: str, value) -> None:
+    """Seed a sidebar widget from the link once per session; afterwards the widget keeps its
+    own state, so moving between pages (which drops the query string) changes nothing."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
 def sidebar() -> common.Context:
     st.sidebar.title("Latent Explorer")
     shipped = common.shipped_models()
     labels = {m.label: m for m in shipped}
     wanted = common.param_list("ckpt") or ["mnist-vae"]
-    default = [m.label for m in shipped if m.name in wanted]
-    picked = st.sidebar.multiselect("Checkpoints", list(labels), default=default,
+    by_name = {m.name: m.label for m in shipped}
+    start_from_link("ckpt_pick", [by_name[name] for name in wanted if name in by_name])  # link order: first is active
+    picked = st.sidebar.multiselect("Checkpoints", list(labels), key="ckpt_pick",
                                     help="The first one is the active model; Compare uses all of them.")
     paths = [labels[p].path for p in picked]
     names = [labels[p].name for p in picked]
@@ -36,8 +46,8 @@ def sidebar() -> common.Context:
     with st.sidebar.expander("Your own checkpoint"):
         uploads = st.file_uploader("Upload .safetensors (and its config.json)", type=["safetensors", "json"],
                                    accept_multiple_files=True, key="ckpt_upload")
-        typed = st.text_input("…or a path to a checkpoint folder or file", key="ckpt_path",
-                              value=common.param("ckpt_path", ""))
+        start_from_link("ckpt_path", common.param("ckpt_path", ""))
+        typed = st.text_input("…or a path to a checkpoint folder or file", key="ckpt_path")
     if uploads:
         try:
             paths.insert(0, common.store_upload(uploads))
@@ -58,14 +68,14 @@ def sidebar() -> common.Context:
 
     options = list(BUILTIN) + ["folder or .npz path"]
     dataset_choice = common.param("data", "mnist")
-    index = options.index(dataset_choice) if dataset_choice in options else len(options) - 1
-    kind = st.sidebar.selectbox("Dataset", options, index=index,
+    start_from_link("data_kind", dataset_choice if dataset_choice in options else options[-1])
+    start_from_link("data_path", dataset_choice if dataset_choice not in BUILTIN else "")
+    kind = st.sidebar.selectbox("Dataset", options, key="data_kind",
                                 format_func=lambda o: {"mnist": "MNIST digits (5,000, 28×28)",
                                                        "digits": "scikit-learn digits (1,797, 8×8)"}.get(o, o))
     dataset_name = kind
     if kind not in BUILTIN:
-        dataset_name = st.sidebar.text_input("Dataset path (folder of images or .npz)",
-                                             value=dataset_choice if dataset_choice not in BUILTIN else "")
+        dataset_name = st.sidebar.text_input("Dataset path (folder of images or .npz)", key="data_path")
     dataset = None
     if dataset_name.strip() and dataset_name != "folder or .npz path":
         try:
@@ -95,4 +105,9 @@ def model_card(engine) -> None:
 
 
 st.session_state["context"] = sidebar()
+try:
+    if os.environ.get("LATENT_EXPLORER_WARM_START", "1") != "0":  # the tests switch it off
+        mapview.warm_start()
+except (CheckpointError, DatasetError, OSError) as e:  # a broken install must not block the app
+    st.sidebar.warning(f"Could not prepare the default maps: {e}")
 st.navigation(PAGES).run()

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from explorer.backend import InferenceEngine, pick_device
-from explorer.checkpoint import load
-from explorer.data import load_mnist
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from explorer.backend import InferenceEngine, pick_device  # noqa: E402
+from explorer.checkpoint import load  # noqa: E402
+from explorer.data import load_mnist  # noqa: E402
 
 
 def best_of(fn, repeats: int) -> float:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import stat
 import struct
 import tempfile
 import typing
@@ -129,10 +130,17 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
 
 def read_limited(path: Path, limit: int) -> bytes:
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            raise CheckpointError(f"{path.name}: not a regular file")
+        size = info.st_size
         if size > limit:
             raise CheckpointError(f"{path.name}: {size / 2**20:.0f} MB is larger than the {limit // 2**20} MB allowed")
-        return path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(limit + 1)  # a file that grew after the size check is still held to the limit
+        if len(data) > limit:
+            raise CheckpointError(f"{path.name}: larger than the {limit // 2**20} MB allowed")
+        return data
     except OSError as e:
         raise CheckpointError(f"{path.name}: cannot be read ({e.strerror or e})") from None
 

@@ -16,6 +16,7 @@ from scipy import ndimage
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # larger uploads are refused unread
 MAX_PIXELS = 25_000_000  # refuse decompression bombs before decoding
+WORK_SIDE = 1024  # larger images are reduced (box filter, in PIL) before any float array is made
 ALLOWED_FORMATS = {"PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"}
 MNIST_BOX = 20 / 28  # MNIST digits fit a 20x20 box inside the 28x28 frame
 
@@ -31,12 +32,22 @@ class Preprocessed:
     notes: list[str] = field(default_factory=list)  # what was done and why
 
 
-def open_image(data: bytes) -> Image.Image:
-    """Decode untrusted bytes into a loaded, upright PIL image (first frame if animated)."""
+def reason(e: Exception) -> str:
+    """``TypeName: first line of the message``, short enough for a user-facing message."""
+    text = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def open_image(data: bytes, draft_side: int | None = None) -> Image.Image:
+    """Decode untrusted bytes into a loaded, upright PIL image (first frame if animated).
+
+    With ``draft_side``, a large JPEG is decoded at a reduced scale (1/2, 1/4 or 1/8) that still
+    leaves both sides at least ``draft_side`` pixels, which saves time and memory on photos.
+    """
     if not data:
         raise ImageError("the file is empty")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise ImageError(f"the file is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+        raise ImageError(f"the file is {len(data):,} bytes, over the {MAX_UPLOAD_BYTES // 2**20} MB upload limit")
     head = data[:512].lstrip().lower()
     if head.startswith(b"<?xml") or head.startswith(b"<svg") or b"<svg" in head:
         raise ImageError("SVG is a vector format and is not accepted: upload a PNG, JPEG, GIF, BMP, TIFF or WebP")
@@ -49,7 +60,7 @@ def open_image(data: bytes) -> Image.Image:
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ImageError(f"the image claims too many pixels (over {MAX_PIXELS:,}); refused before decoding") from None
         except Exception as e:  # PIL raises many types for malformed headers
-            raise ImageError(f"the image header is malformed ({type(e).__name__})") from None
+            raise ImageError(f"the image header is malformed ({reason(e)})") from None
         w, h = im.size
         if w * h > MAX_PIXELS:
             raise ImageError(f"the image is {w}x{h} = {w * h:,} pixels; the limit is {MAX_PIXELS:,} (refused before decoding)")
@@ -57,13 +68,37 @@ def open_image(data: bytes) -> Image.Image:
             raise ImageError("the image has no pixels")
         try:
             im.seek(0)
+            if draft_side and im.format == "JPEG":
+                im.draft(None, (draft_side, draft_side))
             im.load()
             im = ImageOps.exif_transpose(im)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ImageError(f"the image decodes to too many pixels (over {MAX_PIXELS:,})") from None
         except Exception as e:
-            raise ImageError(f"the image is truncated or corrupt and could not be decoded ({type(e).__name__})") from None
+            raise ImageError(f"the image is truncated or corrupt and could not be decoded ({reason(e)})") from None
     return im
+
+
+def has_alpha(im: Image.Image) -> bool:
+    """An alpha channel, or a transparent colour (PNG tRNS, GIF) in any mode."""
+    return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+
+
+def shrink(im: Image.Image, side: int = WORK_SIDE) -> Image.Image:
+    """Reduce by a whole factor (box filter, aspect kept) until the longer side is at most ``side``.
+
+    Runs in PIL on the image's own pixel type, so a large upload never becomes a large float array.
+    """
+    factor = -(-max(im.size) // side)
+    if factor <= 1:
+        return im
+    if has_alpha(im):
+        return im.convert("RGBA").reduce(factor)
+    if im.mode.startswith("I;16"):  # reduce has no 16-bit kernel; I keeps the values, and back
+        return im.convert("I").reduce(factor).convert(im.mode)
+    if im.mode not in ("L", "RGB", "I", "F", "CMYK"):  # 1, P, YCbCr, LAB, HSV
+        im = im.convert("L" if im.mode == "1" else "RGB")
+    return im.reduce(factor)
 
 
 def to_float_array(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -71,6 +106,11 @@ def to_float_array(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     alpha = None
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(im, dtype=np.float64)
+        finite = np.isfinite(a)
+        if not finite.any():
+            raise ImageError("the image holds no finite pixel values (all NaN or infinite)")
+        if not finite.all():  # NaN / inf holes (float TIFF) take the median: the background, in a digit
+            a = np.where(finite, a, np.median(a[finite]))
         hi = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
         if im.mode == "F":
             lo, hi = float(a.min()), float(a.max())
@@ -79,7 +119,7 @@ def to_float_array(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
             a = a / hi
         gray = np.clip(a, 0, 1)
         return np.repeat(gray[..., None], 3, axis=2).astype(np.float32), None
-    if im.mode == "P" and "transparency" in im.info or im.mode in ("RGBA", "LA", "PA"):
+    if has_alpha(im):
         rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
         return rgba[..., :3], rgba[..., 3]
     return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0, None
@@ -106,9 +146,13 @@ def resize(a: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def preprocess_bytes(data: bytes, size: int = 28, channels: int = 1, mnist_style: bool = True) -> Preprocessed:
     """Decode an upload and bring it to the model's input: (size, size) gray or (3, size, size)."""
-    im = open_image(data)
+    im = open_image(data, draft_side=WORK_SIDE)
+    full_size = im.size
+    im = shrink(im)
     rgb, alpha = to_float_array(im)
     out = Preprocessed(image=np.zeros(0), steps=[("original", rgb)])
+    if im.size != full_size:
+        out.notes.append(f"reduced from {full_size[0]}x{full_size[1]} to {im.size[0]}x{im.size[1]} before processing")
     if alpha is not None and (alpha < 1).any():
         rgb = composite(rgb, alpha)
         out.notes.append("transparent pixels placed on a contrasting background")
@@ -135,9 +179,20 @@ def mnist_like(gray: np.ndarray, size: int, out: Preprocessed) -> np.ndarray:
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     if np.median(border) > 0.5:
         gray = 1 - gray
+        border = 1 - border
         out.notes.append("inverted: the background was light")
         out.steps.append(("inverted", gray))
-    gray = (gray - gray.min()) / (gray.max() - gray.min())
+    # The background's level and grain, estimated robustly from the border (ink touching an edge
+    # does not move a median), are taken off: grey, grainy paper in a photo is not ink.
+    level = float(np.median(border))
+    spread = 1.4826 * float(np.median(np.abs(border - level)))
+    floor = max(float(gray.min()), level + 3 * spread)
+    if gray.max() - floor < 0.05:
+        raise ImageError("nothing stands out from the background (it looks like noise or an even texture): "
+                         "upload a picture of a single digit")
+    if floor > gray.min() + 0.02:
+        out.notes.append(f"background grain removed (pixels below {floor:.2f} set to background)")
+    gray = np.clip((gray - floor) / (gray.max() - floor), 0, 1)
     rows, cols = np.nonzero(gray > 0.2)
     gray = gray[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
     out.steps.append(("cropped", gray))

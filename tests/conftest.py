@@ -14,6 +14,8 @@ if str(ROOT) not in sys.path:  # plain `pytest` as well as `python -m pytest`
 
 # Set before anything from explorer is imported, so even import-time code sees a scratch cache.
 os.environ["LATENT_EXPLORER_CACHE"] = tempfile.mkdtemp(prefix="latent-explorer-test-cache-")
+# No background precomputation of the default maps: it would compete with the tests for 2 cores.
+os.environ.setdefault("LATENT_EXPLORER_WARM_START", "0")
 
 import torch  # noqa: E402
 

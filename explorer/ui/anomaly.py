@@ -95,6 +95,8 @@ if report is not None:
     right.metric("Model ROC AUC", f"{report.model['auc']:.3f}",
                  delta=f"{report.model['auc'] - report.pca['auc']:+.3f} vs PCA")
     right.metric("PCA ROC AUC", f"{report.pca['auc']:.3f}")
+    if "anomaly_auc" in training and "pca_anomaly_auc" in training:
+        right.caption(f"Recorded at training: {training['anomaly_auc']:.3f} and PCA {training['pca_anomaly_auc']:.3f}.")
 
 st.subheader("Worst reconstructed")
 if flagged.count == 0:

@@ -16,7 +16,8 @@ import streamlit as st
 
 from .. import cache
 from ..backend import DatasetCodes, InferenceEngine
-from ..checkpoint import CONFIG_NAME, WEIGHTS_NAME, Checkpoint, CheckpointError, check_fits, load
+from ..checkpoint import (CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, Checkpoint, CheckpointError, atomic_write,
+                          check_fits, load)
 from ..data import BUILTIN, Dataset, DatasetError, load_dataset
 from ..images import grid, png_bytes, upscale
 from ..metrics import PCABaseline
@@ -32,23 +33,64 @@ def allowed_roots() -> list[Path]:
     return [p.resolve() for p in [SHIPPED_DIR, REPO / "data", *extra]]
 
 
+MAX_LINK_SCAN = 100_000  # entries of a typed folder checked for links that lead outside the roots
+
+
+def is_inside(path: Path, roots: list[Path]) -> bool:
+    return any(path == r or r in path.parents for r in roots)
+
+
 def resolve_user_path(text: str) -> Path:
-    """A typed path, allowed only if it resolves (symlinks followed) under an allowed root."""
-    raw = Path(text.strip()).expanduser()
-    if not text.strip():
+    """A typed path, allowed only if it resolves (symlinks followed) under an allowed root, and,
+    for a folder, only if no link inside it leads outside the roots. Every refusal is a
+    ``ValueError`` whose message says why."""
+    text = text.strip()
+    if not text:
         raise ValueError("enter a path")
-    if ".." in raw.parts:
-        raise ValueError("paths with '..' are not accepted")
-    candidate = raw if raw.is_absolute() else REPO / raw
-    resolved = candidate.resolve()
+    if "\x00" in text:
+        raise ValueError("the path contains a NUL character")
     roots = allowed_roots()
-    if not any(resolved == r or r in resolved.parents for r in roots):
-        shown = ", ".join(str(r) for r in roots)
-        raise ValueError(f"{text} is outside the folders this app may read ({shown}); "
-                         f"set {ROOTS_ENV} to allow more")
-    if not resolved.exists():
-        raise ValueError(f"{text}: no such file or folder")
+    try:
+        raw = Path(text).expanduser()
+        if ".." in raw.parts:
+            raise ValueError("paths with '..' are not accepted")
+        candidate = raw if raw.is_absolute() else REPO / raw
+        resolved = candidate.resolve()
+        if not is_inside(resolved, roots):
+            shown = ", ".join(str(r) for r in roots)
+            raise ValueError(f"{text} is outside the folders this app may read ({shown}); "
+                             f"set {ROOTS_ENV} to allow more")
+        if not resolved.exists():
+            raise ValueError(f"{text}: no such file or folder")
+        link = link_leading_outside(resolved, roots) if resolved.is_dir() else None
+    except RuntimeError as e:  # a symlink loop, or "~user" with no such user
+        raise ValueError(f"{text}: {'a symbolic link loops back on itself' if 'loop' in str(e) else e}") from None
+    except OSError as e:  # a name too long, a folder that cannot be listed, ...
+        raise ValueError(f"{text}: cannot be used ({e.strerror or e})") from None
+    if link is not None:
+        raise ValueError(f"{text}: {link.relative_to(resolved)} is a link to a place outside the folders "
+                         f"this app may read")
     return resolved
+
+
+def link_leading_outside(folder: Path, roots: list[Path]) -> Path | None:
+    """The first symbolic link under ``folder`` (links not followed) whose target is outside
+    ``roots`` or cannot be resolved; None when there is none."""
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            seen += 1
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                try:
+                    target = path.resolve(strict=True)
+                except (OSError, RuntimeError):
+                    return path
+                if not is_inside(target, roots):
+                    return path
+        if seen > MAX_LINK_SCAN:
+            break
+    return None
 
 
 # --- checkpoints ----------------------------------------------------------------------------
@@ -98,22 +140,28 @@ def store_upload(files: list) -> Path:
     Nothing uploaded is ever unpickled: loading goes through ``checkpoint.load``.
     """
     names = [f.name for f in files]
+    weights = [f for f in files if f.name.endswith((".safetensors", ".pt"))]
+    configs = [f for f in files if f.name.endswith(".json")]
+    others = [n for n in names if not n.endswith((".safetensors", ".pt", ".json"))]
+    if others:
+        raise CheckpointError(f"not checkpoint files: {others}; upload a .safetensors, optionally with its config.json")
+    if len(weights) != 1:
+        raise CheckpointError(f"upload one weights file (.safetensors), optionally with its config.json; got {names}")
+    if len(configs) > 1:
+        raise CheckpointError(f"upload at most one config.json with the weights; got {names}")
     digest = hashlib.sha256()
     for f in sorted(files, key=lambda f: f.name):
         digest.update(f.name.encode() + f.getvalue())
     folder = cache.cache_dir() / "uploads" / digest.hexdigest()[:24]
     folder.mkdir(parents=True, exist_ok=True)
-    weights = [f for f in files if f.name.endswith((".safetensors", ".pt"))]
-    configs = [f for f in files if f.name.endswith(".json")]
-    if len(weights) != 1:
-        raise CheckpointError(f"upload one weights file (.safetensors), optionally with its config.json; got {names}")
+    # Written atomically: two sessions uploading the same files never read each other's half file.
     if configs:
-        (folder / CONFIG_NAME).write_bytes(configs[0].getvalue())
-        target = folder / (WEIGHTS_NAME if weights[0].name.endswith(".safetensors") else "model.pt")
-        target.write_bytes(weights[0].getvalue())
+        atomic_write(folder / CONFIG_NAME, configs[0].getvalue())
+        target = folder / (WEIGHTS_NAME if weights[0].name.endswith(".safetensors") else LEGACY_WEIGHTS_NAME)
+        atomic_write(target, weights[0].getvalue())
         return folder
-    target = folder / "model.safetensors"
-    target.write_bytes(weights[0].getvalue())
+    target = folder / WEIGHTS_NAME
+    atomic_write(target, weights[0].getvalue())
     return target
 
 
@@ -128,7 +176,10 @@ def dataset_for(name: str) -> Dataset:
     if name in BUILTIN:
         return _dataset(name, "")
     path = resolve_user_path(name)
-    return _dataset(str(path), file_signature(path) if path.is_file() else str(path.stat().st_mtime_ns))
+    try:
+        return _dataset(str(path), file_signature(path) if path.is_file() else str(path.stat().st_mtime_ns))
+    except OSError as e:  # a file that cannot be read: a message, not a crash of the page
+        raise DatasetError(f"{name}: cannot be read ({e.strerror or e})") from None
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -107,6 +107,30 @@ def _compute(codes: np.ndarray, method: str, params: dict, key_parts: tuple, job
         raise
 
 
+def _job_key(key_parts: tuple, method: str, params: dict) -> str:
+    return cache.key("map", *key_parts, method, params)
+
+
+def _start(key_parts: tuple, codes: np.ndarray, method: str, params: dict) -> Future:
+    """The background job computing this map: one per map for all sessions."""
+    job = _job_key(key_parts, method, params)
+    return common.background(job, _compute, codes, method, params, key_parts, job)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_start(default_checkpoint: str = "mnist-vae", dataset_name: str = "mnist") -> None:
+    """Once per server, off the request path: compile UMAP, and queue the slow maps of the
+    model the app opens on, so they land in the disk cache before anyone asks. Other models'
+    maps are made on first request, then cached on disk too."""
+    warm_up_umap()
+    engine = common.engine_for(common.SHIPPED_DIR / default_checkpoint)
+    dataset = common.dataset_for(dataset_name)
+    codes = engine.encode_dataset(dataset).codes  # read from the disk cache after the first run
+    key_parts = (engine.checkpoint.content_hash, dataset.identity)
+    for method in ("umap", "tsne"):
+        _start(key_parts, codes, method, projection.default_params(method))
+
+
 def current_map(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes, choice: MapChoice) -> MapState:
     """The map to draw now: the wanted one if ready, else PCA with the wanted one pending."""
     if engine.latent_dim == 2:
@@ -116,10 +140,10 @@ def current_map(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes, 
     pca = _pca_map(*key_parts, codes.codes)
     if choice.method == "pca":
         return MapState(pca.coords, pca.projection, "pca", "pca")
-    job = cache.key("map", *key_parts, choice.method, choice.params)
+    job = _job_key(key_parts, choice.method, choice.params)
     if job in _failures():
         return _instead_of(choice, pca, error=_failures()[job])
-    future = common.background(job, _compute, codes.codes, choice.method, choice.params, key_parts, job)
+    future = _start(key_parts, codes.codes, choice.method, choice.params)
     try:
         result = future.result(timeout=QUICK_WAIT_S)
     except FutureTimeout:
