@@ -82,6 +82,9 @@ def sidebar() -> common.Context:
             dataset = common.dataset_for(dataset_name)
         except (DatasetError, ValueError) as e:
             errors.append(f"Dataset: {e}")
+    if dataset is not None and dataset.skipped:
+        st.sidebar.warning(f"Dataset: {len(dataset.skipped)} file(s) could not be read and were left out, "
+                           f"e.g. {dataset.skipped[0]}")
 
     common.set_params(ckpt=names, data=dataset_name if dataset_name.strip() else None,
                       ckpt_path=typed.strip() or None)

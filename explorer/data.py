@@ -6,6 +6,7 @@ deterministic stratified train/test split. Nothing is downloaded.
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from functools import cached_property
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,17 +84,38 @@ def load_digits() -> Dataset:
     return Dataset("digits", x, bunch.target.astype(np.int64), [str(i) for i in range(10)])
 
 
+MAX_NPZ_ARRAY_BYTES = 2 * 2**30  # a small compressed file may declare a huge array: refuse unread
+
+
+def npz_array_bytes(path: Path, name: str) -> int:
+    """Size an array in an .npz declares, read from its header without loading it."""
+    with zipfile.ZipFile(path) as z, z.open(f"{name}.npy") as member:
+        major, _ = np.lib.format.read_magic(member)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(member)
+    return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+
+
 def load_npz(path: str | Path) -> Dataset:
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as f:
             if "x" not in f:
                 raise DatasetError(f"{path.name}: an .npz dataset needs an array named 'x' (found: {', '.join(f.files) or 'none'})")
+            for name in ("x", "y"):
+                if name in f and npz_array_bytes(path, name) > MAX_NPZ_ARRAY_BYTES:
+                    raise DatasetError(f"{path.name}: array '{name}' declares more than "
+                                       f"{MAX_NPZ_ARRAY_BYTES // 2**30} GB; refused before loading")
             x = np.asarray(f["x"])
             y = np.asarray(f["y"]) if "y" in f else None
     except DatasetError:
         raise
-    except (ValueError, OSError, EOFError) as e:
+    except ValueError as e:
+        if "pickle" in str(e):  # numpy's own message suggests loading unsafely: never
+            raise DatasetError(f"{path.name}: holds Python objects, not plain numeric arrays; this app never "
+                               f"unpickles data, so save 'x' (and 'y') as numeric arrays") from None
+        raise DatasetError(f"{path.name}: not a readable .npz file ({e})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         raise DatasetError(f"{path.name}: not a readable .npz file ({e})") from None
     if x.ndim == 3:
         x = x[:, None]

@@ -125,9 +125,23 @@ def test_npz_pickled_object_array_is_not_unpickled(tmp_path):
 
     path = tmp_path / "evil.npz"
     np.savez(path, x=np.array([Boom(), Boom()], dtype=object))
-    with pytest.raises(DatasetError, match="evil.npz: not a readable .npz file"):
+    with pytest.raises(DatasetError, match="evil.npz: holds Python objects.*never unpickles") as caught:
         data.load_npz(path)
+    assert "allow_pickle" not in str(caught.value)  # numpy's advice to load unsafely is not passed on
     assert not (tmp_path / "pwned").exists()
+
+
+def test_npz_declaring_a_huge_array_is_refused_before_loading(tmp_path):
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (100_000, 1000, 1000)})
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x.npy", header.getvalue() + b"\0" * 64)
+    with pytest.raises(DatasetError, match="bomb.npz: array 'x' declares more than 2 GB; refused before loading"):
+        data.load_npz(path)
 
 
 def test_npz_not_a_zip(tmp_path):

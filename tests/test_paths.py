@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save as save_safetensors
 
 from explorer import cache, projection
 from explorer.backend import InferenceEngine
@@ -141,11 +142,12 @@ def test_folder_holding_a_symlink_loop_is_refused(roots):
     folder = allowed / "ckpt"
     folder.mkdir()
     (folder / WEIGHTS_NAME).symlink_to(folder / WEIGHTS_NAME)
-    refused_path(str(folder), f"{WEIGHTS_NAME} is a link")
+    refused_path(str(folder), f"{WEIGHTS_NAME} is a link that leads nowhere (its target is missing or it loops)")
 
 
 def test_overlong_and_nul_paths_are_refused_with_a_message():
-    refused_path("checkpoints/" + "a" * 5000, "cannot be used", "too long")
+    message = refused_path("checkpoints/" + "a" * 5000, "cannot be used (File name too long)", "(5,012 characters)")
+    assert len(message) < 300  # the path is not echoed whole
     refused_path("checkpoints/mnist-ae\x00/config.json", "NUL character")
 
 
@@ -228,7 +230,7 @@ def uploads_dir(isolated_cache: Path) -> Path:
     ([], "upload one weights file"),
     (["model.safetensors", "config.json", "other.json"], "upload at most one config.json"),
     (["model.safetensors", "notes.txt"], "not checkpoint files: ['notes.txt']"),
-])
+], ids=["two-weights", "config-only", "nothing", "two-configs", "stray-file"])
 def test_store_upload_refuses_odd_sets_of_files(names, expected, isolated_cache):
     config, weights = shipped_files()
     files = [Upload(n, config if n.endswith(".json") else weights) for n in names]
@@ -248,9 +250,15 @@ def test_store_upload_of_a_real_checkpoint_loads_and_is_content_addressed(isolat
     assert common.engine_for(first).latent_dim == 16
 
 
+def test_store_upload_of_a_single_file_carrying_its_config_loads(isolated_cache):
+    _, weights = shipped_files()  # the shipped file has its config in its metadata
+    path = common.store_upload([Upload("anything.safetensors", weights)])
+    assert path.is_file() and common.engine_for(path).latent_dim == 16
+
+
 def test_store_upload_of_a_single_file_without_config_says_what_is_missing(isolated_cache):
-    _, weights = shipped_files()
-    path = common.store_upload([Upload("weights.safetensors", weights)])
+    state = {k: v.contiguous() for k, v in load(SHIPPED).model.state_dict().items()}
+    path = common.store_upload([Upload("weights.safetensors", save_safetensors(state))])
     with pytest.raises(CheckpointError, match="must carry its config"):
         common.engine_for(path)
 
@@ -363,13 +371,13 @@ def only_entry(kind: str) -> Path:
 def test_corrupt_projection_entry_is_recomputed():
     codes = np.random.default_rng(0).normal(size=(200, 6)).astype(np.float32)
     first = projection.project(codes, "pca", cache_key_parts=("test",))
-    assert not first.cached and projection.project(codes, "pca", cache_key_parts=("test",)).cached
+    assert not first.from_cache and projection.project(codes, "pca", cache_key_parts=("test",)).from_cache
     path = only_entry(projection.CACHE_KIND)
     path.write_bytes(path.read_bytes()[:100])
     again = projection.project(codes, "pca", cache_key_parts=("test",))
-    assert not again.cached
+    assert not again.from_cache
     np.testing.assert_allclose(again.coords, first.coords, rtol=1e-5, atol=1e-5)
-    assert projection.project(codes, "pca", cache_key_parts=("test",)).cached  # rewritten whole
+    assert projection.project(codes, "pca", cache_key_parts=("test",)).from_cache  # rewritten whole
 
 
 def test_corrupt_encodings_entry_is_recomputed():

@@ -49,6 +49,7 @@ def resolve_user_path(text: str) -> Path:
         raise ValueError("enter a path")
     if "\x00" in text:
         raise ValueError("the path contains a NUL character")
+    shown_text = text if len(text) <= 200 else f"{text[:120]}… ({len(text):,} characters)"
     roots = allowed_roots()
     try:
         raw = Path(text).expanduser()
@@ -58,24 +59,24 @@ def resolve_user_path(text: str) -> Path:
         resolved = candidate.resolve()
         if not is_inside(resolved, roots):
             shown = ", ".join(str(r) for r in roots)
-            raise ValueError(f"{text} is outside the folders this app may read ({shown}); "
+            raise ValueError(f"{shown_text} is outside the folders this app may read ({shown}); "
                              f"set {ROOTS_ENV} to allow more")
         if not resolved.exists():
-            raise ValueError(f"{text}: no such file or folder")
+            raise ValueError(f"{shown_text}: no such file or folder")
         link = link_leading_outside(resolved, roots) if resolved.is_dir() else None
     except RuntimeError as e:  # a symlink loop, or "~user" with no such user
-        raise ValueError(f"{text}: {'a symbolic link loops back on itself' if 'loop' in str(e) else e}") from None
+        raise ValueError(f"{shown_text}: {'a symbolic link loops back on itself' if 'loop' in str(e) else e}") from None
     except OSError as e:  # a name too long, a folder that cannot be listed, ...
-        raise ValueError(f"{text}: cannot be used ({e.strerror or e})") from None
+        raise ValueError(f"{shown_text}: cannot be used ({e.strerror or e})") from None
     if link is not None:
-        raise ValueError(f"{text}: {link.relative_to(resolved)} is a link to a place outside the folders "
-                         f"this app may read")
+        path, why = link
+        raise ValueError(f"{shown_text}: {path.relative_to(resolved)} is a link {why}")
     return resolved
 
 
-def link_leading_outside(folder: Path, roots: list[Path]) -> Path | None:
+def link_leading_outside(folder: Path, roots: list[Path]) -> tuple[Path, str] | None:
     """The first symbolic link under ``folder`` (links not followed) whose target is outside
-    ``roots`` or cannot be resolved; None when there is none."""
+    ``roots`` or cannot be resolved, with why; None when there is none."""
     seen = 0
     for dirpath, dirnames, filenames in os.walk(folder):
         for name in dirnames + filenames:
@@ -85,9 +86,9 @@ def link_leading_outside(folder: Path, roots: list[Path]) -> Path | None:
                 try:
                     target = path.resolve(strict=True)
                 except (OSError, RuntimeError):
-                    return path
+                    return path, "that leads nowhere (its target is missing or it loops)"
                 if not is_inside(target, roots):
-                    return path
+                    return path, "to a place outside the folders this app may read"
         if seen > MAX_LINK_SCAN:
             break
     return None
