@@ -98,6 +98,8 @@ def npz_array_bytes(path: Path, name: str) -> int:
 
 def load_npz(path: str | Path) -> Dataset:
     path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
     if not zipfile.is_zipfile(path):  # np.load would take anything else for a pickle
         raise DatasetError(f"{path.name}: not a readable .npz file (not a zip archive of .npy arrays)")
     try:
