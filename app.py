@@ -9,17 +9,22 @@ from explorer.checkpoint import CheckpointError
 from explorer.data import BUILTIN, DatasetError
 from explorer.ui import common, mapview
 
+# The tab icon is an emoji, drawn by the browser: a ":material/...:" page icon makes every page load fetch
+# the favicon from fonts.gstatic.com (the icons in the navigation come from the bundled font).
 st.set_page_config(page_title="Latent Explorer", page_icon="🧭", layout="wide")
 
 PAGES = [
-    st.Page("explorer/ui/map.py", title="Map", icon="🗺️", url_path="map", default=True),
-    st.Page("explorer/ui/interpolate.py", title="Interpolate", icon="↔️", url_path="interpolate"),
-    st.Page("explorer/ui/sample.py", title="Sample", icon="🎲", url_path="sample"),
-    st.Page("explorer/ui/arithmetic.py", title="Arithmetic", icon="➕", url_path="arithmetic"),
-    st.Page("explorer/ui/sliders.py", title="Sliders", icon="🎚️", url_path="sliders"),
-    st.Page("explorer/ui/compare.py", title="Compare", icon="🔍", url_path="compare"),
-    st.Page("explorer/ui/upload.py", title="Upload", icon="📤", url_path="upload"),
-    st.Page("explorer/ui/anomaly.py", title="Anomaly", icon="🚨", url_path="anomaly"),
+    st.Page("explorer/ui/map.py", title="Map", icon=":material/map:", url_path="home", default=True),
+    st.Page("explorer/ui/interpolate.py", title="Interpolate", icon=":material/swap_horiz:", url_path="interpolate"),
+    st.Page("explorer/ui/sample.py", title="Sample", icon=":material/casino:", url_path="sample"),
+    st.Page("explorer/ui/arithmetic.py", title="Arithmetic", icon=":material/calculate:", url_path="arithmetic"),
+    st.Page("explorer/ui/sliders.py", title="Sliders", icon=":material/tune:", url_path="sliders"),
+    st.Page("explorer/ui/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    st.Page("explorer/ui/upload.py", title="Upload", icon=":material/upload:", url_path="upload"),
+    st.Page("explorer/ui/anomaly.py", title="Anomaly", icon=":material/warning:", url_path="anomaly"),
+    # The default page is served at "/" only; this hidden twin makes a link to "/map" open the Map too,
+    # instead of Streamlit's "Page not found" dialog.
+    st.Page("explorer/ui/map.py", title="Map", icon=":material/map:", url_path="map", visibility="hidden"),
 ]
 
 

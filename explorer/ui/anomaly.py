@@ -11,7 +11,7 @@ from explorer.ui import common
 
 WORST_SHOWN = 64
 
-st.title("🚨 Anomaly")
+st.title("Anomaly")
 st.caption("An autoencoder reconstructs what resembles its training data well; a large reconstruction "
            "error marks an image as unusual.")
 loaded = common.require_model_and_data()

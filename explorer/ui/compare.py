@@ -12,7 +12,7 @@ from explorer.ui import common
 MAX_INPUTS = 16
 SOURCES = {"random": "random test images", "selection": "the Map's selection", "upload": "the uploaded image"}
 
-st.title("🔍 Compare")
+st.title("Compare")
 st.caption("The checkpoints picked in the sidebar, and PCA with as many components as each one's latent size, "
            "reconstruct the same images. Scores are always against the clean originals.")
 ctx = common.context()

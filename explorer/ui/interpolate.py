@@ -12,7 +12,7 @@ SOURCES = {"typed": "dataset indices", "selection": "the Map's selection"}
 METHODS = {"linear": "linear", "slerp": "spherical (slerp)"}
 MAX_POINTS = 8  # more waypoints than this make a strip nobody can read
 
-st.title("↔️ Interpolate")
+st.title("Interpolate")
 st.caption("Walk from code to code, decode every step, and see where the walk goes on the map. Linear walks "
            "the straight line; slerp follows the sphere, which keeps a VAE's codes at the norm its prior expects.")
 loaded = common.require_model_and_data()

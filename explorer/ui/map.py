@@ -11,7 +11,7 @@ from explorer.ui import common, mapview
 SELECTION_SHOWN = 64
 COLOURS = {"label": "label", "error": "reconstruction error"}
 
-st.title("🗺️ Map")
+st.title("Map")
 loaded = common.require_model_and_data()
 if loaded is None:
     st.stop()

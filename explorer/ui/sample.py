@@ -27,7 +27,7 @@ def neighbour_spacing(content_hash: str, dataset_identity: str, _train_codes: np
     return controls.typical_neighbour_distance(_train_codes)
 
 
-st.title("🎲 Sample")
+st.title("Sample")
 st.caption("Draw new latent codes and decode them. Beside each sample is the training image whose code is "
            "nearest: a sample that looks just like its neighbour at a small distance suggests copying.")
 loaded = common.require_model_and_data()

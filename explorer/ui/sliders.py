@@ -54,7 +54,7 @@ def explore(engine, image: np.ndarray, caption: str, start: np.ndarray, bounds: 
         common.show_image(image, caption=f"The sample, {caption}", min_side=112)
 
 
-st.title("🎚️ Sliders")
+st.title("Sliders")
 st.caption("Each slider sets one latent dimension, most important first; the image is decoded as you drag. "
            "Importance is the mean KL divergence from the prior for a VAE and the variance of the codes otherwise.")
 loaded = common.require_model_and_data()

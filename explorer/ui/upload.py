@@ -27,7 +27,7 @@ def forget_removed_upload() -> None:
         forget_upload()
 
 
-st.title("📤 Upload")
+st.title("Upload")
 st.caption("Drop a picture of a digit: it is preprocessed like the training data, encoded, reconstructed and "
            "placed among the dataset's images.")
 loaded = common.require_model_and_data()
