@@ -118,4 +118,5 @@ try:
         mapview.warm_start()
 except (CheckpointError, DatasetError, OSError) as e:  # a broken install must not block the app
     st.sidebar.warning(f"Could not prepare the default maps: {e}")
+common.freeze_startup_heap()  # the libraries are loaded: keep them out of the collection after each run
 st.navigation(PAGES).run()

@@ -8,6 +8,7 @@ own rows back.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import queue
 import threading
@@ -16,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from threadpoolctl import ThreadpoolController
 
 from . import cache
 from .checkpoint import Checkpoint
@@ -36,6 +38,24 @@ def pick_device(preferred: str | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+@functools.cache
+def _thread_controller() -> ThreadpoolController:
+    return ThreadpoolController()  # after torch is imported, so its OpenMP library is found
+
+
+def one_intra_op_thread() -> None:
+    """Run the calling thread's torch CPU ops on that thread alone; other threads keep theirs.
+
+    For the decode coalescer, whose batches are a few codes (a slider move: about 1 ms of
+    work). With an OpenMP team of two, every such decode waited for the second thread to be
+    scheduled, and on two cores busy with other work that took 100 to 280 ms; on one thread it
+    took 1 to 7 ms. ``torch.set_num_threads`` would also change the default of every thread
+    started later (Streamlit starts one per script run), so this thread's own OpenMP setting is
+    changed instead, after torch's lazy per-thread set-up, which would otherwise overwrite it."""
+    torch.get_num_threads()  # torch sets up this thread's OpenMP state on first use
+    _thread_controller().limit(limits=1, user_api="openmp")  # not undone: the thread keeps it
 
 
 @dataclass
@@ -200,6 +220,10 @@ class InferenceEngine:
                 self._worker.start()
 
     def _serve(self) -> None:
+        try:
+            one_intra_op_thread()
+        except Exception:  # only slower if it fails; a worker that never serves would hang its callers
+            pass
         while True:
             batch = [self._requests.get()]
             rows = len(batch[0].z)

@@ -111,6 +111,31 @@ def test_a_failing_batch_raises_in_every_caller_and_the_worker_survives(engine):
     assert engine.decode_coalesced(np.zeros(4, np.float32)).shape == (1, 1, 8, 8)
 
 
+def test_coalesced_decodes_run_on_one_thread_and_leave_other_threads_alone(vae_checkpoint):
+    """A slider's decode is ~1 ms of work: the coalescer runs it on its own thread alone, without
+    changing the thread count of the caller or of threads started later (script runs)."""
+    torch.set_num_threads(2)  # conftest runs the tests on one; the app runs on torch's default
+    try:
+        engine = InferenceEngine(vae_checkpoint, device="cpu")
+        seen: list[int] = []
+        decode = engine._decode_fn
+
+        def recording(z):
+            seen.append(torch.get_num_threads())
+            return decode(z)
+
+        engine._decode_fn = recording
+        engine.decode_coalesced(np.zeros(4, np.float32))
+        later: list[int] = []
+        thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert seen == [1]
+        assert torch.get_num_threads() == 2 and later == [2]
+    finally:
+        torch.set_num_threads(1)
+
+
 def test_bad_images_are_refused_with_a_message(engine):
     with pytest.raises(ValueError, match=r"do not fit this model, which expects \[1, 8, 8\]"):
         engine.encode(np.zeros((2, 1, 28, 28), np.float32))

@@ -81,9 +81,14 @@ def _pca_map(content_hash: str, dataset_identity: str, _codes: np.ndarray) -> pr
 def warm_up_umap() -> threading.Thread:
     """Compile UMAP's numba code once per server, on its own thread so maps queued for the
     background worker do not wait behind it."""
-    thread = threading.Thread(target=projection.warm_up, name="umap-warm-up", daemon=True)
+    thread = threading.Thread(target=_warm_up, name="umap-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+def _warm_up() -> None:
+    projection.warm_up()
+    common.freeze_heap()  # numba's compiled code lives as long as the server: out of the collector's way
 
 
 @st.cache_resource

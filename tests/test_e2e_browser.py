@@ -1,0 +1,353 @@
+"""The app in a real browser: ``streamlit run app.py`` on a free port, driven by Chromium through
+Playwright. Every page opens without an exception; a box selection on the Map shows the selected
+images; a slider moved with the keyboard changes the decoded image; an uploaded PNG is
+reconstructed and placed on the map.
+
+Needs Debian's Chromium (``apt-get install chromium``, as ``.ci/run`` does); set $CHROMIUM to use
+another binary. Screenshots of every page and the server's log go to ``test-output/e2e/``.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from playwright.sync_api import Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "test-output" / "e2e"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run"]
+START_TIMEOUT_S = 90  # server up and healthy
+RUN_TIMEOUT_MS = 120_000  # one page run; the first one encodes the dataset on 2 busy cores
+SHOWN_TIMEOUT_MS = 30_000  # something the finished run sent, drawn
+PAGES = {  # URL path -> title
+    "map": "Map", "interpolate": "Interpolate", "sample": "Sample", "arithmetic": "Arithmetic",
+    "sliders": "Sliders", "compare": "Compare", "upload": "Upload", "anomaly": "Anomaly",
+}
+
+
+# --- the server and the browser ------------------------------------------------------------------
+@dataclass
+class Server:
+    url: str
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chromium_path() -> str:
+    for candidate in (os.environ.get("CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium",
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    pytest.fail("Chromium was not found: the browser tests need Debian's chromium (apt-get install chromium, "
+                "as .ci/run does), or $CHROMIUM set to a Chromium binary.", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    OUT.mkdir(parents=True, exist_ok=True)
+    log = OUT / "server.log"
+    port = free_port()
+    env = {**os.environ, "LATENT_EXPLORER_CACHE": str(tmp_path_factory.mktemp("e2e-cache"))}
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none"]  # watching the repo (and its .venv) only costs CPU here
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # its own process group, killed as one
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"streamlit exited with code {process.returncode} before it was healthy:\n"
+                            f"{log.read_text(errors='replace')[-3000:]}", pytrace=False)
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit was not healthy after {START_TIMEOUT_S} s:\n"
+                            f"{log.read_text(errors='replace')[-3000:]}", pytrace=False)
+            time.sleep(0.2)
+        yield Server(url, log)
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = chromium_path()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server) -> Page:
+    """A new browser context (a new Streamlit session) per test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+SCRIPT_STATE = "document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state')"
+
+
+def settle(page: Page, quiet_ms: int = 400) -> None:
+    """Wait until the app has finished running and stayed idle for ``quiet_ms``."""
+    deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
+    while True:
+        page.wait_for_function(f"() => {SCRIPT_STATE} === 'notRunning' && "
+                               "!document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                               timeout=RUN_TIMEOUT_MS)
+        page.wait_for_timeout(quiet_ms)
+        if page.evaluate(f"() => {SCRIPT_STATE}") == "notRunning":
+            return
+        assert time.monotonic() < deadline, "the app kept rerunning"
+
+
+def open_page(page: Page, server: Server, path: str) -> None:
+    page.goto(f"{server.url}/{path}")
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=RUN_TIMEOUT_MS)
+    settle(page)
+
+
+def assert_clean(page: Page) -> None:
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, exceptions.all_inner_texts()
+    errors = page.locator('[data-testid="stAlertContentError"]')
+    assert errors.count() == 0, errors.all_inner_texts()
+    dialogs = page.locator('[role="dialog"]')
+    assert dialogs.count() == 0, dialogs.all_inner_texts()  # e.g. Streamlit's "Page not found"
+
+
+def shot(page: Page, name: str) -> None:
+    """The whole page: the app scrolls inside its main block, so the window is made as tall as
+    that block's content for the picture (full_page alone would show the first screen only)."""
+    viewport = page.viewport_size
+    height = page.evaluate("() => Math.max(...[...document.querySelectorAll("
+                           "'[data-testid=\"stMain\"], [data-testid=\"stSidebarContent\"]')].map(e => e.scrollHeight))")
+    page.set_viewport_size({"width": viewport["width"], "height": max(viewport["height"], min(int(height), 8000))})
+    try:
+        page.wait_for_timeout(300)  # charts follow the new size
+        page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
+    finally:
+        page.set_viewport_size(viewport)
+
+
+def image_by_caption(page: Page, caption: str):
+    """The img of the st.image whose caption contains ``caption``."""
+    return page.locator('[data-testid="stImageContainer"]').filter(
+        has=page.locator('[data-testid="stImageCaption"]', has_text=caption)).locator("img").first
+
+
+def pixels(page: Page, src: str) -> np.ndarray:
+    """The picture the browser was sent for an img src, as grey levels."""
+    response = page.request.get(src)
+    assert response.ok, f"{src}: HTTP {response.status}"
+    return np.asarray(Image.open(io.BytesIO(response.body())).convert("L"), dtype=np.float64)
+
+
+def plot_traces(page: Page) -> list[list[dict]]:
+    """name, number of points and first point of every trace of every Plotly chart on the page."""
+    # _fullData: the traces as drawn, their coordinates decoded from the typed arrays sent
+    return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(plot =>
+        (plot._fullData || []).map(t => ({name: t.name || '', n: (t.x || []).length,
+                                     x0: t.x && t.x.length ? Number(t.x[0]) : null,
+                                     y0: t.y && t.y.length ? Number(t.y[0]) : null})))""")
+
+
+def digit_png(size: int = 140) -> bytes:
+    """A dark "7" drawn on a light background, as a phone photo of a digit would be."""
+    picture = Image.new("L", (size, size), 235)
+    draw = ImageDraw.Draw(picture)
+    s = size / 140
+    draw.line([(32 * s, 30 * s), (108 * s, 30 * s), (62 * s, 118 * s)], fill=20, width=int(14 * s), joint="curve")
+    buf = io.BytesIO()
+    picture.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# --- the tests ------------------------------------------------------------------------------------------
+CONTENT = {  # a locator that only the page's own content matches, once it has run
+    "map": '.js-plotly-plot .gtitle:has-text("of 5,000 codes")',
+    "interpolate": '[data-testid="stImageCaption"] >> text=/path, [0-9]+ images/',
+    "sample": 'text=/16 samples/',
+    "arithmetic": 'text=/a − b \\+ c \\(decoded\\)/',
+    "sliders": '[data-testid="stImageCaption"]:has-text("Decoded from the sliders")',
+    "compare": '[data-testid="stDataFrame"]',
+    "upload": '[data-testid="stMain"] [data-testid="stFileUploaderDropzoneInput"]',
+    "anomaly": 'text=/are above the threshold/',
+}
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_every_page_opens_and_runs_clean(page, server, path):
+    open_page(page, server, path)
+    heading = page.locator('[data-testid="stMain"] h1').first.inner_text()
+    assert PAGES[path] in heading, heading
+    # the file input itself is hidden behind the drop zone
+    page.wait_for_selector(CONTENT[path], state="attached" if path == "upload" else "visible",
+                           timeout=SHOWN_TIMEOUT_MS)
+    if path in ("map", "interpolate", "anomaly"):  # their charts are drawn, not just sent
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=SHOWN_TIMEOUT_MS)
+    settle(page)
+    shot(page, path)
+    assert_clean(page)
+    assert page.locator('[data-testid="stImage"] img, .js-plotly-plot, [data-testid="stFileUploader"]').count() > 0
+
+
+def test_root_url_is_the_map(page, server):
+    open_page(page, server, "")
+    assert "Map" in page.locator('[data-testid="stMain"] h1').first.inner_text()
+    assert_clean(page)
+
+
+def test_map_box_selection_shows_the_selected_images(page, server):
+    open_page(page, server, "map")
+    plot = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first
+    plot.locator(".main-svg").first.wait_for()
+    # Count what Plotly itself selects, to compare with what the app reports.
+    plot.evaluate("p => p.on('plotly_selected', e => { window.__selected = e ? e.points.length : 0; })")
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # the modebar shows on hover
+    plot.locator('.modebar-btn[data-val="select"]').click()
+    assert plot.evaluate("p => p._fullLayout.dragmode") == "select"
+    x0, y0 = box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.35
+    x1, y1 = box["x"] + box["width"] * 0.65, box["y"] + box["height"] * 0.65
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(x0 + (x1 - x0) * k / 10, y0 + (y1 - y0) * k / 10)
+    page.mouse.up()
+    selected_in_browser = page.wait_for_function("() => window.__selected").json_value()
+    assert selected_in_browser > 0
+    summary = page.wait_for_selector("text=/[0-9,]+ images selected/")
+    settle(page)
+    shot(page, "map-selection")
+    assert_clean(page)
+    reported = int(re.search(r"([\d,]+) images selected", summary.inner_text()).group(1).replace(",", ""))
+    assert reported == selected_in_browser
+    gallery = page.locator('[data-testid="stImageCaption"]', has_text=re.compile(r"^#\d+ · "))
+    assert gallery.count() == min(reported, 64)  # the page shows the first 64
+    src = image_by_caption(page, " · ").get_attribute("src")
+    assert pixels(page, src).std() > 10  # a real picture, not a blank tile
+
+
+def chosen(page: Page, radio_label: str) -> str:
+    radio = page.locator('[data-testid="stRadio"]').filter(has=page.locator('[data-testid="stWidgetLabel"]',
+                                                                            has_text=radio_label))
+    return radio.locator('[data-selected="true"] [data-testid="stRadioOption"]').inner_text().strip()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known bug: a widget without a key whose default comes from the link it writes (index=common.choice(...), "
+    "value=common.param...) gets a new identity after each change, so the next change is dropped and the "
+    "widget springs back; seen on the Map's colour and projection radios and the Sample page's inputs"))
+def test_a_setting_changed_twice_keeps_the_second_choice(page, server):
+    open_page(page, server, "map")
+    for wanted, traces in (("reconstruction error", {"images"}), ("label", {str(d) for d in range(10)})):
+        page.locator('[data-testid="stRadioOption"]', has_text=re.compile(f"^{wanted}$")).click()
+        page.wait_for_timeout(300)  # the rerun starts
+        settle(page)
+        assert chosen(page, "Colour by") == wanted
+        names = {t["name"] for t in plot_traces(page)[0]}
+        assert names == traces, names
+
+
+def test_slider_changes_the_decoded_image(page, server):
+    open_page(page, server, "sliders")
+    decoded = image_by_caption(page, "Decoded from the sliders")
+    before_src = decoded.get_attribute("src")
+    before = pixels(page, before_src)
+    slider = page.locator('[data-testid="stSlider"]').first
+    value_before = float(slider.locator('[data-testid="stSliderThumbValue"]').inner_text())
+    thumb = slider.locator('input[type="range"]')
+    thumb.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("src => [...document.querySelectorAll('[data-testid=\"stImageContainer\"]')].some("
+                           "c => c.innerText.includes('Decoded from the sliders') && c.querySelector('img').src !== src)",
+                           arg=before_src)
+    settle(page)
+    shot(page, "sliders-moved")
+    assert_clean(page)
+    value_after = float(slider.locator('[data-testid="stSliderThumbValue"]').inner_text())
+    assert value_after > value_before
+    after = pixels(page, decoded.get_attribute("src"))
+    assert after.shape == before.shape
+    assert np.abs(after - before).mean() > 1.0, "the decoded image did not change"
+
+
+def test_upload_is_reconstructed_and_placed_on_the_map(page, server):
+    open_page(page, server, "upload")
+    page.locator('[data-testid="stMain"] [data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        files=[{"name": "seven.png", "mimeType": "image/png", "buffer": digit_png()}])
+    page.wait_for_selector('[data-testid="stImageCaption"]:has-text("reconstruction")')
+    page.wait_for_selector("text=/Higher than [0-9.]+% of the dataset/")
+    settle(page)
+    shot(page, "upload-done")
+    assert_clean(page)
+    model_input = pixels(page, image_by_caption(page, "model input").get_attribute("src"))
+    reconstruction = pixels(page, image_by_caption(page, "reconstruction").get_attribute("src"))
+    assert model_input.shape == reconstruction.shape
+    similarity = np.corrcoef(model_input.ravel(), reconstruction.ravel())[0, 1]
+    assert similarity > 0.5, f"the reconstruction does not look like the upload (correlation {similarity:.2f})"
+    # The upload is a star on the page's map, at a finite position.
+    stars = [t for traces in plot_traces(page) for t in traces if t["name"] == "seven.png"]
+    assert len(stars) == 1 and stars[0]["n"] == 1, stars
+    assert np.isfinite([stars[0]["x0"], stars[0]["y0"]]).all()
+    # ...and on the Map page of the same session, reached through the sidebar.
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Map").first.click()
+    page.wait_for_selector('[data-testid="stMain"] h1:has-text("Map")')
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some("
+                           "p => (p.data || []).some(t => t.name === 'seven.png'))")
+    settle(page)
+    shot(page, "map-with-upload")
+    assert_clean(page)
+    on_map = [t for traces in plot_traces(page) for t in traces if t["name"] == "seven.png"]
+    assert on_map == stars  # the same map (PCA), the same place
+
+
+def test_server_log_has_no_traceback(server):
+    """Last in this file: whatever the tests above made the server do, it logged no traceback."""
+    text = server.log.read_text(errors="replace")
+    assert "Traceback" not in text, text[text.index("Traceback") - 200:][:4000]
