@@ -30,9 +30,13 @@ PAGES = [
 
 def start_from_link(key: str, value) -> None:
     """Seed a sidebar widget from the link once per session; afterwards the widget keeps its
-    own state, so moving between pages (which drops the query string) changes nothing."""
-    if key not in st.session_state:
-        st.session_state[key] = value
+    own state, so moving between pages (which drops the query string) changes nothing.
+
+    The value is written back on every run, so the server sends it to the browser each time. A
+    browser that has not mounted the widgets yet (its code loads lazily; seconds on a busy or slow
+    machine) sends a page switch without their values; the server keeps its own, but without this
+    the browser then draws the widget at its default (no checkpoint) and sends that back."""
+    st.session_state[key] = st.session_state.get(key, value)
 
 
 def sidebar() -> common.Context:

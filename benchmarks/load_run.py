@@ -8,9 +8,11 @@
    ``python -m streamlit run app.py`` headless on 127.0.0.1 (file watcher off, usage stats off,
    the app's warm start on unless --no-warm-start), its output in ``<out>/server.log``.
 2. One browser session alone: a warm-up round over the pages, a wait until the server is idle,
-   then slider key presses, for the slider-update latency of a single session.
+   then slider key presses, for the slider-update latency of a single session
+   (--baseline-presses 0 skips this).
 3. N sessions (headless Chromium contexts in one browser, driven with Playwright's async API)
-   for D seconds each, all at once, each looping over: a burst of arrow-key presses on a slider
+   open the app at the same moment and do one warm-up round each; when all have, they go on
+   together for D measured seconds, each looping over: a burst of arrow-key presses on a slider
    thumb of the Sliders page; a projection change (PCA / t-SNE / UMAP, through the form) and a
    colour change on the Map page; an upload of a generated digit PNG on the Upload page.
 
@@ -20,13 +22,15 @@ It includes Streamlit's round trip and the browser's own work; browser and serve
 machine's cores, so under load it also includes Chromium competing for them.
 
 Counted as errors: exception boxes in a page (``[data-testid="stException"]``), uncaught
-JavaScript errors, actions that failed or timed out, a dropped connection. The server log is
+JavaScript errors, actions that failed or timed out, a dropped connection, a page asking for a
+checkpoint or a sidebar that lost the one picked (nobody here changes it). The server log is
 searched for tracebacks. Resident memory (RSS) of the server and its children is read from
 /proc every ~10 s. Everything stays on 127.0.0.1: requests to any other address are aborted and
 counted. Every wait has a time limit and the run has an overall one; the server's process group
 is killed at the end, also on Ctrl-C or failure.
 
-Writes ``<out>/server.log`` and ``<out>/load_run.json`` and prints a summary table.
+Writes ``<out>/server.log``, ``<out>/load_run.json`` (and a screenshot per failure) and prints
+a summary table; exits 1 when there were errors or tracebacks.
 """
 from __future__ import annotations
 
@@ -51,7 +55,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"  # Debian's; Playwright cannot download one here
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 HOST = "127.0.0.1"

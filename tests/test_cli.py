@@ -124,5 +124,5 @@ def test_dataset_that_does_not_fit_is_a_clean_error(trained, capsys):
 
 def test_bad_dataset_is_a_clean_error(tmp_path, capsys):
     code, _, err = run(capsys, *TRAIN, "--dataset", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "o"))
-    assert code == 2 and err.startswith("error: missing.npz: not a readable .npz file")
+    assert code == 2 and err.startswith("error: ") and "missing.npz: no such file" in err
     assert not (tmp_path / "o").exists()

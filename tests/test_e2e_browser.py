@@ -278,19 +278,27 @@ def chosen(page: Page, radio_label: str) -> str:
     return radio.locator('[data-selected="true"] [data-testid="stRadioOption"]').inner_text().strip()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug: a widget without a key whose default comes from the link it writes (index=common.choice(...), "
-    "value=common.param...) gets a new identity after each change, so the next change is dropped and the "
-    "widget springs back; seen on the Map's colour and projection radios and the Sample page's inputs"))
 def test_a_setting_changed_twice_keeps_the_second_choice(page, server):
+    """Widgets whose start value comes from the link they write back once got a new identity
+    after each change, so every second change was dropped and the widget sprang back."""
     open_page(page, server, "map")
-    for wanted, traces in (("reconstruction error", {"images"}), ("label", {str(d) for d in range(10)})):
+    for wanted, traces in (("reconstruction error", {"images"}), ("label", {str(d) for d in range(10)}),
+                           ("reconstruction error", {"images"})):
         page.locator('[data-testid="stRadioOption"]', has_text=re.compile(f"^{wanted}$")).click()
         page.wait_for_timeout(300)  # the rerun starts
         settle(page)
         assert chosen(page, "Colour by") == wanted
         names = {t["name"] for t in plot_traces(page)[0]}
         assert names == traces, names
+    open_page(page, server, "sample")
+    count = page.locator('[data-testid="stNumberInput"]').filter(has_text="How many").locator("input")
+    for wanted in (5, 7, 9):
+        count.fill(str(wanted))
+        count.press("Enter")
+        page.wait_for_timeout(300)
+        settle(page)
+        assert count.input_value() == str(wanted)
+        assert page.locator(f"text=/^{wanted} samples/").count() == 1
 
 
 def test_slider_changes_the_decoded_image(page, server):

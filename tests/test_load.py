@@ -14,6 +14,7 @@ browsers and the server during the 15 s, which makes the run slow and its timing
 from __future__ import annotations
 
 import importlib.util
+from concurrent.futures import ThreadPoolExecutor
 import sys
 from pathlib import Path
 
@@ -38,7 +39,10 @@ def test_three_sessions_at_once_without_errors_or_memory_growth(tmp_path):
     config = load_run.Config(sessions=3, seconds=15, out=tmp_path / "out", cache=tmp_path / "cache", prewarm=False,
                              warm_start=False, projections=("pca",), baseline_presses=0, burst=4,
                              sample_every=5.0, linger_s=1.0, idle_wait_s=45.0, action_timeout_s=60.0, press_timeout_s=20.0)
-    results = load_run.run(config)
+    # On a thread of its own: the browser tests' sync Playwright keeps an event loop running on
+    # this thread for the whole session, and load_run drives its browsers with asyncio.run.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        results = pool.submit(load_run.run, config).result()
     totals = results["totals"]
     errors = [e for s in results["sessions"] for e in s["errors"]]
     assert totals["page_errors"] == 0, "errors in the pages:\n" + "\n".join(errors[:20])
@@ -48,3 +52,21 @@ def test_three_sessions_at_once_without_errors_or_memory_growth(tmp_path):
     for session in results["sessions"]:
         assert session["slider_updates"] > 0, session
     assert results["rss_end_mb"] <= 1.5 * results["rss_after_warm_up_mb"], results["memory_samples"]
+
+
+def test_sidebar_sends_its_choices_on_every_run():
+    """Found by the load run: a browser that switches page before it has mounted the sidebar's
+    widgets (their code loads lazily; seconds on a busy machine) sends no value for them. The
+    server keeps its own for that run, but unless it sends the value along, the browser draws the
+    multiselect empty and sends that back: every page then asks for a checkpoint."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params["data"] = "digits"
+    at.run()
+    at.switch_page("explorer/ui/sliders.py").run()  # a second run, on another page
+    assert not at.exception
+    picked, dataset, path = at.sidebar.multiselect[0], at.sidebar.selectbox[0], at.sidebar.text_input[0]
+    assert picked.value == ["mnist-vae (vae, 16-d)"] and dataset.value == "digits"
+    assert picked.proto.set_value and list(picked.proto.raw_values) == ["mnist-vae (vae, 16-d)"]
+    assert dataset.proto.set_value and path.proto.set_value

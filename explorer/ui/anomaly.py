@@ -32,7 +32,7 @@ def held_out_report(content_hash: str, dataset_identity: str, anomaly_class: int
 
 part = st.radio("Images", ["test", "all"], horizontal=True, index=common.choice(["test", "all"], "part", "test"),
                 format_func={"test": f"test split ({len(dataset.test_idx):,})",
-                             "all": f"whole dataset ({len(dataset.x):,})"}.get)
+                             "all": f"whole dataset ({len(dataset.x):,})"}.get, key="anomaly_all")
 common.set_params(part=part)
 indices = dataset.test_idx if part == "test" else np.arange(len(dataset.x))
 errors = codes.errors[indices]

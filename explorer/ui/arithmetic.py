@@ -38,13 +38,13 @@ size = len(dataset.x)
 st.subheader("Attribute vector")
 sources = (["labels"] if dataset.y is not None and dataset.classes else []) + ["selections"]
 source = st.radio("Groups from", sources, format_func=SOURCES.get, horizontal=True,
-                  index=common.choice(sources, "groups", sources[0]))
+                  index=common.choice(sources, "groups", sources[0]), key="arithmetic_group_source")
 if source == "labels":
     classes = dataset.classes
     pick = st.columns(2)
     label_a = pick[0].selectbox("Group A: towards", classes,
-                                index=common.choice(classes, "a", classes[min(1, len(classes) - 1)]))
-    label_b = pick[1].selectbox("Group B: away from", classes, index=common.choice(classes, "b", classes[0]))
+                                index=common.choice(classes, "a", classes[min(1, len(classes) - 1)]), key="arithmetic_a")
+    label_b = pick[1].selectbox("Group B: away from", classes, index=common.choice(classes, "b", classes[0]), key="arithmetic_b")
     # the vector comes from the training split, so applying it to test images is a fair test
     train_labels = dataset.y[dataset.train_idx]
     group_a = dataset.train_idx[latent.labels_to_indices(train_labels, classes.index(label_a))]
@@ -88,11 +88,12 @@ if vector is not None:
     default_targets = ", ".join(str(i) for i in test_b[:DEFAULT_TARGETS])
     typed = settings[0].text_input("Apply to dataset indices", value=common.param("to", ""),
                                    placeholder=f"empty: {default_targets or 'none'} (from {names[1]})",
-                                   help="Comma-separated; up to 12 images, one column each.")
+                                   help="Comma-separated; up to 12 images, one column each.", key="arithmetic_to")
     linked = sorted([common.param_between("alo", 0.0, -3.0, 3.0), common.param_between("ahi", 2.0, -3.0, 3.0)])
     low, high = settings[1].slider("Strength α from … to", -3.0, 3.0, tuple(linked), 0.25,
-                                   help="Each row adds α times the vector; α = 0 is the plain reconstruction.")
-    steps = settings[2].number_input("Rows (values of α)", 2, 9, common.param_between("rows", 5, 2, 9, int))
+                                   help="Each row adds α times the vector; α = 0 is the plain reconstruction.",
+                                   key="arithmetic_alpha")
+    steps = settings[2].number_input("Rows (values of α)", 2, 9, common.param_between("rows", 5, 2, 9, int), key="arithmetic_rows")
     common.set_params(to=typed.strip() or None, alo=low, ahi=high, rows=steps)
     try:
         targets = controls.parse_indices(typed or default_targets, size)
@@ -123,7 +124,7 @@ n_test = len(dataset.test_idx)
 spread = [int(dataset.test_idx[k * n_test // 3]) for k in range(3)]  # far apart, likely different labels
 picks = st.columns(3)
 chosen = [picks[k].number_input(f"{name} (dataset index)", 0, size - 1,
-                                common.param_between(f"q{name}", spread[k], 0, size - 1, int))
+                                common.param_between(f"q{name}", spread[k], 0, size - 1, int), key=f"arithmetic_q{name}")
           for k, name in enumerate("abc")]
 common.set_params(qa=chosen[0], qb=chosen[1], qc=chosen[2])
 a, b, c = (int(i) for i in chosen)

@@ -26,13 +26,13 @@ dataset = ctx.dataset
 
 controls = st.columns([2, 1, 1, 2])
 source = controls[0].radio("Inputs", list(SOURCES), format_func=SOURCES.get, horizontal=True,
-                           index=common.choice(list(SOURCES), "inputs", "random"))
+                           index=common.choice(list(SOURCES), "inputs", "random"), key="compare_inputs")
 count = controls[1].number_input("How many", 1, MAX_INPUTS, common.param_between("n", 8, 1, MAX_INPUTS, int),
-                                 disabled=source != "random")
+                                 disabled=source != "random", key="compare_n")
 seed = controls[2].number_input("Seed", 0, 2**31 - 1, common.param_between("seed", 0, 0, 2**31 - 1, int),
-                                help="The same seed picks the same images and the same noise.")
+                                help="The same seed picks the same images and the same noise.", key="compare_seed")
 noise = controls[3].slider("Noise level (Gaussian σ)", 0.0, 1.0, common.param_between("noise", 0.0, 0.0, 1.0), 0.05,
-                           help="Corrupts the inputs (clipped to [0, 1]) to compare how well models denoise.")
+                           help="Corrupts the inputs (clipped to [0, 1]) to compare how well models denoise.", key="compare_noise")
 common.set_params(inputs=source, n=count, seed=seed, noise=noise or None)
 
 captions: list[str]

@@ -26,16 +26,16 @@ upload_code = common.upload_code(engine)
 
 row = st.columns([2, 3])
 source = row[0].radio("Waypoints from", list(SOURCES), format_func=SOURCES.get, horizontal=True,
-                      index=common.choice(list(SOURCES), "pts", "typed"))
+                      index=common.choice(list(SOURCES), "pts", "typed"), key="interpolate_pts")
 use_upload = upload_code is not None and st.checkbox(
     f"Start at the uploaded image ({upload[1]})", value=common.param("up", "") == "1",
-    help="The image from the Upload page becomes the first waypoint.")
+    help="The image from the Upload page becomes the first waypoint.", key="interpolate_up")
 needed = 1 if use_upload else 2
 if source == "typed":
     n_test = len(dataset.test_idx)
     default = f"{dataset.test_idx[0]}, {dataset.test_idx[n_test // 2]}"
     typed = row[1].text_input("Dataset indices, in order", value=common.param("idx", default),
-                              help="Two or more, separated by commas: the path visits them in this order.")
+                              help="Two or more, separated by commas: the path visits them in this order.", key="interpolate_idx")
     common.set_params(idx=typed.strip() or None)
     try:
         indices = controls.parse_indices(typed, size, at_least=needed)
@@ -54,9 +54,9 @@ if len(indices) + use_upload > MAX_POINTS:
 
 settings = st.columns([2, 3])
 method = settings[0].radio("Method", list(METHODS), format_func=METHODS.get, horizontal=True,
-                           index=common.choice(list(METHODS), "how", "linear"))
+                           index=common.choice(list(METHODS), "how", "linear"), key="interpolate_how")
 steps = settings[1].slider("Steps per leg", 2, 24, common.param_between("steps", 8, 2, 24, int),
-                           help="Images between one waypoint and the next, the first included.")
+                           help="Images between one waypoint and the next, the first included.", key="interpolate_steps")
 common.set_params(pts=source, up="1" if use_upload else None, how=method, steps=steps)
 
 waypoints = codes.codes[indices]

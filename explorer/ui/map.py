@@ -27,7 +27,7 @@ with controls:
             method = st.radio("Projection", projection.METHODS, index=projection.METHODS.index(choice.method),
                               format_func=mapview.LABELS.get, horizontal=True,
                               help="PCA is linear and instant; t-SNE and UMAP keep neighbourhoods and take "
-                                   "seconds, computed in the background.")
+                                   "seconds, computed in the background.", key="map_method")
             values: dict[str, dict] = {}
             for name in [m for m in projection.METHODS if projection.method_params(m)]:
                 values[name] = {}
@@ -44,7 +44,7 @@ with controls:
     mapview.remember(choice)
     colour_options = list(COLOURS) if dataset.y is not None else ["error"]
     colour = st.radio("Colour by", colour_options, format_func=COLOURS.get, horizontal=True,
-                      index=common.choice(colour_options, "colour", colour_options[0]))
+                      index=common.choice(colour_options, "colour", colour_options[0]), key="map_colour")
     common.set_params(colour=colour)
 
 try:

@@ -41,15 +41,15 @@ kinds = (["prior"] if engine.model.is_variational else []) + ["gaussian", "mixtu
 row = st.columns([3, 2, 2, 2, 2])
 kind = row[0].selectbox("Sampler", kinds, format_func=SAMPLERS.get, index=common.choice(kinds, "sampler", kinds[0]),
                         help="The prior is only offered for VAEs: a plain autoencoder's codes follow no known "
-                             "distribution, so a Gaussian or a mixture is fitted to its training codes instead.")
+                             "distribution, so a Gaussian or a mixture is fitted to its training codes instead.", key="sample_sampler")
 components = row[1].number_input("Mixture components", 1, 50, common.param_between("k", 10, 1, 50, int),
-                                 disabled=kind != "mixture", help="Full-covariance Gaussians in the mixture.")
+                                 disabled=kind != "mixture", help="Full-covariance Gaussians in the mixture.", key="sample_k")
 temperature = row[2].slider("Temperature", 0.0, 2.0, common.param_between("t", 1.0, 0.0, 2.0), 0.05,
                             help="Scales each draw's spread around its mean: below 1 gives safer, more typical "
-                                 "samples; above 1 more varied and more broken ones.")
+                                 "samples; above 1 more varied and more broken ones.", key="sample_t")
 seed = row[3].number_input("Seed", 0, 2**31 - 1, common.param_between("seed", 0, 0, 2**31 - 1, int),
-                           help="The same seed draws the same samples.")
-count = row[4].number_input("How many", 1, MAX_COUNT, common.param_between("n", 16, 1, MAX_COUNT, int))
+                           help="The same seed draws the same samples.", key="sample_seed")
+count = row[4].number_input("How many", 1, MAX_COUNT, common.param_between("n", 16, 1, MAX_COUNT, int), key="sample_n")
 common.set_params(sampler=kind, k=components if kind == "mixture" else None, t=temperature, seed=seed, n=count)
 
 try:

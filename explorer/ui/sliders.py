@@ -68,15 +68,15 @@ size, dim_count = len(dataset.x), engine.latent_dim
 modes = (["prior"] if engine.model.is_variational else []) + ["percentile", "minmax"]
 row = st.columns([2, 3, 2, 2])
 index = int(row[0].number_input("Start at dataset index", 0, size - 1,
-                                common.param_between("i", int(dataset.test_idx[0]), 0, size - 1, int)))
+                                common.param_between("i", int(dataset.test_idx[0]), 0, size - 1, int), key="sliders_i"))
 mode = row[1].selectbox("Slider ranges", modes, format_func=MODES.get, index=common.choice(modes, "range", modes[0]),
-                        help="Prior ±3σ is offered for VAEs, whose codes are pulled towards N(0, I).")
+                        help="Prior ±3σ is offered for VAEs, whose codes are pulled towards N(0, I).", key="sliders_range")
 max_rows = min(MAX_ROWS, dim_count)
 n_rows = row[2].number_input("Traversal rows", 1, max_rows,
                              common.param_between("rows", min(8, max_rows), 1, max_rows, int),
-                             help="The most important dimensions, one per row.")
+                             help="The most important dimensions, one per row.", key="sliders_rows")
 n_values = row[3].number_input("Traversal columns", 3, 15, common.param_between("cols", 9, 3, 15, int),
-                               help="Values from the low to the high end of each dimension's range.")
+                               help="Values from the low to the high end of each dimension's range.", key="sliders_cols")
 common.set_params(i=index, range=mode, rows=n_rows, cols=n_values)
 
 try:
