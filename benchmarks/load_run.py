@@ -655,6 +655,8 @@ def run(config: Config) -> dict:
     say = (lambda *a: None) if config.quiet else (lambda *a: print(*a, flush=True))
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("failure-*.png"):  # screenshots of an earlier run's failures
+        old.unlink()
     temporary = config.cache is None
     cache = Path(tempfile.mkdtemp(prefix="latent-explorer-load-cache-")) if temporary else Path(config.cache)
     cache.mkdir(parents=True, exist_ok=True)
