@@ -120,9 +120,9 @@ def test_map_shows_the_selection_that_other_pages_share():
     at.session_state["selection"] = list(range(70))
     at.run()
     assert not at.exception
-    assert "**70 images selected**; the first 64 are shown" in texts(at)
+    assert "**70 images selected**; 64 of them, evenly spaced, are shown" in texts(at)
     shown = next(image.captions for image in at.get("image") if len(image.captions) > 1)
-    assert len(shown) == 64 and shown[0].startswith("#0 · ") and shown[-1].startswith("#63 · ")
+    assert len(shown) == 64 and shown[0].startswith("#0 · ") and shown[-1].startswith("#69 · ")  # first and last of the selection
 
 
 def test_map_of_a_2d_model_is_its_latent_space():

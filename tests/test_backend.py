@@ -149,13 +149,16 @@ def test_dataset_encoding_is_cached_on_disk_and_a_corrupt_entry_is_recomputed(en
     first = engine.encode_dataset(digits)
     assert first.codes.shape == (len(digits.x), 4) and first.logvar.shape == first.codes.shape
     np.testing.assert_allclose(first.errors, engine.reconstruction_errors(digits.x), rtol=1e-5)
+    mean, logvar = engine.encode_with_logvar(digits.x)
+    np.testing.assert_array_equal(first.codes, mean)
+    np.testing.assert_array_equal(first.logvar, logvar)
     files = list((cache.cache_dir() / "encodings").glob("*.npz"))
     assert len(files) == 1
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("encoded again despite the disk cache")
 
-    monkeypatch.setattr(engine, "encode_with_logvar", must_not_run)
+    monkeypatch.setattr(engine, "_batched", must_not_run)
     hit = engine.encode_dataset(digits)
     np.testing.assert_array_equal(hit.codes, first.codes)
     monkeypatch.undo()

@@ -2,6 +2,7 @@
 see them, and decode a grid over the map to see the manifold the model learned."""
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from explorer import mapping, projection
@@ -87,9 +88,12 @@ st.subheader("Selection")
 if not selection:
     st.caption("Nothing selected yet. The selection is kept for the Compare, Interpolate and Arithmetic pages.")
 else:
-    shown = selection[:SELECTION_SHOWN]
+    # Evenly spaced through the selection: the data is sorted by label, so the first 64 of a
+    # large box would all be one digit.
+    picks = np.unique(np.linspace(0, len(selection) - 1, min(len(selection), SELECTION_SHOWN)).round().astype(int))
+    shown = [selection[k] for k in picks]
     st.markdown(f"**{len(selection):,} images selected**"
-                + (f"; the first {SELECTION_SHOWN} are shown" if len(selection) > SELECTION_SHOWN else "")
+                + (f"; {SELECTION_SHOWN} of them, evenly spaced, are shown" if len(selection) > SELECTION_SHOWN else "")
                 + ". Original | reconstruction; the other pages can use this selection.")
     pairs = common.side_by_side(dataset.x[shown], engine.reconstruct(dataset.x[shown]))
     common.show_gallery(pairs, [f"{index_caption(dataset, i)} · {codes.errors[i]:.4f}" for i in shown], side=56)
