@@ -197,10 +197,6 @@ class InferenceEngine:
         x = self._check_images(x)
         return self._check_outputs(self._batched(self._reconstruct_fn, x, progress)[0], x)
 
-    def reconstruction_errors(self, x, progress: Progress = None) -> np.ndarray:
-        x = self._check_images(x)
-        return ((self.reconstruct(x, progress) - x) ** 2).reshape(len(x), -1).mean(1)
-
     # --- coalesced small requests -------------------------------------------------------
     def decode_coalesced(self, z) -> np.ndarray:
         """Decode a few codes; concurrent callers are served by one batched forward pass."""

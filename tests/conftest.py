@@ -47,3 +47,13 @@ def mnist():
 
     return load_mnist()
 
+
+
+@pytest.fixture
+def roots(tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """(an allowed root given by LATENT_EXPLORER_ROOTS, a folder outside every root), both empty."""
+    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
+    allowed.mkdir()
+    outside.mkdir()
+    monkeypatch.setenv("LATENT_EXPLORER_ROOTS", str(allowed))
+    return allowed, outside

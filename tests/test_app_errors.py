@@ -22,15 +22,6 @@ SHIPPED = SHIPPED_DIR / "mnist-ae"
 OUTSIDE = "is outside the folders this app may read"
 
 
-@pytest.fixture
-def roots(tmp_path, monkeypatch) -> tuple[Path, Path]:
-    """(an allowed root given by LATENT_EXPLORER_ROOTS, a folder outside every root)."""
-    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
-    allowed.mkdir()
-    outside.mkdir()
-    monkeypatch.setenv(ROOTS_ENV, str(allowed))
-    return allowed, outside
-
 
 def start(page: str = "sliders") -> AppTest:
     """The app with the shipped mnist-ae and MNIST picked, on ``page``."""

@@ -29,15 +29,6 @@ SHIPPED = SHIPPED_DIR / "mnist-ae"
 OUTSIDE = "is outside the folders this app may read"
 
 
-@pytest.fixture
-def roots(tmp_path, monkeypatch) -> tuple[Path, Path]:
-    """(an extra allowed root, a folder outside every root), both empty."""
-    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
-    allowed.mkdir()
-    outside.mkdir()
-    monkeypatch.setenv(ROOTS_ENV, str(allowed))
-    return allowed, outside
-
 
 def open_typed_checkpoint(text: str):
     """What the sidebar does with the path box: resolve, then load through the shared engine cache."""
