@@ -11,6 +11,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from .data import DatasetError, load_dataset
 from .models import MODEL_TYPES
+from .models.base import BODIES, RECON_LOSSES
 
 
 def parse_list(text: str) -> list[int]:
@@ -103,11 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="checkpoint folder to write")
     t.add_argument("--name", help="display name (default: the folder's name)")
-    t.add_argument("--body", choices=["mlp", "conv"])
+    t.add_argument("--body", choices=list(BODIES))
     t.add_argument("--hidden", help="MLP widths, e.g. 256,128")
     t.add_argument("--channels", help="conv widths per stage, e.g. 32,64")
     t.add_argument("--conv-hidden", type=int)
-    t.add_argument("--recon-loss", choices=["mse", "bce", "mae"])
+    t.add_argument("--recon-loss", choices=list(RECON_LOSSES))
     t.add_argument("--sparsity", choices=["l1", "kl"])
     t.add_argument("--sparsity-weight", type=float)
     t.add_argument("--rho", type=float)

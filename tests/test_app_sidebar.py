@@ -1,6 +1,7 @@
 """The sidebar: seeded from the link once, then kept while moving between pages."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -33,4 +34,6 @@ def test_model_card_names_type_latent_size_and_test_mse():
     at.query_params.update(ckpt="mnist-vae-2d", data="mnist")
     at.run()
     card = " ".join(c.value for c in at.sidebar.caption)
-    assert "type `vae`" in card and "latent **2**" in card and "test MSE 0.04" in card and "CPU" in card
+    recorded = json.loads((Path(APP).parent / "checkpoints" / "mnist-vae-2d" / "config.json").read_text())
+    test_mse = recorded["training"]["test_mse"]
+    assert "type `vae`" in card and "latent **2**" in card and f"test MSE {test_mse:.4f}" in card and "CPU" in card

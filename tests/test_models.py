@@ -134,9 +134,14 @@ def test_reconstruction_losses_follow_their_formulas(digits):
             logits = model.decode_logits(model.encode(x).z)
             got = model.loss(x)["reconstruction"]
         p = torch.sigmoid(logits)
-        per_pixel = {"mse": (p - x) ** 2, "mae": (p - x).abs(),
-                     "bce": F.binary_cross_entropy(p, x, reduction="none")}[kind]
-        assert torch.allclose(got, per_pixel.sum((1, 2, 3)).mean(), rtol=1e-4)
+        if kind == "gaussian":  # N(p, sigma^2) per pixel with sigma^2 the batch's MSE
+            variance = float(((p - x) ** 2).mean())
+            nll = torch.distributions.Normal(p, variance ** 0.5).log_prob(x).neg()
+            assert torch.allclose(got, nll.sum((1, 2, 3)).mean(), rtol=1e-4)
+        else:
+            per_pixel = {"mse": (p - x) ** 2, "mae": (p - x).abs(),
+                         "bce": F.binary_cross_entropy(p, x, reduction="none")}[kind]
+            assert torch.allclose(got, per_pixel.sum((1, 2, 3)).mean(), rtol=1e-4)
         values[kind] = float(got)
         # and it trains: gradients flow and are finite
         model.train()

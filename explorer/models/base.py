@@ -15,7 +15,9 @@ from torch import nn
 from .networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 
 BODIES = ("mlp", "conv")
-RECON_LOSSES = ("mse", "bce", "mae")
+RECON_LOSSES = ("mse", "bce", "mae", "gaussian")
+# The calibrated Gaussian decoder's variance never drops below this (keeps log finite on a perfect fit).
+MIN_GAUSSIAN_VARIANCE = 1e-6
 
 
 @dataclass
@@ -26,7 +28,7 @@ class AEConfig:
     hidden: list[int] = field(default_factory=lambda: [256, 128])  # MLP widths, input side first
     channels: list[int] = field(default_factory=lambda: [32, 64, 128])  # conv widths per stride-2 stage
     conv_hidden: int = 0  # width of a linear layer between conv features and code (0: none)
-    recon_loss: str = "mse"  # "mse", "bce" or "mae"; summed over pixels, averaged over the batch
+    recon_loss: str = "mse"  # "mse", "bce", "mae" or "gaussian"; summed over pixels, averaged over the batch
 
     def __post_init__(self):
         if self.body not in BODIES:
@@ -117,9 +119,24 @@ class Autoencoder(nn.Module):
             per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
         elif kind == "mae":
             per_pixel = (torch.sigmoid(logits) - x).abs()
+        elif kind == "gaussian":
+            return self.calibrated_gaussian_nll(logits, x)
         else:
             per_pixel = (torch.sigmoid(logits) - x).pow(2)
         return per_pixel.flatten(1).sum(1).mean()
+
+    @staticmethod
+    def calibrated_gaussian_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Gaussian negative log-likelihood per image, with the variance set to the batch's MSE.
+
+        That variance is the maximum-likelihood one (a "calibrated decoder", Rybkin et al. 2021),
+        so the reconstruction term weighs itself against a VAE's KL term as the data's noise
+        level warrants, instead of by a fixed sigma that MSE or BCE imply.
+        """
+        squared = (torch.sigmoid(logits) - x).pow(2)
+        variance = squared.mean().clamp_min(MIN_GAUSSIAN_VARIANCE)
+        pixels = squared[0].numel()
+        return 0.5 * pixels * (torch.log(2 * torch.pi * variance) + 1)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
