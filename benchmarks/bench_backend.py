@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer.backend import InferenceEngine, pick_device  # noqa: E402
+from explorer.backend import InferenceEngine, one_intra_op_thread, pick_device  # noqa: E402
 from explorer.checkpoint import load  # noqa: E402
 from explorer.data import load_mnist  # noqa: E402
 
@@ -86,6 +86,27 @@ def bench_coalescing(engine: InferenceEngine, threads: int, calls: int) -> tuple
     return direct_rate, coalesced_rate, statistics.median(direct_lat), statistics.median(coalesced_lat)
 
 
+def batch_ceiling(engine: InferenceEngine, threads: int, repeats: int = 200) -> float:
+    """Decodes/s if hand-offs were free: batches of ``threads`` codes back to back on one thread
+    set up like a coalescing worker; the most one lane can serve."""
+    z = np.zeros((threads, engine.latent_dim), np.float32)
+    rate: list[float] = []
+
+    def measure():
+        if engine.device.type == "cpu":
+            one_intra_op_thread()
+        engine._decode_small(z)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            engine._decode_small(z)
+        rate.append(threads * repeats / (time.perf_counter() - start))
+
+    worker = threading.Thread(target=measure)
+    worker.start()
+    worker.join()
+    return rate[0]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default="checkpoints/mnist-vae")
@@ -110,6 +131,9 @@ def main() -> None:
     print(f"{args.threads} threads x {args.calls} single decodes: direct {direct_rate:,.0f} decodes/s "
           f"(p50 {direct_p50 * 1e3:.2f} ms), coalesced {coalesced_rate:,.0f} decodes/s "
           f"(p50 {coalesced_p50 * 1e3:.2f} ms) -> coalesced = {coalesced_rate / direct_rate:.2f}x direct (target >= 3x)")
+    ceiling = batch_ceiling(engine, args.threads)
+    print(f"one lane's ceiling (batches of {args.threads} back to back, no hand-offs): {ceiling:,.0f} decodes/s "
+          f"= {ceiling / direct_rate:.2f}x direct; coalesced reaches {coalesced_rate / ceiling:.0%} of it")
 
 
 if __name__ == "__main__":

@@ -81,13 +81,13 @@ def test_coalesced_decodes_return_each_caller_its_own_rows(engine):
 
 def test_coalescing_batches_concurrent_requests(engine, monkeypatch):
     sizes = []
-    original = engine._batched
+    original = engine._decode_small
 
-    def spy(fn, data, progress):
-        sizes.append(len(data))
-        return original(fn, data, progress)
+    def spy(z):
+        sizes.append(len(z))
+        return original(z)
 
-    monkeypatch.setattr(engine, "_batched", spy)
+    monkeypatch.setattr(engine, "_decode_small", spy)
     engine.coalesce_window_s = 0.05
     barrier = threading.Barrier(8)
     codes = np.zeros((8, 4), np.float32)
@@ -102,6 +102,39 @@ def test_coalescing_batches_concurrent_requests(engine, monkeypatch):
     for t in threads:
         t.join()
     assert sum(sizes) == 8 and max(sizes) > 1  # some requests were served together
+
+
+def test_a_request_arriving_while_a_batch_runs_is_served_in_another_lane(vae_checkpoint, monkeypatch):
+    engine = InferenceEngine(vae_checkpoint, device="cpu", coalesce_lanes=2)
+    first_running, release_first = threading.Event(), threading.Event()
+    original = engine._decode_small
+
+    def slow_first(z):
+        if not first_running.is_set():
+            first_running.set()
+            assert release_first.wait(10)
+        return original(z)
+
+    monkeypatch.setattr(engine, "_decode_small", slow_first)
+    codes = np.random.default_rng(2).standard_normal((2, 4)).astype(np.float32)
+    first: list[np.ndarray] = []
+    blocked = threading.Thread(target=lambda: first.append(engine.decode_coalesced(codes[0])))
+    blocked.start()
+    assert first_running.wait(10)
+    second = engine.decode_coalesced(codes[1])  # returns although the first batch is still running
+    assert not first
+    release_first.set()
+    blocked.join(10)
+    expected = engine.decode(codes)
+    np.testing.assert_allclose(first[0][0], expected[0], atol=1e-5)
+    np.testing.assert_allclose(second[0], expected[1], atol=1e-5)
+
+
+def test_a_coalesced_decode_does_not_wait_for_a_long_job(engine):
+    """A slider stays live while the same model encodes a dataset (which holds the engine lock)."""
+    with engine._lock:
+        out = engine.decode_coalesced(np.zeros(4, np.float32))
+    np.testing.assert_allclose(out, engine.decode(np.zeros((1, 4), np.float32)), atol=1e-6)
 
 
 def test_a_failing_batch_raises_in_every_caller_and_the_worker_survives(engine):
@@ -119,13 +152,13 @@ def test_coalesced_decodes_run_on_one_thread_and_leave_other_threads_alone(vae_c
     try:
         engine = InferenceEngine(vae_checkpoint, device="cpu")
         seen: list[int] = []
-        decode = engine._decode_fn
+        decode = engine._decode_small
 
         def recording(z):
             seen.append(torch.get_num_threads())
             return decode(z)
 
-        engine._decode_fn = recording
+        engine._decode_small = recording
         engine.decode_coalesced(np.zeros(4, np.float32))
         later: list[int] = []
         thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
