@@ -23,20 +23,18 @@ import argparse
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from streamlit_server import StreamlitServer, find_chromium  # noqa: E402
+
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", "--no-first-run"]
 LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
@@ -64,56 +62,8 @@ SLIDER_PROBE = """() => {
 TITLE = "() => document.querySelector('[data-testid=\"stPlotlyChart\"] .js-plotly-plot .gtitle')?.textContent || ''"
 
 
-class Server:
-    def __init__(self, cache: Path, watcher: str | None, log: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                   "--server.port", str(self.port), "--server.address", "127.0.0.1",
-                   "--browser.gatherUsageStats", "false"]
-        if watcher:
-            command += ["--server.fileWatcherType", watcher]
-        env = {**os.environ, "LATENT_EXPLORER_CACHE": str(cache)}
-        self.started = time.perf_counter()
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
-
-    def wait_healthy(self, timeout_s: float = 120) -> float:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"streamlit exited with code {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as r:
-                    if r.read().strip() == b"ok":
-                        return time.perf_counter() - self.started
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("streamlit did not become healthy")
-
-    def stop(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(15)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def chromium() -> str:
-    for candidate in (os.environ.get("CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium"):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    sys.exit("Chromium not found: apt-get install chromium, or set $CHROMIUM")
+    return find_chromium() or sys.exit("Chromium not found: apt-get install chromium, or set $CHROMIUM")
 
 
 def settle(page: Page, timeout_ms: int = 120_000) -> None:
@@ -142,7 +92,7 @@ def quantile(values: list[float], q: float) -> float:
 # --- the four measurements --------------------------------------------------------------------------
 def fresh_cache_umap(browser, cache: Path, watcher: str | None, log: Path) -> dict:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    server = Server(cache, watcher, log)
+    server = StreamlitServer(cache, log, watcher=watcher)
     try:
         healthy = server.wait_healthy()
         page.goto(f"{server.url}/?method=umap")
@@ -206,7 +156,7 @@ def switch_maps(page: Page, rounds: int = 2) -> tuple[dict[str, list[float]], in
 
 def cold_start(browser, cache: Path, watcher: str | None, log: Path) -> tuple[float, float]:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    server = Server(cache, watcher, log)
+    server = StreamlitServer(cache, log, watcher=watcher)
     try:
         healthy = server.wait_healthy()
         page.goto(f"{server.url}/")
@@ -219,7 +169,7 @@ def cold_start(browser, cache: Path, watcher: str | None, log: Path) -> tuple[fl
 
 def slider_moves(browser, cache: Path, watcher: str | None, log: Path, moves: int) -> tuple[list[float], list[float]]:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    server = Server(cache, watcher, log)
+    server = StreamlitServer(cache, log, watcher=watcher)
     try:
         server.wait_healthy()
         page.goto(f"{server.url}/sliders")

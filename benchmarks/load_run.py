@@ -44,21 +44,21 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"  # Debian's; Playwright cannot download one here
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from streamlit_server import HOST, StreamlitServer, find_chromium, free_port  # noqa: E402
+
+CHROMIUM = find_chromium() or "/usr/bin/chromium"  # Debian's; Playwright cannot download one here
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-HOST = "127.0.0.1"
 METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -146,12 +146,6 @@ class Config:
 
 
 # --- the server ------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def children_of(pid: int) -> list[int]:
     """All descendants of ``pid``, from /proc."""
     parents: dict[int, list[int]] = {}
@@ -204,59 +198,13 @@ def machine_busy() -> tuple[float, float]:
     return sum(values) - idle, sum(values)
 
 
-class Server:
-    """``streamlit run app.py`` in its own process group, output to a log file."""
+class Server(StreamlitServer):
+    """The shared server start, with the app's warm start switched on or off and an idle wait."""
 
     def __init__(self, port: int, cache: Path, log_path: Path, warm_start: bool):
-        self.port, self.log_path = port, log_path
-        env = dict(os.environ, LATENT_EXPLORER_CACHE=str(cache), LATENT_EXPLORER_WARM_START="1" if warm_start else "0",
-                   PYTHONUNBUFFERED="1")
-        command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                   "--server.address", HOST, "--server.port", str(port), "--browser.gatherUsageStats", "false",
-                   # a development feature: on a shared checkout it overflowed inotify with other people's files
-                   "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
-        self.log = open(log_path, "wb")
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        log_path.write_bytes(b"")
+        super().__init__(cache, log_path, port=port, env={"LATENT_EXPLORER_WARM_START": "1" if warm_start else "0"})
         atexit.register(self.stop)
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with code {self.process.returncode}; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        return
-            except OSError:
-                pass
-            time.sleep(0.25)
-        raise TimeoutError(f"the server did not answer on {self.url} within {timeout:.0f} s; see {self.log_path}")
-
-    def stop(self) -> None:
-        """SIGTERM to the whole process group, SIGKILL after 10 s."""
-        if self.process.poll() is None:
-            for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-                try:
-                    os.killpg(self.process.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    self.process.wait(wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        try:  # children that outlived the leader in the same group
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if not self.log.closed:
-            self.log.close()
 
     def wait_idle(self, seconds: float, quiet_cpu_s: float = 0.15, settle: int = 3) -> float:
         """Wait until the server used under ``quiet_cpu_s`` CPU seconds in each of ``settle``
@@ -675,7 +623,7 @@ def run(config: Config) -> dict:
             results["prewarm_s"] = round(prewarm(cache, config.projections), 1)
         port = config.port or free_port()
         server = Server(port, cache, out / "server.log", config.warm_start)
-        server.wait_ready()
+        server.wait_healthy(90)
         say(f"server on {server.url} (pid {server.process.pid}), log {out / 'server.log'}")
         recorder = Recorder(server, config.sample_every, config.quiet)
         results["rss_start_mb"] = recorder.sample("start")["rss_mb"]

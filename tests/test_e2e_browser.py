@@ -9,16 +9,9 @@ another binary. Screenshots of every page and the server's log go to ``test-outp
 from __future__ import annotations
 
 import io
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +20,9 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from streamlit_server import ServerError, StreamlitServer, find_chromium  # noqa: E402
+
 OUT = ROOT / "test-output" / "e2e"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", "--no-first-run"]
@@ -40,77 +36,28 @@ PAGES = {  # URL path -> title
 
 
 # --- the server and the browser ------------------------------------------------------------------
-@dataclass
-class Server:
-    url: str
-    log: Path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def chromium_path() -> str:
-    for candidate in (os.environ.get("CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium",
-                      shutil.which("chromium-browser")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    pytest.fail("Chromium was not found: the browser tests need Debian's chromium (apt-get install chromium, "
-                "as .ci/run does), or $CHROMIUM set to a Chromium binary.", pytrace=False)
-
-
 @pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
+def server(tmp_path_factory) -> StreamlitServer:
     OUT.mkdir(parents=True, exist_ok=True)
     log = OUT / "server.log"
-    port = free_port()
-    env = {**os.environ, "LATENT_EXPLORER_CACHE": str(tmp_path_factory.mktemp("e2e-cache"))}
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]  # watching the repo (and its .venv) only costs CPU here
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                   start_new_session=True)  # its own process group, killed as one
+    log.unlink(missing_ok=True)
+    started = StreamlitServer(tmp_path_factory.mktemp("e2e-cache"), log)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"streamlit exited with code {process.returncode} before it was healthy:\n"
-                            f"{log.read_text(errors='replace')[-3000:]}", pytrace=False)
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit was not healthy after {START_TIMEOUT_S} s:\n"
-                            f"{log.read_text(errors='replace')[-3000:]}", pytrace=False)
-            time.sleep(0.2)
-        yield Server(url, log)
+        try:
+            started.wait_healthy(START_TIMEOUT_S)
+        except ServerError as e:
+            pytest.fail(str(e), pytrace=False)
+        yield started
     finally:
-        stop(process)
-
-
-def stop(process: subprocess.Popen) -> None:
-    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        started.stop()
 
 
 @pytest.fixture(scope="session")
 def browser():
-    executable = chromium_path()
+    executable = find_chromium()
+    if executable is None:
+        pytest.fail("Chromium was not found: the browser tests need Debian's chromium (apt-get install chromium, "
+                    "as .ci/run does), or $CHROMIUM set to a Chromium binary.", pytrace=False)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
         yield browser
@@ -144,7 +91,7 @@ def settle(page: Page, quiet_ms: int = 400) -> None:
         assert time.monotonic() < deadline, "the app kept rerunning"
 
 
-def open_page(page: Page, server: Server, path: str) -> None:
+def open_page(page: Page, server: StreamlitServer, path: str) -> None:
     page.goto(f"{server.url}/{path}")
     page.wait_for_selector('[data-testid="stMain"] h1', timeout=RUN_TIMEOUT_MS)
     settle(page)
@@ -357,5 +304,5 @@ def test_upload_is_reconstructed_and_placed_on_the_map(page, server):
 
 def test_server_log_has_no_traceback(server):
     """Last in this file: whatever the tests above made the server do, it logged no traceback."""
-    text = server.log.read_text(errors="replace")
+    text = server.log_path.read_text(errors="replace")
     assert "Traceback" not in text, text[text.index("Traceback") - 200:][:4000]

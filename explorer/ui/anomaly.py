@@ -11,13 +11,11 @@ from explorer.ui import common
 
 WORST_SHOWN = 64
 
-st.title("Anomaly")
-st.caption("An autoencoder reconstructs what resembles its training data well; a large reconstruction "
-           "error marks an image as unusual.")
-loaded = common.require_model_and_data()
-if loaded is None:
-    st.stop()
-engine, dataset = loaded
+engine, dataset = common.page_start(
+    "Anomaly",
+    "An autoencoder reconstructs what resembles its training data well; a large reconstruction "
+    "error marks an image as unusual.",
+)
 codes = common.dataset_codes(engine, dataset)
 
 

@@ -25,13 +25,11 @@ def saved_group(name: str, dataset_identity: str) -> list[int]:
     return indices if identity == dataset_identity else []
 
 
-st.title("Arithmetic")
-st.caption("An attribute vector is the mean code of group A minus the mean code of group B: adding it to a code "
-           "moves that image from \"like B\" towards \"like A\".")
-loaded = common.require_model_and_data()
-if loaded is None:
-    st.stop()
-engine, dataset = loaded
+engine, dataset = common.page_start(
+    "Arithmetic",
+    "An attribute vector is the mean code of group A minus the mean code of group B: adding it to a code "
+    "moves that image from \"like B\" towards \"like A\".",
+)
 codes = common.dataset_codes(engine, dataset).codes
 size = len(dataset.x)
 

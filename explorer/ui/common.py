@@ -285,20 +285,24 @@ def context() -> Context:
     return st.session_state["context"]
 
 
-def require_model_and_data() -> tuple[InferenceEngine, Dataset] | None:
-    """The active engine and dataset, or None after telling the user what is missing."""
+def page_start(title: str, caption: str | None = None) -> tuple[InferenceEngine, Dataset]:
+    """A page's title and caption, then its engine and dataset; when either is missing or they
+    do not fit each other, the page says so and stops."""
+    st.title(title)
+    if caption:
+        st.caption(caption)
     ctx = context()
     if ctx.engine is None:
         st.info("Pick a checkpoint in the sidebar to start.")
-        return None
+        st.stop()
     if ctx.dataset is None:
         st.info("Pick a dataset in the sidebar.")
-        return None
+        st.stop()
     try:
         check_fits(ctx.engine.checkpoint, ctx.dataset.input_shape, ctx.dataset_name)
     except CheckpointError as e:
         st.error(str(e))
-        return None
+        st.stop()
     return ctx.engine, ctx.dataset
 
 

@@ -12,13 +12,11 @@ SOURCES = {"typed": "dataset indices", "selection": "the Map's selection"}
 METHODS = {"linear": "linear", "slerp": "spherical (slerp)"}
 MAX_POINTS = 8  # more waypoints than this make a strip nobody can read
 
-st.title("Interpolate")
-st.caption("Walk from code to code, decode every step, and see where the walk goes on the map. Linear walks "
-           "the straight line; slerp follows the sphere, which keeps a VAE's codes at the norm its prior expects.")
-loaded = common.require_model_and_data()
-if loaded is None:
-    st.stop()
-engine, dataset = loaded
+engine, dataset = common.page_start(
+    "Interpolate",
+    "Walk from code to code, decode every step, and see where the walk goes on the map. Linear walks "
+    "the straight line; slerp follows the sphere, which keeps a VAE's codes at the norm its prior expects.",
+)
 codes = common.dataset_codes(engine, dataset)
 size = len(dataset.x)
 upload = common.uploaded_image()

@@ -12,11 +12,7 @@ from explorer.ui import common, mapview
 SELECTION_SHOWN = 64
 COLOURS = {"label": "label", "error": "reconstruction error"}
 
-st.title("Map")
-loaded = common.require_model_and_data()
-if loaded is None:
-    st.stop()
-engine, dataset = loaded
+engine, dataset = common.page_start("Map")
 codes = common.dataset_codes(engine, dataset)
 mapview.warm_up_umap()
 

@@ -27,13 +27,11 @@ def neighbour_spacing(content_hash: str, dataset_identity: str, _train_codes: np
     return controls.typical_neighbour_distance(_train_codes)
 
 
-st.title("Sample")
-st.caption("Draw new latent codes and decode them. Beside each sample is the training image whose code is "
-           "nearest: a sample that looks just like its neighbour at a small distance suggests copying.")
-loaded = common.require_model_and_data()
-if loaded is None:
-    st.stop()
-engine, dataset = loaded
+engine, dataset = common.page_start(
+    "Sample",
+    "Draw new latent codes and decode them. Beside each sample is the training image whose code is "
+    "nearest: a sample that looks just like its neighbour at a small distance suggests copying.",
+)
 codes = common.dataset_codes(engine, dataset)
 train_codes = codes.codes[dataset.train_idx]
 

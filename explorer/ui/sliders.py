@@ -54,13 +54,11 @@ def explore(engine, image: np.ndarray, caption: str, start: np.ndarray, bounds: 
         common.show_image(image, caption=f"The sample, {caption}", min_side=112)
 
 
-st.title("Sliders")
-st.caption("Each slider sets one latent dimension, most important first; the image is decoded as you drag. "
-           "Importance is the mean KL divergence from the prior for a VAE and the variance of the codes otherwise.")
-loaded = common.require_model_and_data()
-if loaded is None:
-    st.stop()
-engine, dataset = loaded
+engine, dataset = common.page_start(
+    "Sliders",
+    "Each slider sets one latent dimension, most important first; the image is decoded as you drag. "
+    "Importance is the mean KL divergence from the prior for a VAE and the variance of the codes otherwise.",
+)
 dataset_codes = common.dataset_codes(engine, dataset)
 codes = dataset_codes.codes
 size, dim_count = len(dataset.x), engine.latent_dim

@@ -27,13 +27,11 @@ def forget_removed_upload() -> None:
         forget_upload()
 
 
-st.title("Upload")
-st.caption("Drop a picture of a digit: it is preprocessed like the training data, encoded, reconstructed and "
-           "placed among the dataset's images.")
-loaded = common.require_model_and_data()
-if loaded is None:
-    st.stop()
-engine, dataset = loaded
+engine, dataset = common.page_start(
+    "Upload",
+    "Drop a picture of a digit: it is preprocessed like the training data, encoded, reconstructed and "
+    "placed among the dataset's images.",
+)
 
 file = st.file_uploader("An image of a digit", type=ACCEPTED, key="image_upload", on_change=forget_removed_upload,
                         max_upload_size=images.MAX_UPLOAD_BYTES // 2**20)

@@ -1,0 +1,97 @@
+"""``streamlit run app.py`` on a free local port, and the Chromium to look at it with.
+
+Shared by the browser benchmarks (``bench_browser.py``, ``load_run.py``) and the browser
+tests (``tests/test_e2e_browser.py``), which need the same start, health wait and clean stop.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+
+
+class ServerError(RuntimeError):
+    """The server exited or never became healthy; the message ends with its log's tail."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def find_chromium() -> str | None:
+    """Debian's Chromium (Playwright cannot download its own browser here), or $CHROMIUM."""
+    for candidate in (os.environ.get("CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium",
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+class StreamlitServer:
+    """The app in its own process group (stopped as one), its output appended to ``log_path``."""
+
+    def __init__(self, cache: Path, log_path: Path, *, port: int | None = None, watcher: str | None = "none",
+                 env: dict[str, str] | None = None):
+        self.port = port or free_port()
+        self.log_path = Path(log_path)
+        command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                   "--server.address", HOST, "--server.port", str(self.port),
+                   "--browser.gatherUsageStats", "false", "--server.runOnSave", "false"]
+        if watcher:  # "none" as .streamlit/config.toml sets; None: Streamlit's own default
+            command += ["--server.fileWatcherType", watcher]
+        environment = {**os.environ, "LATENT_EXPLORER_CACHE": str(cache), "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.started = time.perf_counter()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def wait_healthy(self, timeout_s: float = 120) -> float:
+        """Seconds from start until ``/_stcore/health`` answered ``ok``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(f"streamlit exited with code {self.process.returncode} before it was healthy:\n"
+                                  f"{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        return time.perf_counter() - self.started
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise ServerError(f"streamlit was not healthy after {timeout_s:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """SIGTERM to the whole process group, SIGKILL if it has not exited after 10 s."""
+        for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(wait_s)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        try:  # children that outlived the leader in the same group
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
