@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import streamlit as st
 
@@ -59,7 +60,7 @@ def sidebar() -> common.Context:
         typed = st.text_input("…or a path to a checkpoint folder or file", key="ckpt_path")
     if uploads:
         try:
-            paths.insert(0, common.store_upload(uploads))
+            paths.insert(0, stored_upload(uploads))
         except (CheckpointError, OSError) as e:
             errors.append(f"Uploaded checkpoint: {e}")
     if typed.strip():
@@ -102,6 +103,18 @@ def sidebar() -> common.Context:
     if engines:
         model_card(engines[0])
     return common.Context(engines=engines, dataset=dataset, dataset_name=dataset_name, errors=errors)
+
+
+def stored_upload(uploads) -> Path:
+    """Where the uploaded checkpoint files are stored; hashed and stored once per upload, not
+    on every rerun (a large checkpoint took a noticeable part of a second to hash)."""
+    ids = tuple(f.file_id for f in uploads)
+    previous = st.session_state.get("ckpt_upload_stored")
+    if previous is not None and previous[0] == ids and previous[1].exists():
+        return previous[1]
+    path = common.store_upload(uploads)
+    st.session_state["ckpt_upload_stored"] = (ids, path)
+    return path
 
 
 def model_card(engine) -> None:

@@ -44,7 +44,7 @@ class StreamlitServer:
     def __init__(self, cache: Path, log_path: Path, *, port: int | None = None, watcher: str | None = "none",
                  env: dict[str, str] | None = None):
         self.port = port or free_port()
-        self.log_path = Path(log_path)
+        self.cache, self.log_path = Path(cache), Path(log_path)
         command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                    "--server.address", HOST, "--server.port", str(self.port),
                    "--browser.gatherUsageStats", "false", "--server.runOnSave", "false"]

@@ -302,6 +302,35 @@ def test_upload_is_reconstructed_and_placed_on_the_map(page, server):
     assert on_map == stars  # the same map (PCA), the same place
 
 
+def test_a_checkpoint_uploaded_in_the_sidebar_is_stored_once_and_becomes_the_active_model(page, server):
+    """Its files are written once: rewriting them on every rerun (each slider move) changed
+    their mtime, which made the engine cache load the model again every time."""
+    open_page(page, server, "sliders")
+    page.locator('[data-testid="stSidebar"] summary', has_text="Your own checkpoint").click()
+    folder = ROOT / "checkpoints" / "mnist-conv-ae"
+    page.locator('[data-testid="stSidebar"] [data-testid="stFileUploaderDropzoneInput"]').set_input_files(files=[
+        {"name": name, "mimeType": mime, "buffer": (folder / name).read_bytes()}
+        for name, mime in (("config.json", "application/json"), ("model.safetensors", "application/octet-stream"))])
+    page.wait_for_function("() => document.querySelector('[data-testid=\"stSidebar\"]').innerText"
+                           ".includes('mnist-conv-ae')")
+    settle(page)
+    shot(page, "sidebar-checkpoint-upload")
+    assert_clean(page)
+    sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+    assert "conv_ae" in sidebar and "Uploaded checkpoint" not in sidebar, sidebar
+    stored = [f for f in (server.cache / "uploads").rglob("*") if f.is_file()]
+    assert sorted(f.name for f in stored) == ["config.json", "model.safetensors"]
+    written = {f: f.stat().st_mtime_ns for f in stored}
+    # A whole-page rerun (the sliders themselves only rerun their fragment): the next sample.
+    start = page.locator('[data-testid="stMain"] [data-testid="stNumberInput"]').first
+    index = int(start.locator("input").input_value())
+    start.locator('[data-testid="stNumberInputStepUp"]').click()
+    page.wait_for_selector(f'[data-testid="stImageCaption"]:has-text("The sample, #{index + 1} ")')
+    settle(page)
+    assert_clean(page)
+    assert {f: f.stat().st_mtime_ns for f in stored} == written
+
+
 def test_server_log_has_no_traceback(server):
     """Last in this file: whatever the tests above made the server do, it logged no traceback."""
     text = server.log_path.read_text(errors="replace")

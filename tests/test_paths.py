@@ -6,6 +6,7 @@ as the sidebar does; uploads through ``common.store_upload``; cache entries thro
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import shutil
@@ -239,6 +240,38 @@ def test_store_upload_of_a_real_checkpoint_loads_and_is_content_addressed(isolat
     assert first == again and first.is_dir()
     assert sorted(p.name for p in first.iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]  # no temporary files left
     assert common.engine_for(first).latent_dim == 16
+
+
+def test_storing_the_same_upload_again_leaves_its_files_and_engine_alone(isolated_cache):
+    """The sidebar stores the uploader's files on every rerun: rewriting them changed their mtime,
+    so each slider move loaded the model again."""
+    config, weights = shipped_files()
+    files = [Upload("model.safetensors", weights), Upload("config.json", config)]
+    first = common.store_upload(files)
+    signature, engine = common.file_signature(first), common.engine_for(first)
+    time.sleep(0.01)
+    again = common.store_upload(files)
+    assert again == first and common.file_signature(again) == signature
+    assert common.engine_for(again) is engine
+
+
+def test_old_uploads_are_pruned_beyond_the_budget_least_recently_used_first(isolated_cache, monkeypatch):
+    config, weights = shipped_files()
+    stored = []
+    for i in range(3):  # three different checkpoints: the config differs by its name
+        named = json.loads(config)
+        named["name"] = f"upload-{i}"
+        stored.append(common.store_upload([Upload("model.safetensors", weights),
+                                           Upload("config.json", json.dumps(named).encode())]))
+        os.utime(stored[-1], (1000.0 + i, 1000.0 + i))  # used in this order
+    size = sum(f.stat().st_size for f in stored[0].iterdir())
+    os.utime(stored[0], (2000.0, 2000.0))  # the first one used again since
+    monkeypatch.setattr(common, "UPLOADS_KEEP_BYTES", int(2.5 * size))
+    newest = common.store_upload([Upload("model.safetensors", weights), Upload("config.json", config)])
+    remaining = {p for p in uploads_dir(isolated_cache).iterdir()}
+    assert newest in remaining and stored[0] in remaining  # the two most recently used
+    assert stored[1] not in remaining and stored[2] not in remaining
+    assert common.engine_for(newest).latent_dim == 16
 
 
 def test_store_upload_of_a_single_file_carrying_its_config_loads(isolated_cache):

@@ -8,6 +8,7 @@ import importlib.metadata
 import io
 import json
 import os
+import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ def allowed_roots() -> list[Path]:
     return [p.resolve() for p in [SHIPPED_DIR, REPO / "data", *extra]]
 
 
+UPLOADS_KEEP_BYTES = 2 * 2**30  # uploaded checkpoints kept on disk; the least recently used go first
 MAX_LINK_SCAN = 100_000  # entries of a typed folder checked for links that lead outside the roots
 
 
@@ -157,15 +159,35 @@ def store_upload(files: list) -> Path:
         digest.update(f.name.encode() + f.getvalue())
     folder = cache.cache_dir() / "uploads" / digest.hexdigest()[:24]
     folder.mkdir(parents=True, exist_ok=True)
-    # Written atomically: two sessions uploading the same files never read each other's half file.
     if configs:
-        atomic_write(folder / CONFIG_NAME, configs[0].getvalue())
-        target = folder / (WEIGHTS_NAME if weights[0].name.endswith(".safetensors") else LEGACY_WEIGHTS_NAME)
-        atomic_write(target, weights[0].getvalue())
-        return folder
-    target = folder / WEIGHTS_NAME
-    atomic_write(target, weights[0].getvalue())
-    return target
+        weights_name = WEIGHTS_NAME if weights[0].name.endswith(".safetensors") else LEGACY_WEIGHTS_NAME
+        files_to_write, result = {CONFIG_NAME: configs[0], weights_name: weights[0]}, folder
+    else:
+        files_to_write, result = {WEIGHTS_NAME: weights[0]}, folder / WEIGHTS_NAME
+    for name, upload in files_to_write.items():
+        # The folder is named by the content, so a file already there is this one: rewriting it
+        # would change its mtime, and with it the engine cache's key (a reload per rerun).
+        # Atomic, so two sessions uploading the same files never read each other's half file.
+        if not (folder / name).is_file():
+            atomic_write(folder / name, upload.getvalue())
+    os.utime(folder)  # most recently used
+    prune_uploads(keep=folder)
+    return result
+
+
+def prune_uploads(keep: Path, budget: int | None = None) -> list[Path]:
+    """Delete the least recently used uploaded checkpoints beyond ``budget`` bytes (never
+    ``keep``); returns what was deleted. A session still using one has its model in memory;
+    it only needs the files again after the checkpoint changes."""
+    budget = UPLOADS_KEEP_BYTES if budget is None else budget
+    folders = sorted((p for p in keep.parent.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    used, deleted = 0, []
+    for folder in folders:
+        used += sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+        if used > budget and folder != keep:
+            shutil.rmtree(folder, ignore_errors=True)
+            deleted.append(folder)
+    return deleted
 
 
 # --- datasets -------------------------------------------------------------------------------
