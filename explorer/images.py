@@ -103,7 +103,6 @@ def shrink(im: Image.Image, side: int = WORK_SIDE) -> Image.Image:
 
 def to_float_array(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """RGB float array in [0, 1] (H, W, 3) and alpha (H, W) or None, for any PIL mode."""
-    alpha = None
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(im, dtype=np.float64)
         finite = np.isfinite(a)

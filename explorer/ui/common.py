@@ -19,7 +19,7 @@ import streamlit as st
 
 from .. import cache
 from ..backend import DatasetCodes, InferenceEngine
-from ..checkpoint import (CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, Checkpoint, CheckpointError, atomic_write,
+from ..checkpoint import (CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, CheckpointError, atomic_write,
                           check_fits, load)
 from ..data import BUILTIN, Dataset, DatasetError, load_dataset
 from ..images import grid, png_bytes, upscale
