@@ -48,7 +48,6 @@ def mnist():
     return load_mnist()
 
 
-
 @pytest.fixture
 def roots(tmp_path, monkeypatch) -> tuple[Path, Path]:
     """(an allowed root given by LATENT_EXPLORER_ROOTS, a folder outside every root), both empty."""

@@ -30,7 +30,6 @@ SHIPPED = SHIPPED_DIR / "mnist-ae"
 OUTSIDE = "is outside the folders this app may read"
 
 
-
 def open_typed_checkpoint(text: str):
     """What the sidebar does with the path box: resolve, then load through the shared engine cache."""
     return common.engine_for(resolve_user_path(text))
@@ -255,7 +254,7 @@ def test_storing_the_same_upload_again_leaves_its_files_and_engine_alone(isolate
     assert common.engine_for(again) is engine
 
 
-def test_old_uploads_are_pruned_beyond_the_budget_least_recently_used_first(isolated_cache, monkeypatch):
+def test_old_uploads_are_pruned_beyond_the_budget_those_stored_longest_ago_first(isolated_cache, monkeypatch):
     config, weights = shipped_files()
     stored = []
     for i in range(3):  # three different checkpoints: the config differs by its name
@@ -263,13 +262,13 @@ def test_old_uploads_are_pruned_beyond_the_budget_least_recently_used_first(isol
         named["name"] = f"upload-{i}"
         stored.append(common.store_upload([Upload("model.safetensors", weights),
                                            Upload("config.json", json.dumps(named).encode())]))
-        os.utime(stored[-1], (1000.0 + i, 1000.0 + i))  # used in this order
+        os.utime(stored[-1], (1000.0 + i, 1000.0 + i))  # stored in this order
     size = sum(f.stat().st_size for f in stored[0].iterdir())
-    os.utime(stored[0], (2000.0, 2000.0))  # the first one used again since
+    os.utime(stored[0], (2000.0, 2000.0))  # the first one stored again since
     monkeypatch.setattr(common, "UPLOADS_KEEP_BYTES", int(2.5 * size))
     newest = common.store_upload([Upload("model.safetensors", weights), Upload("config.json", config)])
     remaining = {p for p in uploads_dir(isolated_cache).iterdir()}
-    assert newest in remaining and stored[0] in remaining  # the two most recently used
+    assert newest in remaining and stored[0] in remaining  # the two stored most recently
     assert stored[1] not in remaining and stored[2] not in remaining
     assert common.engine_for(newest).latent_dim == 16
 

@@ -36,7 +36,7 @@ def allowed_roots() -> list[Path]:
     return [p.resolve() for p in [SHIPPED_DIR, REPO / "data", *extra]]
 
 
-UPLOADS_KEEP_BYTES = 2 * 2**30  # uploaded checkpoints kept on disk; the least recently used go first
+UPLOADS_KEEP_BYTES = 2 * 2**30  # uploaded checkpoints kept on disk; those stored longest ago go first
 MAX_LINK_SCAN = 100_000  # entries of a typed folder checked for links that lead outside the roots
 
 
@@ -170,24 +170,21 @@ def store_upload(files: list) -> Path:
         # Atomic, so two sessions uploading the same files never read each other's half file.
         if not (folder / name).is_file():
             atomic_write(folder / name, upload.getvalue())
-    os.utime(folder)  # most recently used
+    os.utime(folder)  # most recently stored: pruned last
     prune_uploads(keep=folder)
     return result
 
 
-def prune_uploads(keep: Path, budget: int | None = None) -> list[Path]:
-    """Delete the least recently used uploaded checkpoints beyond ``budget`` bytes (never
-    ``keep``); returns what was deleted. A session still using one has its model in memory;
-    it only needs the files again after the checkpoint changes."""
-    budget = UPLOADS_KEEP_BYTES if budget is None else budget
+def prune_uploads(keep: Path) -> None:
+    """Delete the uploaded checkpoints stored longest ago beyond UPLOADS_KEEP_BYTES (never
+    ``keep``). A session still using one keeps its model in memory, and the sidebar stores
+    the files again if it needs them."""
     folders = sorted((p for p in keep.parent.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
-    used, deleted = 0, []
+    used = 0
     for folder in folders:
         used += sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
-        if used > budget and folder != keep:
+        if used > UPLOADS_KEEP_BYTES and folder != keep:
             shutil.rmtree(folder, ignore_errors=True)
-            deleted.append(folder)
-    return deleted
 
 
 # --- datasets -------------------------------------------------------------------------------
