@@ -15,7 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.checkpoint import CONFIG_NAME, WEIGHTS_NAME, save
 from explorer.models import build
-from explorer.ui.common import ROOTS_ENV, SHIPPED_DIR
+from explorer.shipped import SHIPPED_DIR
+from explorer.ui.paths import ROOTS_ENV
 
 APP = str(SHIPPED_DIR.parent / "app.py")
 SHIPPED = SHIPPED_DIR / "mnist-ae"
@@ -134,7 +135,7 @@ def test_odd_checkpoint_paths_give_a_message_not_a_crash(roots, make, expected):
 
 
 def pick_dataset_path(at: AppTest, text: str) -> AppTest:
-    at.sidebar.selectbox(key="data_kind").set_value("folder or .npz path").run()
+    at.sidebar.selectbox(key="data").set_value("folder or .npz path").run()
     at.sidebar.text_input(key="data_path").input(text).run()
     assert not at.exception, [e.value for e in at.exception]
     return at

@@ -1,0 +1,49 @@
+"""The checkpoints the sidebar offers, and one inference engine per checkpoint file, shared by
+every session."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from ..backend import InferenceEngine
+from ..cache import file_signature
+from ..checkpoint import CONFIG_NAME, load
+from ..shipped import SHIPPED_DIR
+
+
+@dataclass
+class ShippedModel:
+    name: str
+    path: Path
+    model_type: str
+    latent_dim: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.model_type}, {self.latent_dim}-d)"
+
+
+def shipped_models() -> list[ShippedModel]:
+    """The checkpoints shipped in the repository, read from their configs without loading them."""
+    models = []
+    for folder in sorted(SHIPPED_DIR.glob("*/")):
+        try:
+            config = json.loads((folder / CONFIG_NAME).read_text())
+            models.append(ShippedModel(folder.name, folder, config["model_type"], int(config["latent_dim"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a checkpoint folder; the loader would explain why if picked by path
+    return models
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _engine(path: str, signature: str) -> InferenceEngine:
+    return InferenceEngine(load(path))
+
+
+def engine_for(path: Path) -> InferenceEngine:
+    """The engine of the checkpoint at ``path`` (raises CheckpointError); a new one when the
+    files on disk change, so no session keeps using a stale model."""
+    return _engine(str(path), file_signature(path))
