@@ -311,8 +311,8 @@ def load_state(model: Autoencoder, state: dict[str, torch.Tensor]) -> None:
 
 
 def check_fits(checkpoint: Checkpoint, input_shape: list[int], dataset_name: str) -> None:
-    """Raise if the checkpoint's input shape does not match a dataset's images."""
-    want = list(checkpoint.model.input_shape)
-    if list(input_shape) != want:
-        raise CheckpointError(f"{checkpoint.name} expects images of shape {want} (C, H, W) but dataset "
-                              f"{dataset_name} has {list(input_shape)}: pick a matching dataset or checkpoint")
+    """Raise if the checkpoint's input shape does not match a dataset's images (the message
+    names both shapes); ``sources.check_fits`` does the same for any model."""
+    from .sources import check_fits as fits
+
+    fits(checkpoint, input_shape, dataset_name)
