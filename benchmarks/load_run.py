@@ -120,7 +120,7 @@ engine = InferenceEngine(load("checkpoints/mnist-vae"))
 dataset = load_dataset("mnist")
 codes = engine.encode_dataset(dataset).codes
 for method in sys.argv[1:]:
-    projection.project(codes, method, projection.default_params(method), (engine.checkpoint.content_hash, dataset.identity))
+    projection.project(codes, method, projection.default_params(method), (engine.source.content_hash, dataset.identity))
 """
 
 

@@ -97,7 +97,7 @@ def test_checkpoint_for_another_input_shape_is_explained_on_the_page(roots):
     assert sidebar_errors(at) == []
     errors = page_errors(at)
     assert len(errors) == 1 and "tiny-8x8 expects images of shape [1, 8, 8] (C, H, W) but dataset mnist has " \
-                                  "[1, 28, 28]: pick a matching dataset or checkpoint" in errors[0], errors
+                                  "[1, 28, 28]: pick a matching dataset or model" in errors[0], errors
     assert len(at.main.image) == 0
     at.switch_page("explorer/ui/sample.py").run()
     assert not at.exception and len(page_errors(at)) == 1 and "[1, 8, 8]" in page_errors(at)[0]

@@ -153,7 +153,7 @@ def test_checkpoint_reached_through_a_symlink_outside_is_never_loaded(roots, mon
     shutil.copytree(SHIPPED, outside / "ckpt")
     (allowed / "ckpt").symlink_to(outside / "ckpt")
     loads = []
-    monkeypatch.setattr(engines, "load", lambda path: loads.append(path))
+    monkeypatch.setattr(engines, "open_user_model", lambda path: loads.append(path))
     with pytest.raises(ValueError, match=OUTSIDE):
         open_typed_checkpoint(str(allowed / "ckpt"))
     assert loads == []

@@ -54,7 +54,7 @@ def _codes(content_hash: str, dataset_identity: str, _engine: InferenceEngine, _
     bar = st.empty()
 
     def progress(fraction: float) -> None:
-        bar.progress(fraction, text=f"Encoding {len(_dataset.x):,} images with {_engine.checkpoint.name}…")
+        bar.progress(fraction, text=f"Encoding {len(_dataset.x):,} images with {_engine.source.name}…")
 
     result = _engine.encode_dataset(_dataset, progress)
     bar.empty()
@@ -63,4 +63,4 @@ def _codes(content_hash: str, dataset_identity: str, _engine: InferenceEngine, _
 
 def dataset_codes(engine: InferenceEngine, dataset: Dataset) -> DatasetCodes:
     """Codes of the whole dataset: memory, then disk cache, then the engine with a progress bar."""
-    return _codes(engine.checkpoint.content_hash, dataset.identity, engine, dataset)
+    return _codes(engine.source.content_hash, dataset.identity, engine, dataset)

@@ -10,8 +10,9 @@ import streamlit as st
 
 from ..backend import InferenceEngine
 from ..cache import file_signature
-from ..checkpoint import CONFIG_NAME, load
+from ..checkpoint import CONFIG_NAME
 from ..shipped import SHIPPED_DIR
+from ..sources import open_user_model
 
 
 @dataclass
@@ -38,12 +39,25 @@ def shipped_models() -> list[ShippedModel]:
     return models
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
+def _release_engine(engine: InferenceEngine) -> None:
+    engine.close()  # its coalescer's threads end; a session still holding it keeps working
+
+
+@st.cache_resource(show_spinner=False, max_entries=32, on_release=_release_engine)
 def _engine(path: str, signature: str) -> InferenceEngine:
-    return InferenceEngine(load(path))
+    return InferenceEngine(open_user_model(path))
+
+
+_signatures: dict[str, str] = {}  # the signature each path was last loaded with
 
 
 def engine_for(path: Path) -> InferenceEngine:
-    """The engine of the checkpoint at ``path`` (raises CheckpointError); a new one when the
-    files on disk change, so no session keeps using a stale model."""
-    return _engine(str(path), file_signature(path))
+    """One engine per model, shared by every session (raises CheckpointError). When the files
+    change, the engine of their previous version is released (closed) at once."""
+    key, signature = str(path), file_signature(path)
+    previous = _signatures.get(key)
+    if previous is not None and previous != signature:
+        _engine.clear(key, previous)
+    engine = _engine(key, signature)
+    _signatures[key] = signature
+    return engine

@@ -52,8 +52,8 @@ if len(indices) + use_upload > MAX_POINTS:
 settings = st.columns([2, 3])
 method = settings[0].radio("Method", list(METHODS), format_func=METHODS.get, horizontal=True, key="interpolate_how",
                            bind="query-params")
-steps = settings[1].slider("Steps per leg", 2, 24, 8, help="Images between one waypoint and the next, the first included.",
-                           key="interpolate_steps", bind="query-params")
+steps = settings[1].slider("Steps per leg", 2, 24, 8, key="interpolate_steps", bind="query-params",
+                           help="Images between one waypoint and the next, the first included.")
 
 waypoints = codes.codes[indices]
 originals = dataset.x[indices]
@@ -74,7 +74,7 @@ display.show_gallery(originals, [f"{k + 1}. {c}" for k, c in enumerate(captions)
 legs = len(waypoints) - 1
 # two waypoints: one strip; more: one row per leg, so every row starts at a waypoint
 columns = len(decoded) if legs == 1 else steps
-display.show_grid(decoded, columns, key="path", filename=f"interpolation-{method}-{engine.checkpoint.name}.png",
+display.show_grid(decoded, columns, key="path", filename=f"interpolation-{method}-{engine.source.name}.png",
                  caption=f"{METHODS[method].capitalize()} path, {len(decoded)} images"
                          + ("" if legs == 1 else f": one row per leg, the last image is waypoint {legs + 1}"))
 

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from ..backend import InferenceEngine
-from ..checkpoint import CheckpointError, check_fits
+from ..checkpoint import CheckpointError
 from ..data import Dataset
+from ..sources import check_fits
 
 CONTEXT_KEY = "context"
 
@@ -46,7 +47,7 @@ def page_start(title: str, caption: str | None = None) -> tuple[InferenceEngine,
         st.info("Pick a dataset in the sidebar.")
         st.stop()
     try:
-        check_fits(ctx.engine.checkpoint, ctx.dataset.input_shape, ctx.dataset_name)
+        check_fits(ctx.engine.source, ctx.dataset.input_shape, ctx.dataset_name)
     except CheckpointError as e:
         st.error(str(e))
         st.stop()
