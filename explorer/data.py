@@ -61,6 +61,13 @@ class Dataset:
         idx = {"train": self.train_idx, "test": self.test_idx, "all": np.arange(len(self.x))}[part]
         return self.x[idx], (None if self.y is None else self.y[idx])
 
+    def train_indices(self, exclude_class: int | None = None) -> np.ndarray:
+        """The training split, without the images labelled ``exclude_class`` when one is given
+        (a model trained for anomaly detection never sees that class)."""
+        if exclude_class is None or self.y is None:
+            return self.train_idx
+        return self.train_idx[self.y[self.train_idx] != exclude_class]
+
     def describe(self) -> dict:
         factors = {"factor_names": self.factor_names} if self.factor_names else {}
         return {"name": self.name, "split_seed": SPLIT_SEED, "test_fraction": TEST_FRACTION,
