@@ -2,11 +2,10 @@
 see them, and decode a grid over the map to see the manifold the model learned."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from explorer import images, mapping, projection
-from explorer.controls import index_caption
+from explorer.controls import evenly_spaced, index_caption
 from explorer.ui import datasets, display, handoffs, mapview, session
 
 SELECTION_SHOWN = 64
@@ -85,10 +84,7 @@ st.subheader("Selection")
 if not selection:
     st.caption("Nothing selected yet. The selection is kept for the Compare, Interpolate and Arithmetic pages.")
 else:
-    # Evenly spaced through the selection: the data is sorted by label, so the first 64 of a
-    # large box would all be one digit.
-    picks = np.unique(np.linspace(0, len(selection) - 1, min(len(selection), SELECTION_SHOWN)).round().astype(int))
-    shown = [selection[k] for k in picks]
+    shown = evenly_spaced(selection, SELECTION_SHOWN)
     st.markdown(f"**{len(selection):,} images selected**"
                 + (f"; {SELECTION_SHOWN} of them, evenly spaced, are shown" if len(selection) > SELECTION_SHOWN else "")
                 + ". Original | reconstruction; the other pages can use this selection.")
