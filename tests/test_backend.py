@@ -206,13 +206,13 @@ def test_an_engine_evicted_from_the_streamlit_cache_is_closed_and_freed(vae_chec
     import gc
     import weakref
 
-    from explorer.ui import common
+    from explorer.ui import engines
 
-    common._engine.clear()
-    monkeypatch.setattr(common, "open_user_model", lambda path: vae_checkpoint)
+    engines._engine.clear()
+    monkeypatch.setattr(engines, "open_user_model", lambda path: vae_checkpoint)
     refs, threads = [], []
     for i in range(33):  # one more than the cache keeps
-        engine = common._engine(f"/nowhere/{i}", "sig")
+        engine = engines._engine(f"/nowhere/{i}", "sig")
         engine.decode_coalesced(np.zeros(4, np.float32))
         refs.append(weakref.ref(engine))
         threads.append(engine.coalescer.threads)
@@ -222,23 +222,23 @@ def test_an_engine_evicted_from_the_streamlit_cache_is_closed_and_freed(vae_chec
     gc.collect()
     assert refs[0]() is None  # and freed
     assert refs[-1]() is not None  # the cache still holds the newest
-    common._engine.clear()
+    engines._engine.clear()
     gc.collect()
     assert all(r() is None for r in refs)
 
 
 def test_a_changed_checkpoint_file_releases_the_previous_engine(vae_checkpoint, monkeypatch, tmp_path):
-    from explorer.ui import common
+    from explorer.ui import engines
 
-    common._engine.clear()
-    monkeypatch.setattr(common, "open_user_model", lambda path: vae_checkpoint)
+    engines._engine.clear()
+    monkeypatch.setattr(engines, "open_user_model", lambda path: vae_checkpoint)
     signatures = iter(["v1", "v2"])
-    monkeypatch.setattr(common, "file_signature", lambda path: next(signatures))
-    old = common.engine_for(tmp_path)
+    monkeypatch.setattr(engines, "file_signature", lambda path: next(signatures))
+    old = engines.engine_for(tmp_path)
     old.decode_coalesced(np.zeros(4, np.float32))
-    new = common.engine_for(tmp_path)
+    new = engines.engine_for(tmp_path)
     assert new is not old and old.coalescer.closed and not new.coalescer.closed
-    common._engine.clear()
+    engines._engine.clear()
 
 
 def test_on_a_serial_device_one_lane_runs_forward_passes_one_at_a_time(vae_checkpoint, monkeypatch):
