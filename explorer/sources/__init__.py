@@ -240,6 +240,17 @@ def open_user_model(path: str | Path, bottleneck: str | None = None) -> Model:
     return open_model(path, bottleneck=bottleneck)
 
 
+def open_listed(path: str | Path, bottleneck: str | None = None) -> Model:
+    """A model the sidebar's list offers: a shipped checkpoint, or an adapter the server's
+    starter named (``--model`` / $LATENT_EXPLORER_MODELS), which only then runs."""
+    path = Path(path)
+    if path.suffix.lower() == ".py":
+        from .python import open_registered
+
+        return open_registered(path)
+    return open_user_model(path, bottleneck=bottleneck)
+
+
 def as_model(model: Any) -> Model:
     """A ``Model`` from a ``Model`` or a native ``checkpoint.Checkpoint``."""
     if isinstance(model, Model):
@@ -300,4 +311,4 @@ def from_model_space(y, pixel_range: tuple[float, float], layout: str):
 
 
 __all__ = ["CheckpointError", "Model", "TrainingRecord", "TorchParts", "open_model", "open_user_model",
-           "as_model", "check_fits", "source_kind", "NOT_RECORDED"]
+           "open_listed", "as_model", "check_fits", "source_kind", "NOT_RECORDED"]
