@@ -20,7 +20,7 @@ TEST_FRACTION = 0.2  # 1,000 of the 5,000 MNIST digits; 360 of the 1,797 8x8 dig
 SPLIT_SEED = 0
 BUILTIN = ("mnist", "digits")
 GENERATED = ("shapes",)  # made by code in the package; "shapes:<size>" or "shapes:full" for more
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+DIGIT_DATASETS = ("mnist", "digits")  # a model trained on one of these sees folders through digit preprocessing
 
 
 class DatasetError(ValueError):
@@ -37,6 +37,7 @@ class Dataset:
     factors: np.ndarray | None = None  # (N, K) int ground-truth generative factors, or None
     factor_names: list[str] = field(default_factory=list)  # factor column -> name
     content_key: str | None = None  # a known id of the content (a cache key): spares hashing x
+    preprocessing: str | None = None  # how files became images: "digit" or "plain" (None: not from files)
     train_idx: np.ndarray = field(init=False)
     test_idx: np.ndarray = field(init=False)
 
@@ -105,8 +106,9 @@ class UnitImages:
     """A uint8 image store (often memory-mapped) seen as float32 (N, C, H, W) in [0, 1].
 
     Indexing converts only what it selects, so a 50,000-image 64x64 colour dataset costs its
-    614 MB of uint8 (shared through the page cache) instead of 2.4 GB of floats in every
-    process; ``np.asarray`` converts all of it. Datasets too large for floats are kept this way.
+    614 MB of uint8 (shared between processes through the page cache) instead of 2.4 GB of
+    floats in each; ``np.asarray`` converts all of it. Only indexing, ``len``, ``shape``,
+    ``dtype`` and ``ndim`` are offered: index first, then compute on the float array.
     """
 
     dtype = np.dtype(np.float32)
@@ -139,6 +141,17 @@ class UnitImages:
             raise ValueError("UnitImages converts uint8 to float32: it cannot be viewed without a copy")
         out = unit_float(self.pixels)
         return out if dtype is None else out.astype(dtype, copy=False)
+
+
+EAGER_FLOAT_BYTES = 256 * 2**20  # a store whose floats fit this is converted up front
+
+
+def as_unit_images(pixels: np.ndarray) -> np.ndarray | UnitImages:
+    """A uint8 (N, C, H, W) store as a dataset's ``x``: a float32 array when that is small, else a
+    UnitImages view that converts on indexing (a large store stays uint8 and memory-mapped)."""
+    if pixels.size * 4 <= EAGER_FLOAT_BYTES:
+        return unit_float(pixels)
+    return UnitImages(pixels)
 
 
 def parse_shapes_name(name: str) -> int:
@@ -178,7 +191,7 @@ def load_shapes(size: int | None = None, seed: int = 0, progress=None) -> Datase
             pixels = cache.build_array("shapes", entry, (size, 3, shapes.SIDE, shapes.SIDE), np.uint8,
                                        lambda out: shapes.render(factors, out, progress=report))
     name = ("shapes" if size == shapes.DEFAULT_SIZE else f"shapes:{size}") + (f" (seed {seed})" if seed else "")
-    return Dataset(name, UnitImages(pixels), factors[:, 0].copy(), list(shapes.SHAPES),
+    return Dataset(name, as_unit_images(pixels), factors[:, 0].copy(), list(shapes.SHAPES),
                    factors=factors, factor_names=list(shapes.FACTOR_NAMES), content_key=entry)
 
 
@@ -253,43 +266,39 @@ def to_unit_range(x: np.ndarray, what: str) -> np.ndarray:
     raise DatasetError(f"{what}: pixel values span [{lo:g}, {hi:g}]; expected [0, 1] or [0, 255]")
 
 
-def load_folder(path: str | Path, size: int = 28, max_images: int = 20000) -> Dataset:
-    """Images under ``path``; files in subfolders take the subfolder's name as their label.
+def default_preprocessing(input_shape: list[int] | tuple[int, ...], trained_on: str | None) -> str:
+    """How to read a folder for a model: "digit" (grayscale, inverted, cropped and centred like
+    MNIST) only for a 1-channel model trained on digits, else "plain" (colour kept, shorter side
+    resized, centre crop)."""
+    return "digit" if input_shape[0] == 1 and trained_on in DIGIT_DATASETS else "plain"
 
-    Each image is preprocessed like an upload (grayscale, inverted to a dark background,
-    cropped, resized and centred like MNIST) so a folder of photos of digits lines up with
-    the bundled data.
+
+def load_folder(path: str | Path, size: int = 28, channels: int = 1, preprocessing: str | None = None,
+                progress=None, max_images: int | None = None) -> Dataset:
+    """Images under ``path`` at (channels, size, size); files in a subfolder take its name as
+    their label, loose files beside subfolders the label "(top folder)".
+
+    ``preprocessing`` "digit" treats each file like an uploaded digit (so photos of digits line up
+    with MNIST), "plain" keeps colour and centre-crops; by default digit for 1 channel (what this
+    loader always did), plain for colour. Decoded once into the disk cache, memory-mapped after.
     """
-    from .images import ImageError, preprocess_bytes
+    from . import folders
 
-    root = Path(path)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: not a folder")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise DatasetError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
-    if len(files) > max_images:
-        raise DatasetError(f"{root}: {len(files)} images, more than the {max_images} this app reads")
-    images, names, skipped = [], [], []
-    for f in files:
-        try:
-            images.append(preprocess_bytes(f.read_bytes(), size=size).image)
-            names.append(f.parent.name if f.parent != root else "")
-        except ImageError as e:
-            skipped.append(f"{f.name}: {e}")
-    if not images:
-        raise DatasetError(f"{root}: none of the {len(files)} images could be read ({skipped[0]})")
-    x = np.stack(images)[:, None].astype(np.float32)
-    labels, classes = None, []
-    if any(names):
-        classes = sorted(set(names))
-        labels = np.array([classes.index(n) for n in names], dtype=np.int64)
-    return Dataset(str(root), x, labels, classes, skipped)
+    preprocessing = preprocessing or ("digit" if channels == 1 else "plain")
+    try:
+        found = folders.read_folder(path, size, channels, preprocessing, progress=progress,
+                                    max_images=max_images or folders.MAX_IMAGES)
+    except folders.FolderError as e:
+        raise DatasetError(str(e)) from None
+    return Dataset(str(path), as_unit_images(found.pixels), found.labels, found.classes, found.skipped,
+                   content_key=found.key, preprocessing=preprocessing)
 
 
-def load_dataset(name_or_path: str, size: int = 28, progress=None) -> Dataset:
-    """A dataset by name (mnist, digits, shapes[:size]) or path (folder, .npz). ``size`` is the
-    side folder images are brought to; ``progress(fraction)`` hears of long generation."""
+def load_dataset(name_or_path: str, size: int = 28, channels: int = 1, preprocessing: str | None = None,
+                 progress=None) -> Dataset:
+    """A dataset by name (mnist, digits, shapes[:size]) or path (folder, .npz). ``size`` and
+    ``channels`` are what folder images are brought to (``preprocessing``: see load_folder);
+    ``progress(fraction)`` hears of long work (generating, decoding)."""
     if name_or_path == "mnist":
         return load_mnist()
     if name_or_path == "digits":
@@ -300,6 +309,6 @@ def load_dataset(name_or_path: str, size: int = 28, progress=None) -> Dataset:
     if path.suffix.lower() == ".npz":
         return load_npz(path)
     if path.is_dir():
-        return load_folder(path, size=size)
+        return load_folder(path, size=size, channels=channels, preprocessing=preprocessing, progress=progress)
     raise DatasetError(f"unknown dataset {name_or_path!r}: use 'mnist', 'digits', 'shapes', a folder of images "
                        f"or an .npz file")
