@@ -207,7 +207,10 @@ def npz_array_bytes(path: Path, name: str) -> int:
     return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
 
 
-def load_npz(path: str | Path) -> Dataset:
+def load_npz(path: str | Path, size: int | None = None, channels: int | None = None) -> Dataset:
+    """Arrays ``x`` (N, H, W) or (N, H, W, C) / (N, C, H, W) and optional ``y`` labels; given
+    ``size`` and ``channels`` (a model's input), images are brought to (channels, size, size) by
+    plain preprocessing, else kept as stored."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
@@ -240,14 +243,39 @@ def load_npz(path: str | Path) -> Dataset:
         raise DatasetError(f"{path.name}: 'x' must be (N, H, W) or (N, H, W, C), got shape {x.shape}")
     if len(x) == 0:
         raise DatasetError(f"{path.name}: 'x' holds no images")
-    x = to_unit_range(x, path.name)
+    target = (channels, size, size) if channels and size else x.shape[1:]
+    fitted = tuple(target) != x.shape[1:]
+    if x.dtype == np.uint8 or fitted:
+        pixels = x if x.dtype == np.uint8 else (to_unit_range(x, path.name) * 255 + 0.5).astype(np.uint8)
+        if fitted:
+            if x.shape[1] not in (1, 3):
+                raise DatasetError(f"{path.name}: images with {x.shape[1]} channels cannot be converted; "
+                                   f"save them with 1 (gray) or 3 (RGB)")
+            pixels = fit_images(pixels, target[1], target[0])
+        x = as_unit_images(pixels)
+    else:
+        x = to_unit_range(x, path.name)
     labels, classes = None, []
     if y is not None:
         if y.shape != (len(x),):
             raise DatasetError(f"{path.name}: 'y' must have one label per image ({len(x)}), got shape {y.shape}")
         values, labels = np.unique(y, return_inverse=True)
         classes = [str(v) for v in values]
-    return Dataset(str(path), x, labels, classes)
+    return Dataset(str(path), x, labels, classes, preprocessing="plain" if fitted else None)
+
+
+def fit_images(pixels: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """(N, 1 or 3, H, W) uint8 -> (N, channels, size, size) uint8, each image by plain
+    preprocessing (shorter side to ``size``, centre crop; colour to luminance or gray to RGB)."""
+    from PIL import Image
+
+    from .images import plain_pixels
+
+    out = np.empty((len(pixels), channels, size, size), dtype=np.uint8)
+    for i, image in enumerate(pixels):
+        im = Image.fromarray(image[0], "L") if image.shape[0] == 1 else Image.fromarray(np.moveaxis(image, 0, 2), "RGB")
+        out[i] = plain_pixels(im, size, channels)
+    return out
 
 
 def to_unit_range(x: np.ndarray, what: str) -> np.ndarray:
@@ -264,6 +292,21 @@ def to_unit_range(x: np.ndarray, what: str) -> np.ndarray:
     if lo >= 0 and hi <= 255:
         return x / 255.0
     raise DatasetError(f"{what}: pixel values span [{lo:g}, {hi:g}]; expected [0, 1] or [0, 255]")
+
+
+def source_signature(name_or_path: str) -> str:
+    """A short string that changes whenever the data behind a dataset name changes: for keying
+    in-memory caches of loaded datasets. A folder's covers every image in every subfolder
+    (name, size, mtime); a file's its size and mtime; a built-in or generated name is itself."""
+    from . import folders
+
+    if name_or_path in BUILTIN or name_or_path.partition(":")[0] in GENERATED:
+        return name_or_path
+    path = Path(name_or_path)
+    if path.is_dir():
+        return folders.listing_digest(folders.list_images(path))
+    stat = path.stat()
+    return f"{stat.st_size}-{stat.st_mtime_ns}"
 
 
 def default_preprocessing(input_shape: list[int] | tuple[int, ...], trained_on: str | None) -> str:
@@ -294,11 +337,14 @@ def load_folder(path: str | Path, size: int = 28, channels: int = 1, preprocessi
                    content_key=found.key, preprocessing=preprocessing)
 
 
-def load_dataset(name_or_path: str, size: int = 28, channels: int = 1, preprocessing: str | None = None,
-                 progress=None) -> Dataset:
-    """A dataset by name (mnist, digits, shapes[:size]) or path (folder, .npz). ``size`` and
-    ``channels`` are what folder images are brought to (``preprocessing``: see load_folder);
-    ``progress(fraction)`` hears of long work (generating, decoding)."""
+def load_dataset(name_or_path: str, size: int | None = None, channels: int | None = None,
+                 preprocessing: str | None = None, progress=None) -> Dataset:
+    """A dataset by name (mnist, digits, shapes[:size]) or path (folder, .npz).
+
+    ``size`` and ``channels`` are what files are brought to: a folder's images (default 28 and 1;
+    ``preprocessing``: see load_folder), an .npz's when both are given (else as stored).
+    Pass a model's input shape here to get images it takes. ``progress(fraction)`` hears of long
+    work (generating, decoding)."""
     if name_or_path == "mnist":
         return load_mnist()
     if name_or_path == "digits":
@@ -307,8 +353,9 @@ def load_dataset(name_or_path: str, size: int = 28, channels: int = 1, preproces
         return load_shapes(parse_shapes_name(name_or_path), progress=progress)
     path = Path(name_or_path)
     if path.suffix.lower() == ".npz":
-        return load_npz(path)
+        return load_npz(path, size=size, channels=channels)
     if path.is_dir():
-        return load_folder(path, size=size, channels=channels, preprocessing=preprocessing, progress=progress)
+        return load_folder(path, size=size or 28, channels=channels or 1, preprocessing=preprocessing,
+                           progress=progress)
     raise DatasetError(f"unknown dataset {name_or_path!r}: use 'mnist', 'digits', 'shapes', a folder of images "
                        f"or an .npz file")

@@ -96,12 +96,16 @@ def decode_job(job: tuple[int, str, int, int, str]) -> tuple[int, np.ndarray | N
         return index, None, str(e) if isinstance(e, ImageError) else f"cannot be read ({e.strerror or e})"
 
 
+def listing_digest(listing: list[tuple[str, int, int]]) -> str:
+    """Changes when any image under the folder is added, removed, renamed, resized or touched."""
+    return hashlib.sha256("\n".join(f"{n}\t{s}\t{m}" for n, s, m in listing).encode()).hexdigest()
+
+
 def store_key(root: Path, listing: list[tuple[str, int, int]], size: int, channels: int, preprocessing: str) -> str:
     from . import cache, images
 
-    digest = hashlib.sha256("\n".join(f"{n}\t{s}\t{m}" for n, s, m in listing).encode()).hexdigest()
     code = hashlib.sha256(Path(images.__file__).read_bytes() + Path(__file__).read_bytes()).hexdigest()
-    return cache.key("folder", str(root.resolve()), digest, size, channels, preprocessing, code)
+    return cache.key("folder", str(root.resolve()), listing_digest(listing), size, channels, preprocessing, code)
 
 
 def read_folder(root: str | Path, size: int, channels: int, preprocessing: str, progress: Progress = None,

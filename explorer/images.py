@@ -271,9 +271,10 @@ def fit_square(im: Image.Image, size: int) -> Image.Image:
     """Shorter side to ``size``, then the centre crop: one antialiased resize of the centre square."""
     w, h = im.size
     side = min(w, h)
-    left, top = (w - side) / 2, (h - side) / 2
-    return im.resize((size, size), Image.Resampling.LANCZOS, box=(left, top, left + side, top + side),
-                     reducing_gap=2.0)
+    left, top = (w - side) // 2, (h - side) // 2
+    # crop first: resizing with a box would let the filter reach outside it, past the crop
+    square = im.crop((left, top, left + side, top + side))
+    return square.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
 
 
 def plain_pixels(im: Image.Image, size: int, channels: int) -> np.ndarray:
