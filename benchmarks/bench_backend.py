@@ -1,6 +1,6 @@
 """Backend throughput, printed as ratios measured in one run.
 
-    .venv/bin/python benchmarks/bench_backend.py [--checkpoint checkpoints/mnist-vae] [--device cuda]
+    python -m benchmarks.bench_backend [--checkpoint checkpoints/mnist-vae] [--device cuda]
 
 1. encode of the 5,000 MNIST images at batch 256 through InferenceEngine vs a bare
    ``model.encoder`` loop over the same batches (target >= 0.95x);
@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from explorer.backend import InferenceEngine, one_intra_op_thread, pick_device  # noqa: E402
-from explorer.checkpoint import load  # noqa: E402
-from explorer.data import load_mnist  # noqa: E402
+from explorer.backend import InferenceEngine, one_intra_op_thread, pick_device
+from explorer.checkpoint import load
+from explorer.data import load_mnist
 
 
 def best_of(fn, repeats: int) -> float:
