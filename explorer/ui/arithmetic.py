@@ -114,7 +114,7 @@ if vector is not None:
                 left.caption("reconstruction")
             with right:
                 common.show_image(grid(images[row_start: row_start + len(targets)], len(targets)), min_side=84)
-        common.png_download(images, len(targets), f"attribute-{engine.checkpoint.name}.png", key="attribute")
+        common.png_download(images, len(targets), f"attribute-{engine.source.name}.png", key="attribute")
 
 st.subheader("Analogy: a − b + c")
 st.caption("\"a is to b as ? is to c\": the code of a, minus that of b, plus that of c, decoded.")

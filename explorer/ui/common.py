@@ -19,8 +19,8 @@ import streamlit as st
 
 from .. import cache
 from ..backend import DatasetCodes, InferenceEngine
-from ..checkpoint import (CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, CheckpointError, atomic_write,
-                          check_fits, load)
+from ..checkpoint import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, CheckpointError, atomic_write
+from ..sources import check_fits, open_user_model
 from ..data import BUILTIN, Dataset, DatasetError, load_dataset
 from ..images import grid, png_bytes, upscale
 from ..metrics import PCABaseline
@@ -128,14 +128,28 @@ def file_signature(path: Path) -> str:
     return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files if f.is_file())
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
+def _release_engine(engine: InferenceEngine) -> None:
+    engine.close()  # its coalescer's threads end; a session still holding it keeps working
+
+
+@st.cache_resource(show_spinner=False, max_entries=32, on_release=_release_engine)
 def _engine(path: str, signature: str) -> InferenceEngine:
-    return InferenceEngine(load(path))
+    return InferenceEngine(open_user_model(path))
+
+
+_signatures: dict[str, str] = {}  # the signature each path was last loaded with
 
 
 def engine_for(path: Path) -> InferenceEngine:
-    """One engine per checkpoint, shared by every session (raises CheckpointError)."""
-    return _engine(str(path), file_signature(path))
+    """One engine per model, shared by every session (raises CheckpointError). When the files
+    change, the engine of their previous version is released (closed) at once."""
+    key, signature = str(path), file_signature(path)
+    previous = _signatures.get(key)
+    if previous is not None and previous != signature:
+        _engine.clear(key, previous)
+    engine = _engine(key, signature)
+    _signatures[key] = signature
+    return engine
 
 
 def store_upload(files: list) -> Path:
@@ -228,7 +242,7 @@ def _codes(content_hash: str, dataset_identity: str, _engine: InferenceEngine, _
     bar = st.empty()
 
     def progress(fraction: float) -> None:
-        bar.progress(fraction, text=f"Encoding {len(_dataset.x):,} images with {_engine.checkpoint.name}…")
+        bar.progress(fraction, text=f"Encoding {len(_dataset.x):,} images with {_engine.source.name}…")
 
     result = _engine.encode_dataset(_dataset, progress)
     bar.empty()
@@ -237,7 +251,7 @@ def _codes(content_hash: str, dataset_identity: str, _engine: InferenceEngine, _
 
 def dataset_codes(engine: InferenceEngine, dataset: Dataset) -> DatasetCodes:
     """Codes of the whole dataset: memory, then disk cache, then the engine with a progress bar."""
-    return _codes(engine.checkpoint.content_hash, dataset.identity, engine, dataset)
+    return _codes(engine.source.content_hash, dataset.identity, engine, dataset)
 
 
 # --- the garbage collector ---------------------------------------------------------------------
@@ -318,7 +332,7 @@ def page_start(title: str, caption: str | None = None) -> tuple[InferenceEngine,
         st.info("Pick a dataset in the sidebar.")
         st.stop()
     try:
-        check_fits(ctx.engine.checkpoint, ctx.dataset.input_shape, ctx.dataset_name)
+        check_fits(ctx.engine.source, ctx.dataset.input_shape, ctx.dataset_name)
     except CheckpointError as e:
         st.error(str(e))
         st.stop()

@@ -76,7 +76,7 @@ common.show_gallery(originals, [f"{k + 1}. {c}" for k, c in enumerate(captions)]
 legs = len(waypoints) - 1
 # two waypoints: one strip; more: one row per leg, so every row starts at a waypoint
 columns = len(decoded) if legs == 1 else steps
-common.show_grid(decoded, columns, key="path", filename=f"interpolation-{method}-{engine.checkpoint.name}.png",
+common.show_grid(decoded, columns, key="path", filename=f"interpolation-{method}-{engine.source.name}.png",
                  caption=f"{METHODS[method].capitalize()} path, {len(decoded)} images"
                          + ("" if legs == 1 else f": one row per leg, the last image is waypoint {legs + 1}"))
 

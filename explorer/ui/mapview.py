@@ -131,7 +131,7 @@ def warm_start(default_checkpoint: str = "mnist-vae", dataset_name: str = "mnist
     engine = common.engine_for(common.SHIPPED_DIR / default_checkpoint)
     dataset = common.dataset_for(dataset_name)
     codes = engine.encode_dataset(dataset).codes  # read from the disk cache after the first run
-    key_parts = (engine.checkpoint.content_hash, dataset.identity)
+    key_parts = (engine.source.content_hash, dataset.identity)
     for method in ("umap", "tsne"):
         _start(key_parts, codes, method, projection.default_params(method))
 
@@ -141,7 +141,7 @@ def current_map(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes, 
     if engine.latent_dim == 2:
         plane = mapping.LatentPlane(codes.codes)
         return MapState(plane.coords, plane, "latent", "latent")
-    key_parts = (engine.checkpoint.content_hash, dataset.identity)
+    key_parts = (engine.source.content_hash, dataset.identity)
     pca = _pca_map(*key_parts, codes.codes)
     if choice.method == "pca":
         return MapState(pca.coords, pca.projection, "pca", "pca")

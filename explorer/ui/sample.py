@@ -35,7 +35,7 @@ engine, dataset = common.page_start(
 codes = common.dataset_codes(engine, dataset)
 train_codes = codes.codes[dataset.train_idx]
 
-kinds = (["prior"] if engine.model.is_variational else []) + ["gaussian", "mixture"]
+kinds = (["prior"] if engine.source.is_variational else []) + ["gaussian", "mixture"]
 row = st.columns([3, 2, 2, 2, 2])
 kind = row[0].selectbox("Sampler", kinds, format_func=SAMPLERS.get, index=common.choice(kinds, "sampler", kinds[0]),
                         help="The prior is only offered for VAEs: a plain autoencoder's codes follow no known "
@@ -54,7 +54,7 @@ try:
     if kind == "prior":
         sampler = latent.CodeSampler.fit("prior", latent_dim=engine.latent_dim)
     else:
-        sampler = fitted_sampler(engine.checkpoint.content_hash, dataset.identity, kind,
+        sampler = fitted_sampler(engine.source.content_hash, dataset.identity, kind,
                                  int(components) if kind == "mixture" else 1, train_codes)
     samples = sampler.sample(int(count), int(seed), float(temperature))
     nearest_rows, distances = latent.nearest(samples, train_codes)
@@ -71,8 +71,8 @@ captions = [f"d = {d:.2f} · nearest {controls.index_caption(dataset, int(i))}"
 st.markdown(f"**{len(samples)} samples** (left of each pair) and their nearest training images (right); "
             f"d is the Euclidean distance between the codes.")
 common.show_gallery(pairs, captions, side=112)
-common.png_download(pairs, PAIRS_PER_ROW, f"samples-{engine.checkpoint.name}-{kind}-seed{seed}.png",
+common.png_download(pairs, PAIRS_PER_ROW, f"samples-{engine.source.name}-{kind}-seed{seed}.png",
                     key="samples")
-spacing = neighbour_spacing(engine.checkpoint.content_hash, dataset.identity, train_codes)
+spacing = neighbour_spacing(engine.source.content_hash, dataset.identity, train_codes)
 st.caption(f"For scale: a training code's nearest other training code is a median {spacing:.2f} away; these samples "
            f"are a median {np.median(distances):.2f} from theirs. Much closer than that hints at copying.")

@@ -63,7 +63,7 @@ dataset_codes = common.dataset_codes(engine, dataset)
 codes = dataset_codes.codes
 size, dim_count = len(dataset.x), engine.latent_dim
 
-modes = (["prior"] if engine.model.is_variational else []) + ["percentile", "minmax"]
+modes = (["prior"] if engine.source.is_variational else []) + ["percentile", "minmax"]
 row = st.columns([2, 3, 2, 2])
 index = int(row[0].number_input("Start at dataset index", 0, size - 1,
                                 common.param_between("i", int(dataset.test_idx[0]), 0, size - 1, int), key="sliders_i"))
@@ -89,7 +89,7 @@ start, clipped = controls.slider_start(codes[index], bounds)
 
 # Sliders restart from the sample's code when the sample, the ranges or the model change, and
 # when they come back after a visit to another page (Streamlit forgets unrendered widgets).
-origin = (engine.checkpoint.content_hash, dataset.identity, index, mode)
+origin = (engine.source.content_hash, dataset.identity, index, mode)
 if st.session_state.get(ORIGIN_KEY) != origin or any(slider_key(d) not in st.session_state for d in range(dim_count)):
     set_sliders(start)
     st.session_state[ORIGIN_KEY] = origin
@@ -104,7 +104,7 @@ explore(engine, dataset.x[index], caption, start, bounds, order, importance, mea
 st.subheader("Traversal")
 dims = order[: int(n_rows)]
 traversal = engine.decode(latent.traversal_grid(codes[index], dims, ranges, int(n_values)))
-common.show_grid(traversal, int(n_values), key="traversal", filename=f"traversal-{engine.checkpoint.name}-{index}.png",
+common.show_grid(traversal, int(n_values), key="traversal", filename=f"traversal-{engine.source.name}-{index}.png",
                  caption=f"Rows, top to bottom: {', '.join(f'z{d}' for d in dims)}. Each row sweeps one dimension "
                          f"from the low to the high end of its range ({MODES[mode]}); "
                          f"the others keep the code of {caption}.")

@@ -49,7 +49,7 @@ if file is None:  # back from another page: the uploader starts empty, the uploa
 
 channels, height, width = engine.input_shape
 if height != width:
-    st.error(f"{engine.checkpoint.name} takes {height}×{width} images; uploads can only be fitted to square inputs.")
+    st.error(f"{engine.source.name} takes {height}×{width} images; uploads can only be fitted to square inputs.")
     st.stop()
 mnist_style = st.toggle("MNIST-style preprocessing", value=True,
                         help="Invert to light ink on dark, crop, fit into a 20/28 box and centre by mass, as the "
@@ -109,4 +109,4 @@ st.subheader("Nearest neighbours in latent space")
 indices, distances = mapping.nearest_neighbours(codes.codes, code, NEIGHBOURS)
 common.show_gallery(dataset.x[indices], [f"{index_caption(dataset, i)} · d = {d:.2f}"
                                          for i, d in zip(indices, distances)], side=112)
-st.caption(f"Euclidean distance between codes in {engine.checkpoint.name}'s {engine.latent_dim}-d latent space.")
+st.caption(f"Euclidean distance between codes in {engine.source.name}'s {engine.latent_dim}-d latent space.")
