@@ -323,9 +323,17 @@ def test_dataset_encoding_is_cached_on_disk_and_a_corrupt_entry_is_recomputed(en
 
 
 def test_device_choice_can_be_overridden(monkeypatch):
-    monkeypatch.setenv("LATENT_EXPLORER_DEVICE", "cpu")
+    """Without CUDA or MPS, "cpu" is also what is picked anyway: the override is shown with
+    "meta", a device torch never picks on its own, and the argument beats the environment."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert pick_device().type == "cpu"
+    monkeypatch.setenv("LATENT_EXPLORER_DEVICE", "meta")
+    assert pick_device().type == "meta"
     assert pick_device("cpu").type == "cpu"
+    monkeypatch.delenv("LATENT_EXPLORER_DEVICE")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device().type == "cuda"  # the default prefers CUDA where there is one
 
 
 @CUDA
