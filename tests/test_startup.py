@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer import cache
-from explorer.ui import datasets
+from explorer import data as datasets
 
 
 def test_a_bundled_dataset_is_read_back_from_the_disk_cache_unchanged(isolated_cache, monkeypatch):
@@ -34,8 +34,8 @@ def test_a_damaged_cache_entry_is_parsed_again(isolated_cache, monkeypatch):
     for entry in (isolated_cache / "datasets").glob("*.npz"):
         entry.write_bytes(b"not an npz")
     calls = []
-    real = datasets.load_dataset
-    monkeypatch.setattr(datasets, "load_dataset", lambda name: calls.append(name) or real(name))
+    real = datasets.load_digits
+    monkeypatch.setattr(datasets, "load_digits", lambda: calls.append("digits") or real())
     again = datasets.load_builtin("digits")
     assert calls == ["digits"]
     assert again.identity == first.identity
