@@ -185,10 +185,6 @@ def test_cache_entry_of_the_wrong_shape_is_recomputed(codes, isolated_cache):
     np.testing.assert_allclose(again.coords, first.coords)
 
 
-def test_warm_up_compiles_umap():
-    assert projection.warm_up() > 0
-
-
 # --- a 2-d model's own plane, and what every projection says about itself --------------------------
 def test_a_2d_models_codes_are_their_own_map():
     codes = clustered_codes(dim=2)

@@ -52,8 +52,9 @@ _signatures: dict[str, str] = {}  # the signature each path was last loaded with
 
 
 def engine_for(path: Path) -> InferenceEngine:
-    """One engine per model, shared by every session (raises CheckpointError). When the files
-    change, the engine of their previous version is released (closed) at once."""
+    """The engine of the model at ``path``, shared by every session (raises CheckpointError).
+    When the files on disk change, a new engine is made and the one of their previous version
+    is released (closed) at once, so no session keeps using a stale model."""
     key, signature = str(path), file_signature(path)
     previous = _signatures.get(key)
     if previous is not None and previous != signature:
