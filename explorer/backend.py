@@ -22,10 +22,13 @@ import torch
 from . import cache
 from .coalesce import Coalescer
 from .data import Dataset
+from .checkpoint import CheckpointError
 from .sources import Model, TorchParts, as_model
 from .threads import one_intra_op_thread  # noqa: F401  (imported from here by benchmarks)
 
 DEVICE_ENV = "LATENT_EXPLORER_DEVICE"
+RUNTIME_ENV = "LATENT_EXPLORER_RUNTIME"  # "onnxruntime" or "torch": overrides the choice below
+RUNTIMES = ("onnxruntime", "torch")
 BATCH_SIZES = {"cuda": 4096, "mps": 1024, "cpu": 256}
 Progress = Callable[[float], None] | None
 
@@ -112,7 +115,11 @@ class TorchRuntime:
 class InferenceEngine:
     def __init__(self, model: Model | Any, device: str | torch.device | None = None,
                  batch_size: int | None = None, mixed_precision: bool = True,
-                 coalesce_window_s: float = 0.002, max_coalesced: int = 512, coalesce_lanes: int = 2):
+                 coalesce_window_s: float = 0.002, max_coalesced: int = 512, coalesce_lanes: int = 2,
+                 runtime: str | None = None):
+        """``runtime``: "onnxruntime" or "torch"; by default (or $LATENT_EXPLORER_RUNTIME)
+        onnxruntime on the CPU wherever the model exports, torch on CUDA / MPS and when the
+        export fails (``runtime_note`` says why)."""
         self.source = as_model(model)
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.batch_size = batch_size or BATCH_SIZES.get(self.device.type, 256)
@@ -120,7 +127,8 @@ class InferenceEngine:
         if mixed_precision and self.device.type == "cuda":
             self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         self._lock = threading.Lock()
-        self.runtime = self._make_runtime()
+        self.runtime_note = ""
+        self.runtime = self._make_runtime(runtime or os.environ.get(RUNTIME_ENV) or None)
         self.serial_forward = self.device.type in SERIAL_DEVICE_TYPES
         # Worker threads, each running one batch at a time: a request that arrives while a
         # batch runs starts at once in another lane instead of waiting for that batch to end.
@@ -133,11 +141,33 @@ class InferenceEngine:
         self._finalizer.atexit = False
         self.source.runs_on = self.describe_device()
 
-    def _make_runtime(self):
+    def _make_runtime(self, wanted: str | None):
+        if wanted is not None and wanted not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {wanted!r}")
         parts = self.source.torch_parts()
-        if parts is None:
-            raise NotImplementedError(f"{self.source.name}: no runtime for a {self.source.kind} model yet")
+        if parts is None or wanted == "onnxruntime" or (wanted is None and self.device.type == "cpu"):
+            try:
+                return self._onnx_runtime()
+            except CheckpointError as e:
+                if parts is None:
+                    raise
+                self.runtime_note = f"PyTorch: the ONNX export failed ({str(e)[:200]})"
         return TorchRuntime(parts, self.device, self.autocast_dtype)
+
+    def _onnx_runtime(self):
+        """onnxruntime on the CPU: the model's own graphs, or its export, cached by content hash."""
+        runner = self.source.onnx_runner()
+        if runner is None:
+            from .sources.export import cached_onnx
+            from .sources.onnx import open_onnx
+
+            runner = open_onnx(cached_onnx(self.source)).runner
+        if self.device.type != "cpu":
+            self.runtime_note = "onnxruntime on the CPU (an ONNX model has no PyTorch form)"
+            self.device = torch.device("cpu")
+            self.batch_size = BATCH_SIZES["cpu"]
+            self.autocast_dtype = None
+        return runner
 
     @property
     def latent_dim(self) -> int:
@@ -164,7 +194,7 @@ class InferenceEngine:
             precision = str(self.autocast_dtype).replace("torch.", "") if self.autocast_dtype else "float32"
             return f"CUDA ({torch.cuda.get_device_name(self.device)}, {precision})"
         where = {"mps": "Apple GPU (MPS)", "cpu": "CPU"}.get(self.device.type, str(self.device))
-        return f"{where}, {self.runtime.name}"
+        return f"{where}, {self.runtime_note or self.runtime.name}"
 
     def card_lines(self) -> list[str]:
         """The model card's lines: the source's, with the device and runtime that run it."""

@@ -43,21 +43,3 @@ def test_three_sessions_at_once_without_errors_or_memory_growth(tmp_path):
     for session in results["sessions"]:
         assert session["slider_updates"] > 0, session
     assert results["rss_end_mb"] <= 1.5 * results["rss_after_warm_up_mb"], results["memory_samples"]
-
-
-def test_sidebar_sends_its_choices_on_every_run():
-    """Found by the load run: a browser that switches page before it has mounted the sidebar's
-    widgets (their code loads lazily; seconds on a busy machine) sends no value for them. The
-    server keeps its own for that run, but unless it sends the value along, the browser draws the
-    multiselect empty and sends that back: every page then asks for a checkpoint."""
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.query_params["data"] = "digits"
-    at.run()
-    at.switch_page("explorer/ui/sliders.py").run()  # a second run, on another page
-    assert not at.exception
-    picked, dataset, path = at.sidebar.multiselect[0], at.sidebar.selectbox[0], at.sidebar.text_input[0]
-    assert picked.value == ["mnist-vae (vae, 16-d)"] and dataset.value == "digits"
-    assert picked.proto.set_value and list(picked.proto.raw_values) == ["mnist-vae (vae, 16-d)"]
-    assert dataset.proto.set_value and path.proto.set_value

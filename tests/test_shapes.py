@@ -148,7 +148,24 @@ def test_load_shapes_dataset(monkeypatch):
     monkeypatch.setattr(shapes, "render", lambda *a, **k: pytest.fail("rendered again"))
     again = data.load_dataset("shapes:600")
     assert again.identity == ds.identity and np.array_equal(again.x[:50], ds.x[:50])
-    assert isinstance(again.x.pixels, np.memmap)
+    assert isinstance(again.x, np.ndarray)  # 600 images are small: floats up front
+
+
+def test_a_large_store_stays_uint8_and_memory_mapped(monkeypatch):
+    monkeypatch.setattr(data, "EAGER_FLOAT_BYTES", 0)  # as if 300 images were many
+    ds = data.load_dataset("shapes:300")
+    ds = data.load_dataset("shapes:300")  # from the cache
+    assert isinstance(ds.x, data.UnitImages) and isinstance(ds.x.pixels, np.memmap)
+    assert len(ds.x) == 300 and ds.x.shape == (300, 3, 64, 64) and ds.x.dtype == np.float32 and ds.x.ndim == 4
+    expected = shapes.render(ds.factors) / np.float32(255)
+    assert ds.x[7].shape == (3, 64, 64) and np.array_equal(ds.x[7], expected[7])
+    x_test, y_test = ds.split("test")
+    assert x_test.dtype == np.float32 and np.array_equal(x_test, expected[ds.test_idx])
+    assert np.array_equal(ds.x[:, 1, 5:9], expected[:, 1, 5:9])
+    assert np.array_equal(np.asarray(ds.x), expected)
+    with pytest.raises(ValueError, match="cannot be viewed without a copy"):
+        np.asarray(ds.x, copy=False)
+    assert ds.identity.startswith("shapes:300-")  # from the cache key: x is not hashed
 
 
 def test_default_and_full_sizes_by_name():

@@ -103,24 +103,9 @@ class TorchParts:
     decoder: Any  # torch.nn.Module
 
 
-@dataclass
-class OnnxPair:
-    """Two ONNX graphs and how to talk to them (for a source that is ONNX already)."""
-
-    encoder: bytes | str  # model bytes or a file path
-    decoder: bytes | str
-    layout: str = "NCHW"
-    pixel_range: tuple[float, float] = (0.0, 1.0)
-    input_name: str = ""
-    mean_output: int = 0
-    logvar_output: int | None = None
-    latent_name: str = ""
-    fixed_batch: bool = False  # the graphs take exactly one image / code at a time
-
-
 class Model:
     """What ``InferenceEngine`` takes. Subclasses set the attributes in ``__init__`` and give
-    ``torch_parts()`` and/or ``onnx_pair()``."""
+    ``torch_parts()`` and/or ``onnx_runner()``."""
 
     kind: str = ""
     name: str = ""
@@ -144,7 +129,8 @@ class Model:
     def torch_parts(self) -> TorchParts | None:
         return None
 
-    def onnx_pair(self) -> OnnxPair | None:
+    def onnx_runner(self, threads: int | None = None):
+        """For a model that is ONNX already: its ``onnx.OnnxRunner`` (else None)."""
         return None
 
     # --- the contract in numpy (eager, on the CPU: for tools and tests) ----------------------
@@ -254,6 +240,17 @@ def open_user_model(path: str | Path, bottleneck: str | None = None) -> Model:
     return open_model(path, bottleneck=bottleneck)
 
 
+def open_listed(path: str | Path, bottleneck: str | None = None) -> Model:
+    """A model the sidebar's list offers: a shipped checkpoint, or an adapter the server's
+    starter named (``--model`` / $LATENT_EXPLORER_MODELS), which only then runs."""
+    path = Path(path)
+    if path.suffix.lower() == ".py":
+        from .python import open_registered
+
+        return open_registered(path)
+    return open_user_model(path, bottleneck=bottleneck)
+
+
 def as_model(model: Any) -> Model:
     """A ``Model`` from a ``Model`` or a native ``checkpoint.Checkpoint``."""
     if isinstance(model, Model):
@@ -313,5 +310,5 @@ def from_model_space(y, pixel_range: tuple[float, float], layout: str):
     return y
 
 
-__all__ = ["CheckpointError", "Model", "TrainingRecord", "TorchParts", "OnnxPair", "open_model", "open_user_model",
-           "as_model", "check_fits", "source_kind", "NOT_RECORDED"]
+__all__ = ["CheckpointError", "Model", "TrainingRecord", "TorchParts", "open_model", "open_user_model",
+           "open_listed", "as_model", "check_fits", "source_kind", "NOT_RECORDED"]
