@@ -22,6 +22,7 @@ import statistics
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
