@@ -34,8 +34,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from benchmarks.harness import ChromiumMissing, StreamlitServer, chromium_launch_options
 from benchmarks.load.process_stats import wait_until_idle
+from explorer.ui.mapview import LABELS
 
-LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 TARGETS = {"slider": 0.100, "cold": 10.0, "umap": 20.0, "switch": 1.0}
 
 # Page-side timing of one slider move: the key press, the decoded image's new src, the new picture decoded.
