@@ -1,6 +1,6 @@
 """Backend throughput, printed as ratios measured in one run.
 
-    .venv/bin/python benchmarks/bench_backend.py [--checkpoint checkpoints/mnist-vae] [--device cpu]
+    python -m benchmarks.bench_backend [--checkpoint checkpoints/mnist-vae] [--device cpu]
 
 For each of three models (the native checkpoint; the same exported and opened as an ONNX
 model; a Keras tutorial autoencoder, built and fitted here, saved as .keras and opened), the
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -28,12 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from explorer.backend import InferenceEngine, pick_device  # noqa: E402
-from explorer.data import load_mnist  # noqa: E402
-from explorer.sources import open_model  # noqa: E402
-from explorer.sources.export import export_onnx  # noqa: E402
+from explorer.backend import InferenceEngine, pick_device
+from explorer.data import load_mnist
+from explorer.sources import open_model
+from explorer.sources.export import export_onnx
 
 
 def best_of(fn, repeats: int) -> float:

@@ -11,10 +11,8 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import stat
 import struct
-import tempfile
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
+from .cache import atomic_write
 from .models import MODEL_TYPES, Autoencoder, config_fields
 
 FORMAT = "latent-explorer/1"
@@ -77,19 +76,6 @@ def save(model: Autoencoder, directory: str | Path, meta: dict | None = None) ->
     atomic_write(directory / WEIGHTS_NAME, save_safetensors_bytes(state, metadata={"config": text}))
     atomic_write(directory / CONFIG_NAME, (text + "\n").encode())
     return directory
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; checkpoints and caches are shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --- loading ----------------------------------------------------------------------------

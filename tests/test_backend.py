@@ -213,13 +213,13 @@ def test_an_engine_evicted_from_the_streamlit_cache_is_closed_and_freed(vae_chec
     import gc
     import weakref
 
-    from explorer.ui import common
+    from explorer.ui import engines
 
-    common._engine.clear()
-    monkeypatch.setattr(common, "open_user_model", lambda path: vae_checkpoint)
+    engines._engine.clear()
+    monkeypatch.setattr(engines, "open_user_model", lambda path: vae_checkpoint)
     refs, threads = [], []
     for i in range(33):  # one more than the cache keeps
-        engine = common._engine(f"/nowhere/{i}", "sig")
+        engine = engines._engine(f"/nowhere/{i}", "sig")
         engine.decode_coalesced(np.zeros(4, np.float32))
         refs.append(weakref.ref(engine))
         threads.append(engine.coalescer.threads)
@@ -229,23 +229,23 @@ def test_an_engine_evicted_from_the_streamlit_cache_is_closed_and_freed(vae_chec
     gc.collect()
     assert refs[0]() is None  # and freed
     assert refs[-1]() is not None  # the cache still holds the newest
-    common._engine.clear()
+    engines._engine.clear()
     gc.collect()
     assert all(r() is None for r in refs)
 
 
 def test_a_changed_checkpoint_file_releases_the_previous_engine(vae_checkpoint, monkeypatch, tmp_path):
-    from explorer.ui import common
+    from explorer.ui import engines
 
-    common._engine.clear()
-    monkeypatch.setattr(common, "open_user_model", lambda path: vae_checkpoint)
+    engines._engine.clear()
+    monkeypatch.setattr(engines, "open_user_model", lambda path: vae_checkpoint)
     signatures = iter(["v1", "v2"])
-    monkeypatch.setattr(common, "file_signature", lambda path: next(signatures))
-    old = common.engine_for(tmp_path)
+    monkeypatch.setattr(engines, "file_signature", lambda path: next(signatures))
+    old = engines.engine_for(tmp_path)
     old.decode_coalesced(np.zeros(4, np.float32))
-    new = common.engine_for(tmp_path)
+    new = engines.engine_for(tmp_path)
     assert new is not old and old.coalescer.closed and not new.coalescer.closed
-    common._engine.clear()
+    engines._engine.clear()
 
 
 def test_on_a_serial_device_one_lane_runs_forward_passes_one_at_a_time(vae_checkpoint, monkeypatch):
@@ -323,9 +323,17 @@ def test_dataset_encoding_is_cached_on_disk_and_a_corrupt_entry_is_recomputed(en
 
 
 def test_device_choice_can_be_overridden(monkeypatch):
-    monkeypatch.setenv("LATENT_EXPLORER_DEVICE", "cpu")
+    """Without CUDA or MPS, "cpu" is also what is picked anyway: the override is shown with
+    "meta", a device torch never picks on its own, and the argument beats the environment."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert pick_device().type == "cpu"
+    monkeypatch.setenv("LATENT_EXPLORER_DEVICE", "meta")
+    assert pick_device().type == "meta"
     assert pick_device("cpu").type == "cpu"
+    monkeypatch.delenv("LATENT_EXPLORER_DEVICE")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device().type == "cuda"  # the default prefers CUDA where there is one
 
 
 @CUDA

@@ -7,7 +7,7 @@ import pytest
 from explorer import compare, mapping, metrics
 from explorer.backend import DatasetCodes, InferenceEngine
 from explorer.checkpoint import load
-from explorer.ui.common import SHIPPED_DIR
+from explorer.shipped import SHIPPED_DIR
 
 
 @pytest.fixture(scope="module")

@@ -5,18 +5,18 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import metrics
+from explorer import images, metrics
 from explorer.controls import index_caption
-from explorer.ui import common
+from explorer.ui import datasets, display, session
 
 WORST_SHOWN = 64
 
-engine, dataset = common.page_start(
+engine, dataset = session.page_start(
     "Anomaly",
     "An autoencoder reconstructs what resembles its training data well; a large reconstruction "
     "error marks an image as unusual.",
 )
-codes = common.dataset_codes(engine, dataset)
+codes = datasets.dataset_codes(engine, dataset)
 
 
 @st.cache_data(show_spinner="Scoring the held-out class against PCA…", max_entries=16)
@@ -28,11 +28,9 @@ def held_out_report(content_hash: str, dataset_identity: str, anomaly_class: int
                                   anomaly_class, _engine.latent_dim)
 
 
-part = st.radio("Images", ["test", "all"], horizontal=True, index=common.choice(["test", "all"], "part", "test"),
-                format_func={"test": f"test split ({len(dataset.test_idx):,})",
-                             "all": f"whole dataset ({len(dataset.x):,})"}.get, key="anomaly_all")
-common.set_params(part=part)
-indices = dataset.test_idx if part == "test" else np.arange(len(dataset.x))
+part = st.radio("Images", ["test split", "whole dataset"], horizontal=True, key="anomaly_images", bind="query-params",
+                help=f"The test split holds {len(dataset.test_idx):,} images, the whole dataset {len(dataset.x):,}.")
+indices = dataset.test_idx if part == "test split" else np.arange(len(dataset.x))
 errors = codes.errors[indices]
 
 low, high = float(errors.min()), float(errors.max())
@@ -59,7 +57,7 @@ if isinstance(anomaly_class, int) and not isinstance(anomaly_class, bool):
 
 histogram = go.Figure()
 bins = dict(start=low, end=high, size=max(high - low, 1e-6) / 60)  # one set of bins for every trace
-if report is not None and part == "test":
+if report is not None and part == "test split":
     held_out = report.is_anomaly.astype(bool)
     histogram.add_histogram(x=errors[~held_out], name="other digits", xbins=bins, marker_color="#1f77b4", opacity=0.75)
     histogram.add_histogram(x=errors[held_out], name=f"held-out class {anomaly_class}", xbins=bins,
@@ -104,6 +102,6 @@ else:
     shown = indices[flagged.flagged[:WORST_SHOWN]]
     st.caption(f"Original | reconstruction, worst first: {len(shown)} of the {flagged.count:,} above the threshold"
                + (f" (the first {WORST_SHOWN})" if flagged.count > WORST_SHOWN else "") + ".")
-    pairs = common.side_by_side(dataset.x[shown], engine.reconstruct(dataset.x[shown]))
-    common.show_gallery(pairs, [f"{index_caption(dataset, i)} · {codes.errors[i]:.4f}" for i in shown], side=56)
-    common.png_download(pairs, 8, "worst-reconstructed.png", key="worst")
+    pairs = images.side_by_side(dataset.x[shown], engine.reconstruct(dataset.x[shown]))
+    display.show_gallery(pairs, [f"{index_caption(dataset, i)} · {codes.errors[i]:.4f}" for i in shown], side=56)
+    display.png_download(pairs, 8, "worst-reconstructed.png", key="worst")
