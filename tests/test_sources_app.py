@@ -65,3 +65,34 @@ def test_every_page_renders_on_a_typed_path_to_an_own_model(models, kind, monkey
         assert "assumed: pixel range [0, 1]" in card
     every_page(at)
     assert np.isfinite(at.session_state["context"].engine.decode(np.zeros((1, at.session_state["context"].engine.latent_dim), np.float32))).all()
+
+
+def test_every_page_renders_on_the_example_adapter_named_by_the_server(monkeypatch, tmp_path):
+    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(ROOT / "examples" / "own_pytorch_model.py"))
+    monkeypatch.setenv("OWN_MODEL_WEIGHTS", str(tmp_path / "weights.safetensors"))
+    monkeypatch.setenv("OWN_MODEL_TRAIN_SECONDS", "3")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert "own_pytorch_model" in at.sidebar.multiselect[0].options  # listed by name, not yet run
+    assert not (tmp_path / "weights.safetensors").exists()
+    at.sidebar.multiselect[0].set_value(["own_pytorch_model"]).run()
+    assert not at.exception, at.exception
+    card = " ".join(c.value for c in at.sidebar.caption)
+    assert "source: Python adapter `own_pytorch_model.py`" in card and "CPU, onnxruntime" in card
+    every_page(at)
+
+
+def test_a_python_file_typed_in_the_browser_is_refused_and_not_run(monkeypatch, tmp_path):
+    marker = tmp_path / "ran"
+    adapter = tmp_path / "adapter.py"
+    adapter.write_text(f"open({str(marker)!r}, 'w').write('ran')\ndef explorer_model():\n    return {{}}\n")
+    monkeypatch.setenv("LATENT_EXPLORER_ROOTS", str(tmp_path))
+    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(adapter))  # even one the starter named: not by typing it
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params["ckpt_path"] = str(adapter)
+    at.run()
+    assert not at.exception
+    assert any("never from the browser" in e.value for e in at.sidebar.error)
+    assert not marker.exists()
+    at.switch_page("explorer/ui/sliders.py").run()  # the other views keep working on the shipped model
+    assert not at.exception and not at.main.error and at.main.title[0].value == "Sliders"
