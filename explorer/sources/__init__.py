@@ -18,6 +18,8 @@ any source is a ``CheckpointError`` whose message says what to fix.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,10 @@ from typing import Any
 import numpy as np
 
 from ..checkpoint import CheckpointError
+
+# Keras runs on PyTorch here (no TensorFlow): its backend is fixed when it is first imported.
+if "keras" not in sys.modules:
+    os.environ["KERAS_BACKEND"] = "torch"
 
 NOT_RECORDED = "not recorded"
 KINDS = ("native", "onnx", "keras", "python")
