@@ -10,14 +10,32 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import atomic_write
-
 CACHE_ENV = "LATENT_EXPLORER_CACHE"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; checkpoints and caches are shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def file_signature(path: Path) -> str:
+    """Changes when the file, or a file directly in the folder, changes: part of a cache key."""
+    files = sorted(path.glob("*")) if path.is_dir() else [path]
+    return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files if f.is_file())
 
 
 def cache_dir() -> Path:

@@ -112,7 +112,7 @@ def load_builtin(name: str) -> Dataset:
 
     from . import cache
 
-    entry = cache.key("dataset", name, hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+    entry = cache.key("dataset", name, cache.file_signature(Path(__file__)),
                       *(importlib.metadata.version(p) for p in ("mlxtend", "scikit-learn")))
     arrays = cache.load("datasets", entry)
     if arrays is not None and {"x", "y", "classes"} <= set(arrays):
@@ -323,13 +323,18 @@ def to_unit_range(x: np.ndarray, what: str) -> np.ndarray:
     raise DatasetError(f"{what}: pixel values span [{lo:g}, {hi:g}]; expected [0, 1] or [0, 255]")
 
 
+def is_named(name: str) -> bool:
+    """A dataset given by name (bundled, or generated like "shapes:20000"), not by a path."""
+    return name in BUILTIN or name.partition(":")[0] in GENERATED
+
+
 def source_signature(name_or_path: str) -> str:
     """A short string that changes whenever the data behind a dataset name changes: for keying
     in-memory caches of loaded datasets. A folder's covers every image in every subfolder
     (name, size, mtime); a file's its size and mtime; a built-in or generated name is itself."""
     from . import folders
 
-    if name_or_path in BUILTIN or name_or_path.partition(":")[0] in GENERATED:
+    if is_named(name_or_path):
         return name_or_path
     path = Path(name_or_path)
     if path.is_dir():
