@@ -31,7 +31,7 @@ PAGES = [
 
 
 DATASET_PATH = "folder or .npz path"  # the dataset choice that reads the path typed below it
-PREPROCESSING = {"auto": "automatic", "digit": "digit (gray, inverted, centred like MNIST)",
+PREPROCESSING = {"digit": "digit (gray, inverted, centred like MNIST)",
                  "plain": "plain (colour kept, shorter side resized, centre crop)"}
 
 
@@ -93,10 +93,11 @@ def dataset_choice(engine, errors: list[str]):
         name, shape, preprocessing = kind, None, None
     else:
         name = st.sidebar.text_input("Dataset path (folder of images or .npz)", key="data_path", bind="query-params")
-        picked = st.sidebar.selectbox("Preprocessing", list(PREPROCESSING), format_func=PREPROCESSING.get,
-                                      key="prep", bind="query-params",
-                                      help="How a folder's files become the model's input. Digit: like an "
-                                           "uploaded digit (for photos of digits); plain: any picture.")
+        # Plain option names: a bound widget writes the shown name into the link.
+        picked = st.sidebar.selectbox("Preprocessing", ["auto", *PREPROCESSING], key="prep", bind="query-params",
+                                      help="How a folder's files become the model's input. Digit: like an uploaded "
+                                           "digit (for photos of digits); plain: any picture; auto: digit only for "
+                                           "a 1-channel model trained on digits.")
         shape = list(engine.input_shape) if engine else [1, 28, 28]
         preprocessing = (default_preprocessing(shape, datasets.trained_on(engine) if engine else "mnist")
                          if picked == "auto" else picked)
