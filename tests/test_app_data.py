@@ -112,3 +112,20 @@ def test_a_colour_folder_is_read_at_the_models_shape_plainly(colour_model, allow
     # a link names the preprocessing
     linked = app(colour_model, data="folder or .npz path", data_path=str(allowed), prep="plain")
     assert linked.selectbox(key="prep").value == "plain"
+
+
+def test_a_colour_upload_keeps_its_colour(colour_model, allowed):
+    import io
+
+    picture = np.zeros((60, 90, 3), np.uint8)
+    picture[:, :] = (0, 0, 255)
+    picture[:, 15:75] = (255, 200, 0)  # the centre square is all amber
+    buf = io.BytesIO()
+    Image.fromarray(picture).save(buf, format="PNG")
+    at = app(colour_model, "upload", data="folder or .npz path", data_path=SHAPES)
+    assert not at.toggle  # no digit preprocessing offered to a colour model
+    at.file_uploader(key="image_upload").set_value(("amber.png", buf.getvalue(), "image/png")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    image = at.session_state["upload_image"]
+    assert image.shape == (3, 64, 64)
+    assert np.allclose(image, (np.array([255, 200, 0]) / 255)[:, None, None], atol=0.02)
