@@ -60,8 +60,7 @@ def map_figure(at: AppTest) -> dict:
 def test_map_coloured_by_any_factor(colour_model, allowed):
     at = app(colour_model, data="folder or .npz path", data_path=SHAPES)
     colour = at.radio(key="map_colour")
-    assert colour.options == ["label", "reconstruction error", "factor: shape", "factor: colour", "factor: scale",
-                              "factor: rotation", "factor: x", "factor: y"]
+    assert colour.options == ["label", "reconstruction error", "shape", "colour", "scale", "rotation", "x", "y"]
     colour.set_value("colour").run()
     traces = [t for t in map_figure(at)["data"] if t.get("name") not in ("selected",)]
     assert [t["name"] for t in traces] == ["red", "yellow", "green", "cyan", "blue", "magenta"]
@@ -69,6 +68,8 @@ def test_map_coloured_by_any_factor(colour_model, allowed):
     at.radio(key="map_colour").set_value("x").run()
     assert [t["name"] for t in map_figure(at)["data"]] == [str(p) for p in range(14, 51, 4)]
     assert not at.exception
+    linked = app(colour_model, data="folder or .npz path", data_path=SHAPES, map_colour="scale")  # from a link
+    assert [t["name"] for t in map_figure(linked)["data"]][:2] == ["13 px", "16 px"]
 
 
 def test_selection_gallery_shows_factors(colour_model, allowed):

@@ -40,8 +40,10 @@ with controls:
         choice = mapview.MapChoice(method, values.get(method, {}))
     mapview.remember(choice)
     colour_options = (["label"] if dataset.y is not None else []) + ["error"] + dataset.factor_names
-    colour = st.radio("Colour by", colour_options, format_func=lambda c: COLOURS.get(c, f"factor: {c}"),
-                      horizontal=True, key="map_colour", bind="query-params")
+    # a factor by its own name, which is also what the link holds (a bound radio keeps the shown name)
+    colour = st.radio("Colour by", colour_options, format_func=lambda c: COLOURS.get(c, c),
+                      horizontal=True, key="map_colour", bind="query-params",
+                      help="The label, the reconstruction error, or one of the dataset's ground-truth factors.")
 
 try:
     state = mapview.current_map(engine, dataset, codes, choice)
