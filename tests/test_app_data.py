@@ -65,6 +65,7 @@ def test_map_coloured_by_any_factor(colour_model, allowed):
     traces = [t for t in map_figure(at)["data"] if t.get("name") not in ("selected",)]
     assert [t["name"] for t in traces] == ["red", "yellow", "green", "cyan", "blue", "magenta"]
     assert "<br>rotation %{customdata[4]}" in traces[0]["hovertemplate"]
+    assert [t["marker"]["color"] for t in traces][:2] == ["red", "yellow"]  # each hue in its own colour
     at.radio(key="map_colour").set_value("x").run()
     assert [t["name"] for t in map_figure(at)["data"]] == [str(p) for p in range(14, 51, 4)]
     assert not at.exception

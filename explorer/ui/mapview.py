@@ -15,6 +15,7 @@ import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
+from PIL import ImageColor
 
 from explorer import cache, mapping, projection
 from explorer.backend import DatasetCodes, InferenceEngine
@@ -191,7 +192,8 @@ def scatter(state: MapState, dataset: Dataset, codes: DatasetCodes, colour: str,
 def colour_groups(dataset: Dataset, colour: str) -> tuple[np.ndarray, list[str], list[str]] | None:
     """(group of each point, group names, palette) for colouring by label or by a factor; None
     for the continuous reconstruction error. Factors whose values are words (shape, colour) get
-    distinct colours; ordered ones (scale, position, rotation) a sequential scale."""
+    distinct colours (their own, when the values are colour names); ordered ones (scale,
+    position, rotation) a sequential scale."""
     if colour == "label" and dataset.y is not None and dataset.classes:
         palette = px.colors.qualitative.D3 if len(dataset.classes) <= 10 else px.colors.qualitative.Alphabet
         return dataset.y, dataset.classes, palette
@@ -200,6 +202,8 @@ def colour_groups(dataset: Dataset, colour: str) -> tuple[np.ndarray, list[str],
         values = dataset.factors[:, column]
         names = (dataset.factor_values[column] if dataset.factor_values
                  else [str(v) for v in range(int(values.max()) + 1)])
+        if all(name in ImageColor.colormap for name in names):  # a colour factor, drawn in its colours
+            return values, names, names
         if all(name.isalpha() for name in names):
             return values, names, px.colors.qualitative.D3 if len(names) <= 10 else px.colors.qualitative.Alphabet
         return values, names, px.colors.sample_colorscale("Viridis", np.linspace(0, 1, max(len(names), 2)))
