@@ -74,9 +74,11 @@ class Dataset:
         return " · ".join(f"{name} {word}" for name, word in zip(self.factor_names, words))
 
     def describe(self) -> dict:
-        factors = {"factor_names": self.factor_names} if self.factor_names else {}
+        extra = {"factor_names": self.factor_names} if self.factor_names else {}
+        if self.preprocessing:
+            extra["preprocessing"] = self.preprocessing
         return {"name": self.name, "split_seed": SPLIT_SEED, "test_fraction": TEST_FRACTION,
-                "classes": self.classes, "pixel_range": [0.0, 1.0], "size": len(self.x), **factors}
+                "classes": self.classes, "pixel_range": [0.0, 1.0], "size": len(self.x), **extra}
 
 
 def split_indices(n: int, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
