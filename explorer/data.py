@@ -55,7 +55,8 @@ class Dataset:
         """Stable id of the content, for cache keys."""
         if self.content_key:
             return f"{Path(self.name).name}-{self.content_key[:16]}"
-        h = hashlib.sha256(np.ascontiguousarray(self.x).tobytes())
+        pixels = self.x.pixels if isinstance(self.x, UnitImages) else self.x  # the uint8 store: no float copy
+        h = hashlib.sha256(np.ascontiguousarray(pixels).tobytes())
         if self.y is not None:
             h.update(np.ascontiguousarray(self.y).tobytes())
         return f"{Path(self.name).name}-{h.hexdigest()[:16]}"

@@ -207,7 +207,7 @@ def test_too_many_images_is_refused(tmp_path):
 
 
 # --- .npz ---------------------------------------------------------------------------------
-def test_npz_colour(tmp_path):
+def test_npz_colour(tmp_path, monkeypatch):
     x = np.zeros((10, 20, 30, 3), np.uint8)
     x[..., 0] = 255  # red
     x[:, :, :5] = (0, 0, 255)  # a blue strip on the left, cropped away by the centre square
@@ -224,6 +224,13 @@ def test_npz_colour(tmp_path):
     # a grayscale .npz for a colour model
     np.savez(path, x=np.full((4, 6, 6), 0.5))
     assert np.allclose(data.load_dataset(str(path), size=6, channels=3).x, 128 / 255)
+    # a large one stays uint8 and is identified without a float copy of it
+    np.savez(path, x=x)
+    monkeypatch.setattr(data, "EAGER_FLOAT_BYTES", 0)
+    lazy = data.load_dataset(str(path))
+    assert isinstance(lazy.x, data.UnitImages) and np.array_equal(lazy.x[:], as_stored.x)
+    monkeypatch.setattr(data.UnitImages, "__array__", lambda *a, **k: pytest.fail("converted whole"))
+    assert lazy.identity.startswith("rgb.npz-")
 
 
 def test_cli_trains_and_evaluates_on_a_colour_folder(tmp_path, capsys):
