@@ -139,7 +139,7 @@ def read_folder(root: str | Path, size: int, channels: int, preprocessing: str, 
         skipped: list[str] = []
         kept: list[int] = []
 
-        def fill(out: np.ndarray) -> None:
+        def fill(out) -> None:  # a cache.RowWriter
             kept[:], skipped[:] = decode_into(out, root, [n for n, _, _ in listing], size, channels,
                                               preprocessing, progress, workers)
             if not kept:
