@@ -29,6 +29,7 @@ import torch
 
 from explorer.backend import InferenceEngine, pick_device
 from explorer.data import load_mnist
+from explorer.shipped import DEFAULT_CHECKPOINT, SHIPPED_DIR
 from explorer.sources import open_model
 from explorer.sources.export import export_onnx
 
@@ -142,7 +143,7 @@ def keras_autoencoder(folder: Path, x: np.ndarray) -> Path:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default="checkpoints/mnist-vae")
+    p.add_argument("--checkpoint", default=str(SHIPPED_DIR / DEFAULT_CHECKPOINT))
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--repeats", type=int, default=5)

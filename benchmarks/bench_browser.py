@@ -3,7 +3,7 @@
     python -m benchmarks.bench_browser [--moves 40] [--cold-runs 3] [--watcher auto|none|poll]
 
 1. fresh cache: ``streamlit run app.py`` with an empty $LATENT_EXPLORER_CACHE, the browser opened
-   on the Map asking for UMAP (``/?method=umap``) as soon as the server answers; time until the
+   on the Map asking for UMAP (``/?map_method=UMAP``) as soon as the server answers; time until the
    PCA map is drawn (shown at once) and until the UMAP map replaces it (target <= 20 s);
 2. switching between maps already computed, PCA -> t-SNE -> UMAP -> PCA and back, on the same
    server: from the click on "Compute map" to the new map's title drawn (target <= 1 s each);
@@ -34,8 +34,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from benchmarks.harness import ChromiumMissing, StreamlitServer, chromium_launch_options
 from benchmarks.load.process_stats import wait_until_idle
+from explorer.projection import label as method_label
 
-LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 TARGETS = {"slider": 0.100, "cold": 10.0, "umap": 20.0, "switch": 1.0}
 
 # Page-side timing of one slider move: the key press, the decoded image's new src, the new picture decoded.
@@ -89,7 +89,7 @@ def fresh_cache_umap(browser, cache: Path, watcher: str | None, log: Path) -> di
     server = StreamlitServer(cache, log, watcher=watcher)
     try:
         healthy = server.wait_healthy()
-        page.goto(f"{server.url}/?method=umap")
+        page.goto(f"{server.url}/?map_method=UMAP")
         wait_title(page, "PCA", 180_000)
         pca = time.perf_counter() - server.started
         wait_title(page, "UMAP", 300_000)
@@ -104,7 +104,7 @@ def fresh_cache_umap(browser, cache: Path, watcher: str | None, log: Path) -> di
 
 def choose(page: Page, method: str) -> None:
     page.locator('[data-testid="stForm"] [data-testid="stRadioOption"]').filter(
-        has_text=re.compile(f"^{re.escape(LABELS[method])}$")).click()
+        has_text=re.compile(f"^{re.escape(method_label(method))}$")).click()
 
 
 CHOSEN = ("() => [...document.querySelectorAll('[data-testid=\"stForm\"] [data-testid=\"stRadioOption\"]')]"
@@ -114,7 +114,7 @@ CHOSEN = ("() => [...document.querySelectorAll('[data-testid=\"stForm\"] [data-t
 def switch(page: Page, method: str) -> tuple[float, int]:
     """Seconds from the click on "Compute map" to ``method``'s map drawn, and how many submits
     were lost on the way (the page answered with the old map and the radio went back to it)."""
-    label = LABELS[method]
+    label = method_label(method)
     for lost in range(3):
         choose(page, method)
         start = time.perf_counter()
@@ -142,7 +142,7 @@ def switch_maps(page: Page, rounds: int = 2) -> tuple[dict[str, list[float]], in
         for target in ("umap", "pca", "tsne", "pca", "umap", "tsne"):
             seconds, lost = switch(page, target)
             lost_total += lost
-            times.setdefault(f"{LABELS[current]} -> {LABELS[target]}", []).append(seconds)
+            times.setdefault(f"{method_label(current)} -> {method_label(target)}", []).append(seconds)
             settle(page)
             current = target
     return times, lost_total

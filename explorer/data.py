@@ -74,6 +74,13 @@ class Dataset:
                  zip(self.factor_values or [[]] * len(row), row)]
         return " · ".join(f"{name} {word}" for name, word in zip(self.factor_names, words))
 
+    def train_indices(self, exclude_class: int | None = None) -> np.ndarray:
+        """The training split, without the images labelled ``exclude_class`` when one is given
+        (a model trained for anomaly detection never sees that class)."""
+        if exclude_class is None or self.y is None:
+            return self.train_idx
+        return self.train_idx[self.y[self.train_idx] != exclude_class]
+
     def describe(self) -> dict:
         extra = {"factor_names": self.factor_names} if self.factor_names else {}
         if self.preprocessing:

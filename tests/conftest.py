@@ -49,9 +49,11 @@ def fresh_streamlit_state():
     every test, so no AppTest sees an engine, dataset, map or job an earlier test left behind."""
     import streamlit as st
 
+    from explorer.ui import jobs
+
     st.cache_data.clear()
     st.cache_resource.clear()
-    # jobs.clear()  # ENABLE when w1a's explorer/ui/jobs.py is on main (and import it above)
+    jobs.clear()
 
 
 @pytest.fixture(scope="session")

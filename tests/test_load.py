@@ -14,14 +14,11 @@ browsers and the server during the 15 s, which makes the run slow and its timing
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from benchmarks.load.config import Config
 from benchmarks.load.run import run
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.load

@@ -19,8 +19,9 @@ import sys
 from explorer import projection
 from explorer.backend import InferenceEngine
 from explorer.data import load_dataset
+from explorer.shipped import DEFAULT_CHECKPOINT, SHIPPED_DIR
 from explorer.sources import open_model
-engine = InferenceEngine(open_model("checkpoints/mnist-vae"))
+engine = InferenceEngine(open_model(SHIPPED_DIR / DEFAULT_CHECKPOINT))
 dataset = load_dataset("mnist")
 codes = engine.encode_dataset(dataset).codes
 for method in sys.argv[1:]:

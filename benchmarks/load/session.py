@@ -14,9 +14,9 @@ from benchmarks.load.config import Config
 from benchmarks.load.page_scripts import (COLOURBAR_JS, IDLE_JS, LATENCY_PROBE, MAP_TITLE_JS, PAGE_READY, PLOT_TEXT_JS,
                                           READY_JS, TITLE_JS)
 from benchmarks.load.stats import SessionStats
+from explorer.projection import label as method_label
+from explorer.shipped import DEFAULT_CHECKPOINT
 
-METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
-DEFAULT_LABEL = "mnist-vae (vae, 16-d)"  # the checkpoint the app opens on
 
 
 def digit_png(rng: random.Random) -> tuple[str, bytes]:
@@ -83,7 +83,7 @@ class Session:
         if state != "CONNECTED":
             self.stats.errors.append(f"{what}: connection state {state}")
         picked = await self.page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').inner_text()
-        if DEFAULT_LABEL not in picked:  # nobody here changes the checkpoint: the sidebar must keep it
+        if DEFAULT_CHECKPOINT not in picked:  # nobody here changes the checkpoint: the sidebar must keep it
             self.stats.errors.append(f"{what}: the sidebar's checkpoint choice is gone (shows {' '.join(picked.split())!r})"
                                      + await self.evidence("lost-checkpoint"))
 
@@ -138,7 +138,7 @@ class Session:
         await self.go("Map")
         method = self.config.projections[self.method_turn % len(self.config.projections)]
         self.method_turn += 1
-        label = METHOD_LABELS[method]
+        label = method_label(method)
         form = self.page.locator('[data-testid="stMain"] [data-testid="stForm"]')
         await form.locator('[data-testid="stRadioOption"]', has_text=label).click()
         start = time.perf_counter()

@@ -23,8 +23,8 @@ codes = datasets.dataset_codes(engine, dataset)
 def held_out_report(content_hash: str, dataset_identity: str, anomaly_class: int, _errors: np.ndarray,
                     _engine, _dataset) -> metrics.AnomalyReport:
     x_test, y_test = _dataset.split("test")
-    x_train, y_train = _dataset.split("train")
-    return metrics.anomaly_report(_errors[_dataset.test_idx], x_test, y_test, x_train, y_train,
+    x_normal = _dataset.x[_dataset.train_indices(exclude_class=anomaly_class)]
+    return metrics.anomaly_report(_errors[_dataset.test_idx], x_test, y_test, x_normal,
                                   anomaly_class, _engine.latent_dim)
 
 

@@ -114,8 +114,7 @@ if vector is not None:
 
 st.subheader("Analogy: a − b + c")
 st.caption("\"a is to b as ? is to c\": the code of a, minus that of b, plus that of c, decoded.")
-n_test = len(dataset.test_idx)
-spread = [int(dataset.test_idx[k * n_test // 3]) for k in range(3)]  # far apart, likely different labels
+spread = [int(i) for i in controls.evenly_spaced(dataset.test_idx, 3)]  # far apart, likely different labels
 picks = st.columns(3)
 chosen = [picks[k].number_input(f"{name} (dataset index)", 0, size - 1, spread[k], key=f"arithmetic_q{name}",
                                 bind="query-params")

@@ -11,8 +11,8 @@ import streamlit as st
 from ..backend import InferenceEngine
 from ..cache import file_signature
 from ..checkpoint import CONFIG_NAME
-from ..sources import open_user_model
 from ..shipped import SHIPPED_DIR
+from ..sources import open_user_model
 
 
 @dataclass

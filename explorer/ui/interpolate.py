@@ -52,8 +52,8 @@ if len(indices) + use_upload > MAX_POINTS:
 settings = st.columns([2, 3])
 method = settings[0].radio("Method", list(METHODS), format_func=METHODS.get, horizontal=True, key="interpolate_how",
                            bind="query-params")
-steps = settings[1].slider("Steps per leg", 2, 24, 8, help="Images between one waypoint and the next, the first included.",
-                           key="interpolate_steps", bind="query-params")
+steps = settings[1].slider("Steps per leg", 2, 24, 8, key="interpolate_steps", bind="query-params",
+                           help="Images between one waypoint and the next, the first included.")
 
 waypoints = codes.codes[indices]
 originals = dataset.x[indices]
@@ -97,5 +97,5 @@ figure.add_scattergl(x=stops[:, 0], y=stops[:, 1], mode="markers+text", name="wa
                      marker=dict(size=13, color="white", line=dict(width=2, color="black")))
 figure.update_layout(dragmode="zoom")
 st.plotly_chart(figure, config={"displaylogo": False})
-st.caption(f"The map is the one chosen on the Map page ({mapview.LABELS[state.method]}); every step of the path is "
+st.caption(f"The map is the one chosen on the Map page ({state.projection.label}); every step of the path is "
            "placed on it with the map's own transform. Waypoints are numbered in path order.")

@@ -1,12 +1,12 @@
 """Background jobs (the slow maps), one store for every session of the server.
 
 Each job runs once however many sessions ask for it: looking a key up and submitting it happen
-under one lock. A job's progress is recorded while it runs, its failure after it fails (the
-page shows why instead of starting the same doomed job on every rerun), and a failed job is
-started again when asked for after RETRY_AFTER_S. Finished results are kept within MAX_BYTES,
-least recently asked for evicted first; an evicted map is recomputed from the disk cache.
+under one lock. A failed job stays failed (its future raises the error, which the page shows)
+instead of starting again on every rerun, and is started again when asked for after
+RETRY_AFTER_S. Finished results are kept within MAX_BYTES, least recently asked for evicted
+first (an evicted map is recomputed from the disk cache); failure records are bounded too.
 
-Workers get plain data and report through this module's plain objects: a worker thread has no
+Workers get plain data and report to this module's plain objects: a worker thread has no
 Streamlit script context, so it must never call a Streamlit-cached function (that logs
 "missing ScriptRunContext" on the server).
 """
@@ -16,13 +16,13 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 MAX_BYTES = 512 * 2**20  # finished results kept in memory
-MAX_FAILURES = 256  # failure records kept; the oldest go first
+MAX_FAILURES = 256  # failure records kept; the oldest go first, with their failed futures
 RETRY_AFTER_S = 60.0  # a failed job is started again when asked for after this long
 WORKERS = 1  # on a small machine two t-SNE fits at once only slow each other down
 
@@ -34,12 +34,6 @@ class _Job:
     progress: float = 0.0
 
 
-@dataclass
-class _Failure:
-    message: str
-    at: float = field(default_factory=time.monotonic)
-
-
 class JobStore:
     def __init__(self, max_bytes: int = MAX_BYTES, max_failures: int = MAX_FAILURES,
                  retry_after_s: float = RETRY_AFTER_S, workers: int = WORKERS):
@@ -47,7 +41,7 @@ class JobStore:
         self.workers = workers
         self._lock = threading.Lock()
         self._jobs: OrderedDict[str, _Job] = OrderedDict()  # least recently asked for first
-        self._failures: OrderedDict[str, _Failure] = OrderedDict()
+        self._failed_at: OrderedDict[str, float] = OrderedDict()  # key -> time.monotonic() of its failure
         self._executor: ThreadPoolExecutor | None = None
 
     def submit(self, key: str, fn: Callable, *args) -> Future:
@@ -56,11 +50,11 @@ class JobStore:
         only after ``retry_after_s``; until then its failed future is returned."""
         with self._lock:
             job = self._jobs.get(key)
-            failure = self._failures.get(key)
-            if job is not None and not (failure is not None and self._may_retry(failure)):
+            failed_at = self._failed_at.get(key)
+            if job is not None and (failed_at is None or time.monotonic() - failed_at < self.retry_after_s):
                 self._jobs.move_to_end(key)
                 return job.future
-            self._failures.pop(key, None)
+            self._failed_at.pop(key, None)
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="explorer-job")
             job = _Job()
@@ -70,23 +64,19 @@ class JobStore:
             self._jobs.move_to_end(key)
             return job.future
 
-    def _may_retry(self, failure: _Failure) -> bool:
-        return time.monotonic() - failure.at >= self.retry_after_s
-
     def _run(self, key: str, job: _Job, fn: Callable, args: tuple):
         def progress(fraction: float) -> None:
             job.progress = float(fraction)
 
         try:
             result = fn(*args, progress)
-        except Exception as e:  # any library error: recorded for the page, and raised through the future
+        except Exception:  # any library error: kept in the future for the page, and recorded here
             with self._lock:
-                self._failures[key] = _Failure(str(e) or type(e).__name__)
-                self._failures.move_to_end(key)
-                while len(self._failures) > self.max_failures:
-                    stale, _ = self._failures.popitem(last=False)
-                    if self._jobs.get(stale) is not None and self._jobs[stale].future.done():
-                        del self._jobs[stale]
+                self._failed_at[key] = time.monotonic()
+                self._failed_at.move_to_end(key)
+                while len(self._failed_at) > self.max_failures:
+                    stale, _ = self._failed_at.popitem(last=False)
+                    self._jobs.pop(stale, None)
             raise
         with self._lock:
             job.size = size_of(result)
@@ -101,7 +91,7 @@ class JobStore:
             if used <= self.max_bytes:
                 break
             job = self._jobs[key]
-            if job.future.done() and key not in self._failures:
+            if job.future.done() and key not in self._failed_at:
                 used -= job.size
                 del self._jobs[key]
 
@@ -109,22 +99,11 @@ class JobStore:
         job = self._jobs.get(key)
         return 0.0 if job is None else job.progress
 
-    def failure(self, key: str) -> str | None:
-        """Why job ``key`` failed, while that is still its state (until it is retried)."""
-        failure = self._failures.get(key)
-        return None if failure is None else failure.message
-
-    def held_bytes(self) -> int:
-        return sum(job.size for job in self._jobs.values())
-
-    def keys(self) -> list[str]:
-        return list(self._jobs)
-
     def clear(self) -> None:
         """Forget every job (running ones finish unrecorded) and failure."""
         with self._lock:
             self._jobs.clear()
-            self._failures.clear()
+            self._failed_at.clear()
 
 
 def size_of(value, _seen: set | None = None, _depth: int = 0) -> int:
@@ -156,10 +135,6 @@ def submit(key: str, fn: Callable, *args) -> Future:
 
 def progress(key: str) -> float:
     return STORE.progress(key)
-
-
-def failure(key: str) -> str | None:
-    return STORE.failure(key)
 
 
 def clear() -> None:

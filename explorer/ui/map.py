@@ -2,11 +2,10 @@
 see them, and decode a grid over the map to see the manifold the model learned."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from explorer import images, mapping, projection
-from explorer.controls import index_caption
+from explorer.controls import evenly_spaced, index_caption
 from explorer.ui import datasets, display, handoffs, mapview, session
 
 SELECTION_SHOWN = 64
@@ -17,19 +16,20 @@ codes = datasets.dataset_codes(engine, dataset)
 mapview.warm_up_umap()
 
 controls, chart = st.columns([1, 3])
-choice = mapview.MapChoice()
+offered = projection.methods_for(engine.latent_dim)
+choice = mapview.MapChoice(offered[0])
 with controls:
-    if engine.latent_dim > 2:
+    if len(offered) > 1:
         # A form: the slow maps are computed only when asked for. Its widgets hold the last map
         # asked for (their values change on submit only), in the link and across page switches.
         with st.form("map-form"):
-            method = st.radio("Projection", projection.METHODS, format_func=mapview.LABELS.get, horizontal=True,
+            method = st.radio("Projection", offered, format_func=projection.label, horizontal=True,
                               help="PCA is linear and instant; t-SNE and UMAP keep neighbourhoods and take "
                                    "seconds, computed in the background.", key="map_method", bind="query-params")
             values: dict[str, dict] = {}
-            for name in [m for m in projection.METHODS if projection.method_params(m)]:
+            for name in [m for m in offered if projection.method_params(m)]:
                 values[name] = {}
-                with st.expander(f"{mapview.LABELS[name]} settings", expanded=method == name):
+                with st.expander(f"{projection.label(name)} settings", expanded=method == name):
                     for param, spec in projection.method_params(name).items():
                         kind = type(spec.default)
                         values[name][param] = st.number_input(
@@ -58,7 +58,8 @@ if upload_code is not None:
     except ValueError as e:
         st.warning(f"The uploaded image cannot be placed on this map: {e}")
 
-chart_key = f"map-{state.method}-{st.session_state.get('map_chart_epoch', 0)}"  # a new key clears the chart's selection
+drawn = state.projection.method
+chart_key = f"map-{drawn}-{st.session_state.get('map_chart_epoch', 0)}"  # a new key clears the chart's selection
 
 
 def keep_selection() -> None:
@@ -72,12 +73,12 @@ with chart:
     st.plotly_chart(mapview.scatter(state, dataset, codes, colour, selected=selection, upload=upload),
                     key=chart_key, on_select=keep_selection, selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False,
-                            "toImageButtonOptions": {"filename": f"map-{state.method}", "scale": 2}})
+                            "toImageButtonOptions": {"filename": f"map-{drawn}", "scale": 2}})
     st.caption("Click, box or lasso points to select them; double-click empty space to clear. The camera in the "
                "chart's toolbar saves it as PNG.")
 with controls:
     # Built only when clicked: the table of 5,000 codes is not worth making on every rerun.
-    st.download_button("Download the map as CSV", mime="text/csv", file_name=f"map-{state.method}.csv", key="map-csv",
+    st.download_button("Download the map as CSV", mime="text/csv", file_name=f"map-{drawn}.csv", key="map-csv",
                        data=lambda: mapping.map_table(state.coords, codes, mapview.labels(dataset)).to_csv(index=False))
     st.caption("Positions, labels, reconstruction errors and codes of every image.")
 
@@ -85,10 +86,7 @@ st.subheader("Selection")
 if not selection:
     st.caption("Nothing selected yet. The selection is kept for the Compare, Interpolate and Arithmetic pages.")
 else:
-    # Evenly spaced through the selection: the data is sorted by label, so the first 64 of a
-    # large box would all be one digit.
-    picks = np.unique(np.linspace(0, len(selection) - 1, min(len(selection), SELECTION_SHOWN)).round().astype(int))
-    shown = [selection[k] for k in picks]
+    shown = evenly_spaced(selection, SELECTION_SHOWN)
     st.markdown(f"**{len(selection):,} images selected**"
                 + (f"; {SELECTION_SHOWN} of them, evenly spaced, are shown" if len(selection) > SELECTION_SHOWN else "")
                 + ". Original | reconstruction; the other pages can use this selection.")
@@ -114,10 +112,6 @@ try:
 except ValueError as e:
     st.warning(f"No manifold for this map: {e}")
 else:
-    how = {"latent": "each grid point is a latent code",
-           "pca": "each grid point is a code on the plane of the two principal axes",
-           "tsne": "t-SNE has no inverse: each grid point blends the codes of the nearest map points",
-           "umap": "each grid point blends the codes of the nearest map points"}[state.method]
-    display.show_grid(decoded, size, caption=f"Decoded grid over the {mapview.LABELS[state.method]} map, top row = "
-                                            f"top of the plot ({how}).",
-                     key="manifold", cell=max(28, 840 // size), filename=f"manifold-{state.method}.png")
+    display.show_grid(decoded, size, caption=f"Decoded grid over the {state.projection.label} map, top row = "
+                                            f"top of the plot ({state.projection.inverse_note}).",
+                     key="manifold", cell=max(28, 840 // size), filename=f"manifold-{drawn}.png")

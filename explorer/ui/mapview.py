@@ -17,14 +17,12 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import ImageColor
 
-from explorer import cache, mapping, projection
+from explorer import cache, projection
 from explorer.backend import DatasetCodes, InferenceEngine
 from explorer.data import Dataset
 from explorer.shipped import DEFAULT_CHECKPOINT, SHIPPED_DIR
 from explorer.ui import datasets, engines, heap, jobs
 
-LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP", "latent": "latent space"}
-AXES = {"pca": "PC", "tsne": "t-SNE", "umap": "UMAP", "latent": "z"}
 CHOICE_KEY = "map_choice"  # the last map asked for, so other pages show the same one
 QUICK_WAIT_S = 0.5  # a slow method's map cached on disk arrives within this: no flash of PCA
 POLL_S = 1.0
@@ -39,9 +37,8 @@ class MapChoice:
 @dataclass
 class MapState:
     coords: np.ndarray  # (N, 2) position of every dataset image
-    projection: object  # transform (codes -> positions) and inverse (positions -> codes)
-    method: str  # what is drawn: "latent", "pca", "tsne" or "umap"
-    wanted: str  # what was asked for
+    projection: projection.Projection  # what is drawn: transform, inverse, label, axis names
+    wanted: str  # the method asked for
     pending: Future | None = None  # the wanted map, still computing
     job: str | None = None  # its key, for its progress
     error: str | None = None  # why the wanted map is not shown
@@ -59,8 +56,9 @@ def last_choice() -> MapChoice:
 
 # --- computing it ------------------------------------------------------------------------------
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _pca_map(content_hash: str, dataset_identity: str, _codes: np.ndarray) -> projection.ProjectionResult:
-    return projection.project(_codes, "pca", {}, (content_hash, dataset_identity))
+def _instant_map(content_hash: str, dataset_identity: str, method: str,
+                 _codes: np.ndarray) -> projection.ProjectionResult:
+    return projection.project(_codes, method, {}, (content_hash, dataset_identity))
 
 
 @st.cache_resource(show_spinner=False)
@@ -102,14 +100,16 @@ def warm_start(default_checkpoint: str = DEFAULT_CHECKPOINT, dataset_name: str =
 
 
 def current_map(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes, choice: MapChoice) -> MapState:
-    """The map to draw now: the wanted one if ready, else PCA with the wanted one pending."""
-    if engine.latent_dim == 2:
-        plane = mapping.LatentPlane(codes.codes)
-        return MapState(plane.coords, plane, "latent", "latent")
+    """The map to draw now: the wanted one if ready, else PCA with the wanted one pending. A
+    choice made for another model (codes of another size) falls back to this model's first map."""
+    offered = projection.methods_for(engine.latent_dim)
+    if choice.method not in offered:
+        choice = MapChoice(offered[0])
     key_parts = (engine.source.content_hash, dataset.identity)
-    pca = _pca_map(*key_parts, codes.codes)
-    if choice.method == "pca":
-        return MapState(pca.coords, pca.projection, "pca", "pca")
+    if projection.PROJECTIONS[choice.method].instant:
+        result = _instant_map(*key_parts, choice.method, codes.codes)
+        return MapState(result.coords, result.projection, choice.method)
+    pca = _instant_map(*key_parts, "pca", codes.codes)
     job = _job_key(key_parts, choice.method, choice.params)
     future = _start(key_parts, codes.codes, choice.method, choice.params)
     try:
@@ -118,25 +118,26 @@ def current_map(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes, 
         return _instead_of(choice, pca, pending=future, job=job)
     except Exception as e:  # the job's own error: shown until the job store retries it
         return _instead_of(choice, pca, error=str(e) or type(e).__name__)
-    return MapState(result.coords, result.projection, choice.method, choice.method)
+    return MapState(result.coords, result.projection, choice.method)
 
 
 def _instead_of(choice: MapChoice, pca: projection.ProjectionResult, error: str | None = None,
                 pending: Future | None = None, job: str | None = None) -> MapState:
     """PCA, shown while the wanted map computes or because it failed."""
-    why = f"The {LABELS[choice.method]} map could not be made: {error}. Showing PCA instead." if error else None
-    return MapState(pca.coords, pca.projection, "pca", choice.method, pending=pending, job=job, error=why)
+    label = projection.label(choice.method)
+    why = f"The {label} map could not be made: {error}. Showing PCA instead." if error else None
+    return MapState(pca.coords, pca.projection, choice.method, pending=pending, job=job, error=why)
 
 
 def explain(state: MapState) -> None:
     """Say what the map is, why it is not the one asked for, and follow a pending one."""
-    if state.method == "latent":
+    if state.projection.method == "latent":
         st.info("This model's latent space is 2-D, so the map is the latent space itself, with no projection: "
                 "x is z0, y is z1.")
     if state.error:
         st.error(state.error)
     if state.pending is not None:
-        _follow(state.pending, state.job, LABELS[state.wanted])
+        _follow(state.pending, state.job, projection.label(state.wanted))
 
 
 @st.fragment(run_every=POLL_S)
@@ -180,12 +181,9 @@ def scatter(state: MapState, dataset: Dataset, codes: DatasetCodes, colour: str,
         figure.add_scattergl(x=upload[0][:, 0], y=upload[0][:, 1], mode="markers", name=upload[1],
                              marker=dict(symbol="star", size=18, color="red", line=dict(width=1, color="white")),
                              hovertemplate=f"{upload[1]}<extra></extra>")
-    axis = AXES[state.method]
-    start = 0 if state.method == "latent" else 1
     figure.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(itemsizing="constant"),
-                         title=f"{'Latent space' if state.method == 'latent' else LABELS[state.method]} of {len(x):,} codes",
-                         dragmode="lasso",
-                         xaxis_title=f"{axis} {start}", yaxis_title=f"{axis} {start + 1}")
+                         title=f"{state.projection.heading} of {len(x):,} codes", dragmode="lasso",
+                         xaxis_title=state.projection.axis_names[0], yaxis_title=state.projection.axis_names[1])
     return figure
 
 

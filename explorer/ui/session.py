@@ -7,8 +7,8 @@ import streamlit as st
 
 from ..backend import InferenceEngine
 from ..checkpoint import CheckpointError
-from ..sources import check_fits
 from ..data import Dataset
+from ..sources import check_fits
 
 CONTEXT_KEY = "context"
 

@@ -23,11 +23,6 @@ def set_sliders(values: np.ndarray) -> None:
         st.session_state[slider_key(dim)] = float(value)
 
 
-def decimals(step: float) -> int:
-    # one digit finer than the step, so a code near zero reads -0.03 rather than -0.0
-    return max(0, int(-np.floor(np.log10(step)))) + 1
-
-
 @st.fragment
 def explore(engine, image: np.ndarray, caption: str, start: np.ndarray, bounds: np.ndarray, order: np.ndarray,
             importance: np.ndarray, measure: str) -> None:
@@ -37,7 +32,7 @@ def explore(engine, image: np.ndarray, caption: str, start: np.ndarray, bounds: 
     def slider(dim: int) -> None:
         low, high, step = bounds[dim]
         values[dim] = st.slider(f"z{dim} · {measure} {importance[dim]:.3g}", float(low), float(high), step=float(step),
-                                format=f"%.{decimals(step)}f", key=slider_key(dim))
+                                format=f"%.{controls.slider_decimals(step)}f", key=slider_key(dim))
 
     left, right = st.columns([3, 2])
     with left:
