@@ -8,6 +8,7 @@ straight into its place in the file, so memory stays bounded whatever the folder
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -201,8 +202,9 @@ def decoded_by_workers(out, root: Path, names: list[str], size: int, channels: i
         process = subprocess.Popen([sys.executable, "-m", "explorer.folders"], stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, text=True, env=env)
         threading.Thread(target=forward_lines, args=(process.stdout, reports), daemon=True).start()
-        process.stdin.write(json.dumps({**task, "jobs": [[i, names[i]] for i in range(worker, len(names), workers)]}))
-        process.stdin.close()
+        with contextlib.suppress(BrokenPipeError):  # died before reading its task: its files are reported below
+            process.stdin.write(json.dumps({**task, "jobs": [[i, names[i]] for i in range(worker, len(names), workers)]}))
+            process.stdin.close()
         processes.append(process)
     reported: set[int] = set()
     running = workers

@@ -199,6 +199,15 @@ def test_parallel_decoding_matches_in_process(tmp_path):
     assert progress[-1] == 1 and progress == sorted(progress)
 
 
+def test_a_worker_that_dies_is_reported_not_hung(tmp_path, monkeypatch):
+    for i in range(folders.IN_PROCESS_BELOW + 1):
+        solid("L", (4, 4), i % 256).save(tmp_path / f"{i:04d}.png")
+    monkeypatch.setattr(folders.sys, "executable", "/bin/false")  # every worker exits at once
+    with pytest.raises(DatasetError, match="none of the 201 images could be read .*a decoding process stopped "
+                                           r"\(exit codes \[1(, 1)*\]\)"):
+        data.load_folder(tmp_path, size=4, channels=1, preprocessing="plain")
+
+
 def test_too_many_images_is_refused(tmp_path):
     for i in range(3):
         solid("L", (4, 4), 0).save(tmp_path / f"{i}.png")
