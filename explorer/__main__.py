@@ -30,7 +30,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     for key in ("body", "recon_loss", "sparsity", "noise"):
         if getattr(args, key) is not None:
             model_args[key] = getattr(args, key)
-    for key in ("sparsity_weight", "rho", "noise_level", "contraction_weight", "beta", "conv_hidden"):
+    for key in ("sparsity_weight", "rho", "noise_level", "contraction_weight", "beta", "tc_weight",
+                "conv_hidden"):
         if getattr(args, key) is not None:
             model_args[key] = getattr(args, key)
     if args.hidden:
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--noise-level", type=float)
     t.add_argument("--contraction-weight", type=float)
     t.add_argument("--beta", type=float)
+    t.add_argument("--tc-weight", type=float, help="beta_tcvae: extra weight on the total correlation")
     t.add_argument("--kl-warmup", type=int, default=0, help="epochs of linear KL warm-up (VAEs)")
     t.add_argument("--shift", type=int, default=0, help="random translation augmentation, pixels")
     t.add_argument("--exclude-class", type=int, help="leave this label out of training (anomaly detection)")
