@@ -47,6 +47,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     out = ckpt.save(model, args.out, {"name": name, "dataset": dataset.describe(), "training": record})
     print(f"saved {out}")
     print_metrics(record)
+    print_disentanglement(record)
 
 
 def print_metrics(m: dict) -> None:
@@ -57,6 +58,16 @@ def print_metrics(m: dict) -> None:
         print(f"anomaly class {m['anomaly_class']}: ROC AUC {m['anomaly_auc']:.4f}  (PCA {m['pca_anomaly_auc']:.4f})")
 
 
+def print_disentanglement(m: dict) -> None:
+    """MIG / DCI / SAP of the model and of PCA at the same size, where the dataset has factors."""
+    if "mig" not in m:
+        return
+    for label, p in (("model", ""), ("PCA  ", "pca_")):
+        print(f"{label} MIG {m[p + 'mig']:.3f}  DCI disentanglement {m[p + 'dci_disentanglement']:.3f}  "
+              f"completeness {m[p + 'dci_completeness']:.3f}  informativeness {m[p + 'dci_informativeness']:.3f}  "
+              f"SAP {m[p + 'sap']:.3f}")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .train import evaluate
 
@@ -64,7 +75,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     dataset = load_dataset(args.dataset or checkpoint.config.get("dataset", {}).get("name", "mnist"))
     ckpt.check_fits(checkpoint, dataset.input_shape, dataset.name)
     exclude = checkpoint.config.get("training", {}).get("anomaly_class")
-    print_metrics(evaluate(checkpoint.model, dataset, exclude_class=exclude))
+    result = evaluate(checkpoint.model, dataset, exclude_class=exclude)
+    print_metrics(result)
+    print_disentanglement(result)
 
 
 def cmd_info(args: argparse.Namespace) -> None:
