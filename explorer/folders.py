@@ -4,7 +4,7 @@ The store is keyed by the folder's listing (every image's relative name, size an
 every subfolder), the target shape, the preprocessing and the code that decodes, so any changed,
 added or removed file is noticed and anything else opens from the cache: one memory-mapped
 .npy (images) and one small .npz (labels, what was skipped). Decoding writes each image
-straight into the memory-mapped file, so memory stays bounded whatever the folder's size.
+straight into its place in the file, so memory stays bounded whatever the folder's size.
 """
 from __future__ import annotations
 

@@ -244,6 +244,22 @@ def grid(images: np.ndarray, ncols: int, pad: int = 1, pad_value: float = 0.5) -
     return out[0] if c == 1 else np.moveaxis(out, 0, 2)
 
 
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 1) -> np.ndarray:
+    """(N, C, H, W) pairs joined into (N, C, H, 2W + gap) with a grey gap: original | reconstruction."""
+    sep = np.full((*left.shape[:-1], gap), 0.5, dtype=np.float32)
+    return np.concatenate([left, sep, right], axis=-1)
+
+
+def square(image: np.ndarray, fill: float = 0.5) -> np.ndarray:
+    """A (H, W) or (H, W, 3) picture padded to a square with ``fill``, so pictures of any
+    aspect line up as equal tiles."""
+    h, w = image.shape[:2]
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    pad = [(top, side - h - top), (left, side - w - left)] + [(0, 0)] * (image.ndim - 2)
+    return np.pad(image, pad, constant_values=fill)
+
+
 def png_bytes(image: np.ndarray, min_side: int = 0) -> bytes:
     a = upscale(image, min_side) if min_side else to_uint8(image)
     buf = io.BytesIO()

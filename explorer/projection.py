@@ -37,7 +37,6 @@ accuracy in the map:
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import threading
 import time
@@ -49,10 +48,10 @@ from typing import Callable, ClassVar, Sequence
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
-from threadpoolctl import ThreadpoolController
 
 from . import cache
 from .latent import as_codes
+from .threads import one_openmp_thread
 
 Progress = Callable[[float], None]  # receives the fraction done, 0..1
 
@@ -118,19 +117,6 @@ def resolve_params(method: str, params: dict) -> dict:
 def report(progress: Progress | None, fraction: float) -> None:
     if progress is not None:
         progress(min(max(fraction, 0.0), 1.0))
-
-
-@functools.cache
-def thread_controller() -> ThreadpoolController:
-    return ThreadpoolController()  # built on first use, once the OpenMP libraries are loaded
-
-
-def one_openmp_thread():
-    """Run a one-point query on the calling thread alone. On 2 busy cores, waking a team of
-    OpenMP threads for scikit-learn's neighbour search made placing a point take 70-100 ms
-    (spikes to 300 ms) instead of 1-15 ms. OpenMP's thread count is a per-thread setting, so
-    other threads (other sessions, a fit in the background) keep theirs."""
-    return thread_controller().limit(limits=1, user_api="openmp")
 
 
 def as_points(points) -> np.ndarray:

@@ -123,8 +123,8 @@ CHUNK = 8192  # images rendered at a time: ~100 MB of work memory whatever the s
 
 
 def render(factors: np.ndarray, out: np.ndarray | None = None, progress: Progress = None) -> np.ndarray:
-    """(N, 3, SIDE, SIDE) uint8 images of the given factor rows, written into ``out`` if given
-    (e.g. a memory-mapped file, so a large grid never sits in memory twice)."""
+    """(N, 3, SIDE, SIDE) uint8 images of the given factor rows, written a chunk at a time into
+    ``out`` if given (e.g. a cache.RowWriter: a large grid then never sits in memory)."""
     factors = np.asarray(factors, dtype=np.int64)
     if out is None:
         out = np.empty((len(factors), 3, SIDE, SIDE), dtype=np.uint8)

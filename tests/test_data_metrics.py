@@ -50,6 +50,14 @@ def test_loading_is_deterministic(digits):
     assert shuffled.identity != digits.identity
 
 
+def test_builtin_arrays_come_from_the_disk_cache(monkeypatch, digits):
+    first = data.load_dataset("digits")
+    monkeypatch.setattr(data, "load_digits", lambda: pytest.fail("parsed again"))
+    again = data.load_dataset("digits")
+    assert again.identity == first.identity == digits.identity
+    assert np.array_equal(again.x, digits.x) and again.classes == digits.classes
+
+
 def test_tiny_and_unlabelled_splits():
     x = np.zeros((3, 1, 4, 4), np.float32)
     tiny = data.Dataset("t", x, None, [])

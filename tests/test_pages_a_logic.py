@@ -7,7 +7,7 @@ import pytest
 from explorer import compare, mapping, metrics
 from explorer.backend import DatasetCodes, InferenceEngine
 from explorer.checkpoint import load
-from explorer.ui.common import SHIPPED_DIR
+from explorer.shipped import SHIPPED_DIR
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_compare_scores_against_clean_originals_and_skips_misfits(engines, mnist
 def test_recorded_metrics_reads_the_training_record(engines):
     rows = compare.recorded_metrics(engines)
     assert [r["checkpoint"] for r in rows] == ["mnist-ae", "mnist-conv-ae"]
-    assert rows[0]["test_mse"] == engines[0].checkpoint.config["training"]["test_mse"]
+    assert rows[0]["test_mse"] == engines[0].source.training.test_mse
     assert set(compare.RECORDED_METRICS) <= set(rows[0])
 
 

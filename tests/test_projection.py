@@ -183,7 +183,3 @@ def test_cache_entry_of_the_wrong_shape_is_recomputed(codes, isolated_cache):
     again = projection.project(codes, "pca", {}, KEY)
     assert not again.from_cache
     np.testing.assert_allclose(again.coords, first.coords)
-
-
-def test_warm_up_compiles_umap():
-    assert projection.warm_up() > 0
