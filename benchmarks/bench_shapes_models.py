@@ -1,28 +1,23 @@
 """The 64x64 colour models at scale: encode throughput, then UMAP and t-SNE of 50k codes.
 
-    .venv/bin/python benchmarks/bench_shapes_models.py [--checkpoint checkpoints/shapes-vae] [--device cuda]
+    python -m benchmarks.bench_shapes_models [--checkpoint checkpoints/shapes-vae] [--device cuda]
 
 1. encode of the 50,000 ``shapes`` images at batch 256 through InferenceEngine vs a bare
-   encoder loop over the same batches (img/s, and the ratio);
+   PyTorch loop over the torch encoder, same batches (img/s, and the ratio);
 2. a UMAP and a t-SNE map of those 50,000 codes (s, fitted once each; no cache).
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_backend import bench_encode  # noqa: E402
-from explorer import projection  # noqa: E402
-from explorer.backend import InferenceEngine, pick_device  # noqa: E402
-from explorer.checkpoint import load  # noqa: E402
-from explorer.data import load_dataset  # noqa: E402
+from benchmarks.bench_backend import bench_encode
+from explorer import projection
+from explorer.backend import InferenceEngine, pick_device
+from explorer.data import load_dataset
+from explorer.sources import open_model
 
 
 def main() -> None:
@@ -33,13 +28,14 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
 
-    engine = InferenceEngine(load(args.checkpoint), device=pick_device(args.device), batch_size=args.batch)
+    model = open_model(args.checkpoint)
+    engine = InferenceEngine(model, device=pick_device(args.device), batch_size=args.batch)
     start = time.perf_counter()
     x = load_dataset("shapes").x[:]
     print(f"shapes: {len(x)} images {list(x.shape[1:])} loaded in {time.perf_counter() - start:.1f} s; "
           f"checkpoint {args.checkpoint} on {engine.describe_device()}, {torch.get_num_threads()} threads")
 
-    bare_rate, backend_rate = bench_encode(engine, x, args.batch, args.repeats)
+    bare_rate, backend_rate = bench_encode(engine, model.torch_parts(), x, args.batch, args.repeats)
     print(f"encode {len(x)} images, batch {args.batch}: bare encoder loop {bare_rate:,.0f} img/s, "
           f"backend {backend_rate:,.0f} img/s -> backend = {backend_rate / bare_rate:.2f}x bare")
 

@@ -42,6 +42,16 @@ def normalised_mi(mi: np.ndarray, entropies: np.ndarray) -> np.ndarray:
     return mi / np.maximum(entropies, 1e-12)[None, :]
 
 
+def factor_share(codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """(D, K) share of each factor's entropy that each code dimension carries."""
+    return normalised_mi(mutual_information(codes, factors), factor_entropies(factors))
+
+
+def dimension_labels(share: np.ndarray, factor_names: list[str]) -> list[str]:
+    """For each dimension, the factor it carries most of and how much: "scale · MI 0.61"."""
+    return [f"{factor_names[k]} · MI {row[k]:.2f}" for row, k in zip(share, share.argmax(1))]
+
+
 def mig(mi: np.ndarray, entropies: np.ndarray) -> float:
     """Mutual information gap (Chen et al. 2018): per factor, the gap between the two code
     dimensions that know most about it, as a share of its entropy; averaged over factors."""

@@ -74,6 +74,17 @@ def test_mutual_information_matrix_finds_which_dimension_carries_which_factor():
     assert share[elsewhere].max() < 0.02
 
 
+def test_each_dimension_is_named_by_the_factor_it_carries_most_of():
+    f = factors()
+    codes = copy_codes(f)[:, [2, 0, 3, 1]]
+    share = disentangle.factor_share(codes, f)
+    assert share == pytest.approx(disentangle.normalised_mi(disentangle.mutual_information(codes, f),
+                                                            disentangle.factor_entropies(f)))
+    names = ["shape", "colour", "scale", "x"]
+    assert disentangle.dimension_labels(share, names)[0] == f"scale · MI {share[0, 2]:.2f}"
+    assert [label.split(" · ")[0] for label in disentangle.dimension_labels(share, names)] == ["scale", "shape", "x", "colour"]
+
+
 def test_mig_is_the_normalised_gap_between_the_top_two_dimensions():
     mi = np.array([[0.9, 0.1], [0.3, 0.5], [0.0, 0.45]])
     assert disentangle.mig(mi, np.array([1.0, 2.0])) == pytest.approx(((0.9 - 0.3) / 1 + (0.5 - 0.45) / 2) / 2)
