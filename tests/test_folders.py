@@ -224,3 +224,22 @@ def test_npz_colour(tmp_path):
     # a grayscale .npz for a colour model
     np.savez(path, x=np.full((4, 6, 6), 0.5))
     assert np.allclose(data.load_dataset(str(path), size=6, channels=3).x, 128 / 255)
+
+
+def test_cli_trains_and_evaluates_on_a_colour_folder(tmp_path, capsys):
+    from explorer.__main__ import main as cli
+
+    folder = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    for name in ("warm", "cold"):
+        (folder / name).mkdir(parents=True)
+        for i in range(20):
+            Image.fromarray(rng.integers(0, 256, (20, 30 + i, 3), dtype=np.uint8)).save(folder / name / f"{i}.png")
+    out = tmp_path / "model"
+    assert cli(["train", "--model", "ae", "--dataset", str(folder), "--image-size", "12", "--image-channels", "3",
+                "--epochs", "1", "--latent-dim", "2", "--out", str(out)]) == 0
+    config = __import__("json").loads((out / "config.json").read_text())
+    assert config["input_shape"] == [3, 12, 12] and config["dataset"]["preprocessing"] == "plain"
+    capsys.readouterr()
+    assert cli(["evaluate", str(out)]) == 0  # reads the folder again at 3x12x12, plainly
+    assert "test MSE" in capsys.readouterr().out

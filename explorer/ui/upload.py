@@ -7,6 +7,7 @@ import streamlit as st
 
 from explorer import images, mapping, metrics
 from explorer.controls import index_caption
+from explorer.data import default_preprocessing
 from explorer.ui import datasets, display, handoffs, mapview, session
 
 # MIME types, not extensions: the browser's picker filters by them, and Streamlit then leaves the
@@ -51,11 +52,16 @@ channels, height, width = engine.input_shape
 if height != width:
     st.error(f"{engine.source.name} takes {height}×{width} images; uploads can only be fitted to square inputs.")
     st.stop()
-mnist_style = st.toggle("MNIST-style preprocessing", value=True, key="upload_mnist_style", persist_state="session",
-                        help="Invert to light ink on dark, crop, fit into a 20/28 box and centre by mass, as the "
-                             "MNIST digits were made. Off: just grayscale and resize.")
+if channels == 1:
+    mnist_style = st.toggle("MNIST-style preprocessing", key="upload_mnist_style", persist_state="session",
+                            value=default_preprocessing(engine.input_shape, datasets.trained_on(engine)) == "digit",
+                            help="Invert to light ink on dark, crop, fit into a 20/28 box and centre by mass, as "
+                                 "the MNIST digits were made. Off: just grayscale and resize.")
 try:
-    prepared = images.preprocess_bytes(data, size=height, channels=channels, mnist_style=mnist_style)
+    if channels == 1:
+        prepared = images.preprocess_bytes(data, size=height, channels=channels, mnist_style=mnist_style)
+    else:  # a colour model: the colour kept, read like a folder's images (shorter side, centre crop)
+        prepared = images.preprocess_plain_bytes(data, size=height, channels=channels)
 except images.ImageError as e:
     handoffs.clear_upload()
     st.error(f"Cannot use {name}: {e}.")
