@@ -53,16 +53,19 @@ if source == "labels":
 elif source == "factor":
     pick = st.columns(3)
     factor = pick[0].selectbox("Factor", dataset.factor_names, key="arithmetic_factor", bind="query-params")
-    column = dataset.factors[:, dataset.factor_names.index(factor)]
+    k = dataset.factor_names.index(factor)
+    column = dataset.factors[:, k]
     values = [int(v) for v in np.unique(column)]
-    value_a = pick[1].selectbox("Value A: towards", values, index=len(values) - 1, key="arithmetic_fa",
+    words = dataset.factor_values[k] if dataset.factor_values else [str(v) for v in range(max(values) + 1)]
+    value_a = pick[1].selectbox("Value A: towards", values, index=len(values) - 1, format_func=words.__getitem__,
+                                key="arithmetic_fa", bind="query-params")
+    value_b = pick[2].selectbox("Value B: away from", values, format_func=words.__getitem__, key="arithmetic_fb",
                                 bind="query-params")
-    value_b = pick[2].selectbox("Value B: away from", values, key="arithmetic_fb", bind="query-params")
     # the other factors vary independently, so the mean difference isolates this one
     group_a = dataset.train_idx[latent.labels_to_indices(column[dataset.train_idx], value_a)]
     group_b = dataset.train_idx[latent.labels_to_indices(column[dataset.train_idx], value_b)]
     test_b = dataset.test_idx[column[dataset.test_idx] == value_b]
-    names = (f"{factor} {value_a}", f"{factor} {value_b}")
+    names = (f"{factor} {words[value_a]}", f"{factor} {words[value_b]}")
 else:
     selection = handoffs.get_selection(dataset)
     save = st.columns(3)
