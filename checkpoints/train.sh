@@ -23,7 +23,7 @@ declare -A RECIPES=(
   [mnist-vae-2d]="--model vae --hidden 256,256,256,256 --latent-dim 2 --recon-loss gaussian --shift 1 --kl-warmup 10 --epochs 300"
   [mnist-anomaly-ae]="--model conv_ae --channels 32,64 --recon-loss bce --exclude-class 2 --epochs 60"
   # --threads 1: on a busy 2-core machine one thread trained 4x faster than two (OpenMP spin-waits)
-  [shapes-ae]="--model conv_ae $SHAPES --recon-loss bce --epochs 6 --threads 1"
+  [shapes-ae]="--model conv_ae $SHAPES --recon-loss bce --epochs 4 --threads 1"
   [shapes-vae]="--model vae $SHAPES --epochs 6"
   [shapes-beta-vae]="--model beta_vae $SHAPES --beta 16 --epochs 8 --threads 1"
   [shapes-beta-tcvae]="--model beta_tcvae $SHAPES --tc-weight 9 --epochs 8 --threads 1"

@@ -35,6 +35,7 @@ def test_the_shapes_checkpoints_are_shipped_small_with_ten_dimensional_codes():
     for name in NAMES:
         assert sum(f.stat().st_size for f in (FOLDER / name).iterdir()) < 5 * 2**20, name
         assert load(FOLDER / name).model.latent_dim == 10
+    assert sum(f.stat().st_size for f in FOLDER.rglob("*") if f.is_file()) < 50 * 2**20  # all checkpoints together
 
 
 @pytest.mark.parametrize("name", NAMES)
