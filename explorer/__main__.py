@@ -31,7 +31,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     for key in ("body", "recon_loss", "sparsity", "noise"):
         if getattr(args, key) is not None:
             model_args[key] = getattr(args, key)
-    for key in ("sparsity_weight", "rho", "noise_level", "contraction_weight", "beta", "conv_hidden"):
+    for key in ("sparsity_weight", "rho", "noise_level", "contraction_weight", "beta", "tc_weight",
+                "conv_hidden"):
         if getattr(args, key) is not None:
             model_args[key] = getattr(args, key)
     if args.hidden:
@@ -47,6 +48,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     out = ckpt.save(model, args.out, {"name": name, "dataset": dataset.describe(), "training": record})
     print(f"saved {out}")
     print_metrics(record)
+    print_disentanglement(record)
 
 
 def print_metrics(m: dict) -> None:
@@ -55,6 +57,16 @@ def print_metrics(m: dict) -> None:
           f"(model MSE = {m['mse_vs_pca']:.3f}x PCA)")
     if "anomaly_auc" in m:
         print(f"anomaly class {m['anomaly_class']}: ROC AUC {m['anomaly_auc']:.4f}  (PCA {m['pca_anomaly_auc']:.4f})")
+
+
+def print_disentanglement(m: dict) -> None:
+    """MIG / DCI / SAP of the model and of PCA at the same size, where the dataset has factors."""
+    if "mig" not in m:
+        return
+    for label, p in (("model", ""), ("PCA  ", "pca_")):
+        print(f"{label} MIG {m[p + 'mig']:.3f}  DCI disentanglement {m[p + 'dci_disentanglement']:.3f}  "
+              f"completeness {m[p + 'dci_completeness']:.3f}  informativeness {m[p + 'dci_informativeness']:.3f}  "
+              f"SAP {m[p + 'sap']:.3f}")
 
 
 def recorded_dataset(checkpoint, name: str | None):
@@ -73,7 +85,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     dataset = recorded_dataset(checkpoint, args.dataset)
     ckpt.check_fits(checkpoint, dataset.input_shape, dataset.name)
     exclude = checkpoint.config.get("training", {}).get("anomaly_class")
-    print_metrics(evaluate(checkpoint.model, dataset, exclude_class=exclude))
+    result = evaluate(checkpoint.model, dataset, exclude_class=exclude)
+    print_metrics(result)
+    print_disentanglement(result)
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -145,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--noise-level", type=float)
     t.add_argument("--contraction-weight", type=float)
     t.add_argument("--beta", type=float)
+    t.add_argument("--tc-weight", type=float, help="beta_tcvae: extra weight on the total correlation")
     t.add_argument("--kl-warmup", type=int, default=0, help="epochs of linear KL warm-up (VAEs)")
     t.add_argument("--shift", type=int, default=0, help="random translation augmentation, pixels")
     t.add_argument("--exclude-class", type=int, help="leave this label out of training (anomaly detection)")

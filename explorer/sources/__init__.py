@@ -57,6 +57,17 @@ class TrainingRecord:
     best_val_mse: float | None = None
     anomaly_auc: float | None = None
     pca_anomaly_auc: float | None = None
+    # disentanglement against a dataset's ground-truth factors (explorer.disentangle), and PCA's
+    mig: float | None = None
+    dci_disentanglement: float | None = None
+    dci_completeness: float | None = None
+    dci_informativeness: float | None = None
+    sap: float | None = None
+    pca_mig: float | None = None
+    pca_dci_disentanglement: float | None = None
+    pca_dci_completeness: float | None = None
+    pca_dci_informativeness: float | None = None
+    pca_sap: float | None = None
     epochs: int | None = None
     anomaly_class: int | None = None  # the class held out of training, if one was
     date: str | None = None
