@@ -1,4 +1,4 @@
-"""Command line: python -m explorer train | evaluate | encode | info."""
+"""Command line: python -m explorer train | evaluate | encode | info | sweep."""
 from __future__ import annotations
 
 import argparse
@@ -89,6 +89,49 @@ def cmd_encode(args: argparse.Namespace) -> None:
     print(f"wrote {len(codes)} codes of size {codes.shape[1]} to {out}")
 
 
+def cmd_sweep(args: argparse.Namespace) -> None:
+    import torch
+
+    from .sweep import run_sweep
+    from .train import TrainConfig
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dataset = load_dataset(args.dataset)
+    model_args: dict = {}
+    if args.hidden is not None:
+        model_args["hidden"] = parse_list(args.hidden)
+    if args.recon_loss is not None:
+        model_args["recon_loss"] = args.recon_loss
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      shift=args.shift, device=args.device)
+    summary = run_sweep(args.model, model_args, dataset, args.latent_dims, args.out, cfg)
+    pca = {p["latent_dim"]: p["test_mse"] for p in summary["pca"]}
+    print(f"{'size':>5} {args.model + ' MSE':>14} {'PCA MSE':>10} {'ratio':>7}")
+    for point in summary["families"][args.model]["points"]:
+        d = point["latent_dim"]
+        print(f"{d:>5} {point['test_mse']:>14.5f} {pca[d]:>10.5f} {point['test_mse'] / pca[d]:>7.3f}")
+    print(f"wrote {Path(args.out) / 'sweep.json'}")
+
+
+def add_sweep_parser(sub) -> None:
+    s = sub.add_parser("sweep", help="train one model per latent size with one recipe, PCA beside each")
+    s.add_argument("--model", required=True, choices=sorted(MODEL_TYPES))
+    s.add_argument("--dataset", default="mnist")
+    s.add_argument("--latent-dims", type=int, nargs="+", required=True)
+    s.add_argument("--out", required=True, help="sweep folder (a second family is added to it)")
+    s.add_argument("--hidden", help="MLP widths, e.g. 128 (empty string: none)")
+    s.add_argument("--recon-loss", choices=list(RECON_LOSSES))
+    s.add_argument("--epochs", type=int, default=100)
+    s.add_argument("--batch-size", type=int, default=128)
+    s.add_argument("--lr", type=float, default=2e-3)
+    s.add_argument("--shift", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=0)
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=cmd_sweep)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m explorer", description="Latent Explorer command line")
     sub = p.add_subparsers(dest="command", required=True)
@@ -138,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--dataset")
     c.add_argument("--out", required=True)
     c.set_defaults(func=cmd_encode)
+
+    add_sweep_parser(sub)
 
     args = p.parse_args(argv)
     try:
