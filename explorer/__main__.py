@@ -64,6 +64,27 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     ckpt.check_fits(checkpoint, dataset.input_shape, dataset.name)
     exclude = checkpoint.config.get("training", {}).get("anomaly_class")
     print_metrics(evaluate(checkpoint.model, dataset, exclude_class=exclude))
+    print_representation_quality(checkpoint, dataset)
+
+
+def print_representation_quality(checkpoint: ckpt.Checkpoint, dataset) -> None:
+    """kNN, linear-probe and clustering figures of the codes beside PCA at the same size and pixels."""
+    from . import quality
+    from .backend import InferenceEngine
+
+    if dataset.y is None:
+        print("representation quality: not computed (the dataset has no labels)")
+        return
+    codes = InferenceEngine(checkpoint).encode_dataset(dataset).codes
+    columns = {"model": quality.model_quality(checkpoint.content_hash, dataset, codes),
+               f"PCA {checkpoint.model.latent_dim}": quality.pca_quality(dataset, checkpoint.model.latent_dim),
+               "pixels": quality.pixel_quality(dataset)}
+    rows = {"kNN accuracy (5-NN)": "knn_accuracy", "linear probe, 10 labels/class": "probe_10",
+            "linear probe, 100 labels/class": "probe_100", "linear probe, all labels": "probe_all",
+            "NMI (k-means)": "nmi", "ARI (k-means)": "ari"}
+    print(f"{'representation (test split)':<31}" + "".join(f"{name:>10}" for name in columns))
+    for label, field in rows.items():
+        print(f"{label:<31}" + "".join(f"{getattr(q, field):>10.3f}" for q in columns.values()))
 
 
 def cmd_info(args: argparse.Namespace) -> None:

@@ -126,3 +126,19 @@ def test_k_must_leave_room():
     points = np.random.default_rng(0).normal(size=(10, 2))
     with pytest.raises(ValueError, match="half"):
         quality.trustworthiness(points, points, k=5)
+
+
+def test_evaluate_prints_each_figure_beside_pca_and_pixels(tmp_path, capsys):
+    from explorer.__main__ import main
+
+    out = tmp_path / "tiny"
+    assert main(["train", "--model", "ae", "--dataset", "digits", "--epochs", "1", "--latent-dim", "4",
+                 "--hidden", "16", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("representation"))
+    assert header.split()[-4:] == ["model", "PCA", "4", "pixels"]
+    for name in ("kNN accuracy", "linear probe, 10", "linear probe, 100", "linear probe, all", "NMI", "ARI"):
+        row = next(line for line in lines if line.startswith(name))
+        assert all(-1 <= float(v) <= 1 for v in row.split()[-3:]), row  # ARI may dip below 0
