@@ -1,4 +1,4 @@
-"""Command line: python -m explorer train | evaluate | encode | info | sweep."""
+"""Command line: python -m explorer train | evaluate | encode | info | export | sweep."""
 from __future__ import annotations
 
 import argparse
@@ -75,9 +75,13 @@ def print_representation_quality(checkpoint: ckpt.Checkpoint, dataset) -> None:
     if dataset.y is None:
         print("representation quality: not computed (the dataset has no labels)")
         return
-    codes = InferenceEngine(checkpoint).encode_dataset(dataset).codes
-    columns = {"model": quality.model_quality(checkpoint.content_hash, dataset, codes),
-               f"PCA {checkpoint.model.latent_dim}": quality.pca_quality(dataset, checkpoint.model.latent_dim),
+    engine = InferenceEngine(checkpoint)
+    try:
+        codes = engine.encode_dataset(dataset).codes
+    finally:
+        engine.close()
+    columns = {"model": quality.model_quality(engine.source.content_hash, dataset, codes),
+               f"PCA {engine.latent_dim}": quality.pca_quality(dataset, engine.latent_dim),
                "pixels": quality.pixel_quality(dataset)}
     rows = {"kNN accuracy (5-NN)": "knn_accuracy", "linear probe, 10 labels/class": "probe_10",
             "linear probe, 100 labels/class": "probe_100", "linear probe, all labels": "probe_all",
@@ -153,6 +157,25 @@ def add_sweep_parser(sub) -> None:
     s.set_defaults(func=cmd_sweep)
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    """Write any model that opens as an ONNX pair + explorer.json (the ONNX source reads it back)."""
+    from .sources import open_model
+    from .sources.export import export_onnx
+
+    model = open_model(args.checkpoint, bottleneck=args.bottleneck)
+    out = export_onnx(model, args.onnx)
+    print(f"wrote {out / 'encoder.onnx'}, {out / 'decoder.onnx'} and {out / 'explorer.json'} "
+          f"({model.kind} model {model.name}: {list(model.input_shape)} -> {model.latent_dim}-d codes)")
+
+
+def add_export_command(sub) -> None:
+    x = sub.add_parser("export", help="write a model as encoder.onnx + decoder.onnx + explorer.json")
+    x.add_argument("checkpoint", help="anything the app opens: checkpoint folder, ONNX folder, .keras, adapter .py")
+    x.add_argument("--onnx", required=True, metavar="OUT", help="folder to write")
+    x.add_argument("--bottleneck", help="for a one-file Keras autoencoder: the layer whose output is the code")
+    x.set_defaults(func=cmd_export)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m explorer", description="Latent Explorer command line")
     sub = p.add_subparsers(dest="command", required=True)
@@ -204,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     c.set_defaults(func=cmd_encode)
 
     add_sweep_parser(sub)
+    add_export_command(sub)
 
     args = p.parse_args(argv)
     try:
