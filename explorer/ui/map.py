@@ -6,10 +6,10 @@ import streamlit as st
 
 from explorer import images, mapping, projection
 from explorer.controls import evenly_spaced, index_caption
-from explorer.ui import datasets, display, handoffs, mapview, session
+from explorer.ui import datasets, display, fidelity, handoffs, mapview, session
 
 SELECTION_SHOWN = 64
-COLOURS = {"label": "label", "error": "reconstruction error"}
+COLOURS = {"label": "label", "error": "reconstruction error", "kept": "neighbourhood kept"}
 
 engine, dataset = session.page_start("Map")
 codes = datasets.dataset_codes(engine, dataset)
@@ -39,7 +39,7 @@ with controls:
             st.form_submit_button("Compute map", type="primary")
         choice = mapview.MapChoice(method, values.get(method, {}))
     mapview.remember(choice)
-    colour_options = list(COLOURS) if dataset.y is not None else ["error"]
+    colour_options = list(COLOURS) if dataset.y is not None else ["error", "kept"]
     colour = st.radio("Colour by", colour_options, format_func=COLOURS.get, horizontal=True, key="map_colour",
                       bind="query-params")
 
@@ -66,14 +66,17 @@ def keep_selection() -> None:
 
 
 selection = handoffs.get_selection(dataset)
+faithful = fidelity.map_fidelity(engine.source.content_hash, codes.codes, state.coords)
 with chart:
     mapview.explain(state)
-    st.plotly_chart(mapview.scatter(state, dataset, codes, colour, selected=selection, upload=upload),
+    kept = fidelity.kept_per_point(faithful, len(state.coords)) if colour == "kept" else None
+    st.plotly_chart(mapview.scatter(state, dataset, codes, colour, selected=selection, upload=upload, kept=kept),
                     key=chart_key, on_select=keep_selection, selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False,
                             "toImageButtonOptions": {"filename": f"map-{drawn}", "scale": 2}})
     st.caption("Click, box or lasso points to select them; double-click empty space to clear. The camera in the "
                "chart's toolbar saves it as PNG.")
+    fidelity.show_lines(faithful)
 with controls:
     # Built only when clicked: the table of 5,000 codes is not worth making on every rerun.
     st.download_button("Download the map as CSV", mime="text/csv", file_name=f"map-{drawn}.csv", key="map-csv",
