@@ -3,6 +3,7 @@ picked checkpoints, knee marked, and the same test images reconstructed at every
 from __future__ import annotations
 
 import numpy as np
+import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -37,17 +38,19 @@ def picked_points(engines, dataset: Dataset) -> list[tuple[str, int, float]]:
 
 def curve_figure(lines: dict, picked: list[tuple[str, int, float]]) -> go.Figure:
     figure = go.Figure()
-    for family, (sizes, mse) in lines.items():
+    palette = px.colors.qualitative.Plotly
+    for (family, (sizes, mse)), colour in zip(lines.items(), palette):
         name = FAMILY_NAMES.get(family, family)
         figure.add_scatter(x=sizes, y=mse, mode="lines+markers", name=name,
-                           line=dict(dash="dash" if family == "pca" else "solid"))
+                           line=dict(color=colour, dash="dash" if family == "pca" else "solid"))
         if family != "pca":
             bend = sweep.knee(sizes, mse)
             figure.add_scatter(x=[bend], y=[mse[sizes.index(bend)]], mode="markers+text", name=f"knee ({name})",
-                               marker=dict(symbol="star", size=16, line=dict(width=1, color="black")),
+                               marker=dict(symbol="star", size=16, color=colour, line=dict(width=1, color="black")),
                                text=[f"knee: {bend}"], textposition="top right", showlegend=False)
-    for name, size, mse in picked:
-        figure.add_scatter(x=[size], y=[mse], mode="markers", name=name, marker=dict(symbol="diamond", size=12))
+    for (name, size, mse), colour in zip(picked, palette[len(lines):] * 2):
+        figure.add_scatter(x=[size], y=[mse], mode="markers", name=name,
+                           marker=dict(symbol="diamond", size=12, color=colour))
     figure.update_layout(height=460, margin=dict(l=10, r=10, t=50, b=10), title="Test MSE against latent size",
                          xaxis=dict(type="log", title="latent size (log scale)", tickvals=sorted(lines["pca"][0])),
                          yaxis_title="test MSE (per pixel)")
