@@ -2,6 +2,7 @@
 beside PCA at the same sizes and raw pixels (figures cached on disk with the encodings)."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -28,7 +29,7 @@ def quality_rows(engines, dataset: Dataset) -> list[dict]:
     for k in sorted(sizes):
         rows.append({"representation": f"PCA (k={k})", "code size": k, **quality.pca_quality(dataset, k).as_dict()})
     pixels = quality.pixel_quality(dataset).as_dict()
-    rows.append({"representation": "raw pixels", "code size": len(dataset.x[0].reshape(-1)), **pixels})
+    rows.append({"representation": "raw pixels", "code size": int(np.prod(dataset.input_shape)), **pixels})
     return rows
 
 
