@@ -1,4 +1,4 @@
-"""Command line: python -m explorer train | evaluate | encode | info."""
+"""Command line: python -m explorer train | evaluate | encode | info | export | sweep."""
 from __future__ import annotations
 
 import argparse
@@ -88,6 +88,31 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     result = evaluate(checkpoint.model, dataset, exclude_class=exclude)
     print_metrics(result)
     print_disentanglement(result)
+    print_representation_quality(checkpoint, dataset)
+
+
+def print_representation_quality(checkpoint: ckpt.Checkpoint, dataset) -> None:
+    """kNN, linear-probe and clustering figures of the codes beside PCA at the same size and pixels."""
+    from . import quality
+    from .backend import InferenceEngine
+
+    if dataset.y is None:
+        print("representation quality: not computed (the dataset has no labels)")
+        return
+    engine = InferenceEngine(checkpoint)
+    try:
+        codes = engine.encode_dataset(dataset).codes
+    finally:
+        engine.close()
+    columns = {"model": quality.model_quality(engine.source.content_hash, dataset, codes),
+               f"PCA {engine.latent_dim}": quality.pca_quality(dataset, engine.latent_dim),
+               "pixels": quality.pixel_quality(dataset)}
+    rows = {"kNN accuracy (5-NN)": "knn_accuracy", "linear probe, 10 labels/class": "probe_10",
+            "linear probe, 100 labels/class": "probe_100", "linear probe, all labels": "probe_all",
+            "NMI (k-means)": "nmi", "ARI (k-means)": "ari"}
+    print(f"{'representation (test split)':<31}" + "".join(f"{name:>10}" for name in columns))
+    for label, field in rows.items():
+        print(f"{label:<31}" + "".join(f"{getattr(q, field):>10.3f}" for q in columns.values()))
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -111,6 +136,49 @@ def cmd_encode(args: argparse.Namespace) -> None:
     else:
         np.savez(out, z=codes, **({"y": dataset.y} if dataset.y is not None else {}))
     print(f"wrote {len(codes)} codes of size {codes.shape[1]} to {out}")
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    import torch
+
+    from .sweep import run_sweep
+    from .train import TrainConfig
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dataset = load_dataset(args.dataset)
+    model_args: dict = {}
+    if args.hidden is not None:
+        model_args["hidden"] = parse_list(args.hidden)
+    if args.recon_loss is not None:
+        model_args["recon_loss"] = args.recon_loss
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      shift=args.shift, device=args.device)
+    summary = run_sweep(args.model, model_args, dataset, args.latent_dims, args.out, cfg)
+    pca = {p["latent_dim"]: p["test_mse"] for p in summary["pca"]}
+    print(f"{'size':>5} {args.model + ' MSE':>14} {'PCA MSE':>10} {'ratio':>7}")
+    for point in summary["families"][args.model]["points"]:
+        d = point["latent_dim"]
+        print(f"{d:>5} {point['test_mse']:>14.5f} {pca[d]:>10.5f} {point['test_mse'] / pca[d]:>7.3f}")
+    print(f"wrote {Path(args.out) / 'sweep.json'}")
+
+
+def add_sweep_parser(sub) -> None:
+    s = sub.add_parser("sweep", help="train one model per latent size with one recipe, PCA beside each")
+    s.add_argument("--model", required=True, choices=sorted(MODEL_TYPES))
+    s.add_argument("--dataset", default="mnist")
+    s.add_argument("--latent-dims", type=int, nargs="+", required=True)
+    s.add_argument("--out", required=True, help="sweep folder (a second family is added to it)")
+    s.add_argument("--hidden", help="MLP widths, e.g. 128 (empty string: none)")
+    s.add_argument("--recon-loss", choices=list(RECON_LOSSES))
+    s.add_argument("--epochs", type=int, default=100)
+    s.add_argument("--batch-size", type=int, default=128)
+    s.add_argument("--lr", type=float, default=2e-3)
+    s.add_argument("--shift", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=0)
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=cmd_sweep)
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -187,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--out", required=True)
     c.set_defaults(func=cmd_encode)
 
+    add_sweep_parser(sub)
     add_export_command(sub)
 
     args = p.parse_args(argv)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch.func import jacrev, vmap
@@ -14,6 +14,33 @@ from .base import AEConfig, Autoencoder, Encoding
 @register("ae")
 class AE(Autoencoder):
     """Undercomplete autoencoder (MLP body by default)."""
+
+
+@dataclass
+class LinearAEConfig(AEConfig):
+    hidden: list[int] = field(default_factory=list)  # none: one linear map each way
+    recon_loss: str = "mse"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.body != "mlp" or self.hidden or self.recon_loss != "mse":
+            raise ValueError("a linear autoencoder is one linear map each way trained with MSE: "
+                             f"body 'mlp', hidden [], recon_loss 'mse' (got {self.body!r}, {self.hidden}, "
+                             f"{self.recon_loss!r})")
+
+
+@register("linear_ae")
+class LinearAE(Autoencoder):
+    """No nonlinearity, squared error: it learns the subspace PCA finds (Baldi & Hornik 1989)."""
+
+    config_class = LinearAEConfig
+
+    def to_pixels(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.clamp(0, 1)  # clipped for display, as the PCA baseline's reconstructions are
+
+    def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        # on the unclipped output: the least-squares problem whose optimum is PCA's subspace
+        return (logits - x).pow(2).flatten(1).sum(1).mean()
 
 
 @dataclass

@@ -7,10 +7,11 @@ import streamlit as st
 
 from explorer import compare
 from explorer.controls import index_caption
-from explorer.ui import baselines, display, handoffs, session
+from explorer.ui import baselines, display, handoffs, latent_size, representation, session
 
 MAX_INPUTS = 16
 SOURCES = {"random": "random test images", "selection": "the Map's selection", "upload": "the uploaded image"}
+VIEWS = {"reconstructions": "Reconstructions", "representation": "Representation quality", "size": "Latent size"}
 
 st.title("Compare")
 st.caption("The checkpoints picked in the sidebar, and PCA with as many components as each one's latent size, "
@@ -23,6 +24,14 @@ if ctx.dataset is None:
     st.info("Pick a dataset in the sidebar: the inputs and the PCA baselines come from it.")
     st.stop()
 dataset = ctx.dataset
+
+view = st.radio("View", list(VIEWS), format_func=VIEWS.get, horizontal=True, key="compare_view", bind="query-params")
+if view == "representation":
+    representation.show(ctx.engines, dataset)
+    st.stop()
+if view == "size":
+    latent_size.show(ctx.engines, dataset)
+    st.stop()
 
 controls = st.columns([2, 1, 1, 2])
 source = controls[0].radio("Inputs", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="compare_inputs",
