@@ -1,9 +1,9 @@
 """The app as a user meets it, timed in a real browser (Chromium through Playwright).
 
-    .venv/bin/python benchmarks/bench_browser.py [--moves 40] [--cold-runs 3] [--watcher auto|none|poll]
+    python -m benchmarks.bench_browser [--moves 40] [--cold-runs 3] [--watcher auto|none|poll]
 
 1. fresh cache: ``streamlit run app.py`` with an empty $LATENT_EXPLORER_CACHE, the browser opened
-   on the Map asking for UMAP (``/?method=umap``) as soon as the server answers; time until the
+   on the Map asking for UMAP (``/?map_method=UMAP``) as soon as the server answers; time until the
    PCA map is drawn (shown at once) and until the UMAP map replaces it (target <= 20 s);
 2. switching between maps already computed, PCA -> t-SNE -> UMAP -> PCA and back, on the same
    server: from the click on "Compute map" to the new map's title drawn (target <= 1 s each);
@@ -32,12 +32,10 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from streamlit_server import StreamlitServer, find_chromium  # noqa: E402
+from benchmarks.harness import ChromiumMissing, StreamlitServer, chromium_launch_options
+from benchmarks.load.process_stats import wait_until_idle
+from explorer.projection import label as method_label
 
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
-LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 TARGETS = {"slider": 0.100, "cold": 10.0, "umap": 20.0, "switch": 1.0}
 
 # Page-side timing of one slider move: the key press, the decoded image's new src, the new picture decoded.
@@ -60,10 +58,6 @@ SLIDER_PROBE = """() => {
              {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
 }"""
 TITLE = "() => document.querySelector('[data-testid=\"stPlotlyChart\"] .js-plotly-plot .gtitle')?.textContent || ''"
-
-
-def chromium() -> str:
-    return find_chromium() or sys.exit("Chromium not found: apt-get install chromium, or set $CHROMIUM")
 
 
 def settle(page: Page, timeout_ms: int = 120_000) -> None:
@@ -95,7 +89,7 @@ def fresh_cache_umap(browser, cache: Path, watcher: str | None, log: Path) -> di
     server = StreamlitServer(cache, log, watcher=watcher)
     try:
         healthy = server.wait_healthy()
-        page.goto(f"{server.url}/?method=umap")
+        page.goto(f"{server.url}/?map_method=UMAP")
         wait_title(page, "PCA", 180_000)
         pca = time.perf_counter() - server.started
         wait_title(page, "UMAP", 300_000)
@@ -110,7 +104,7 @@ def fresh_cache_umap(browser, cache: Path, watcher: str | None, log: Path) -> di
 
 def choose(page: Page, method: str) -> None:
     page.locator('[data-testid="stForm"] [data-testid="stRadioOption"]').filter(
-        has_text=re.compile(f"^{re.escape(LABELS[method])}$")).click()
+        has_text=re.compile(f"^{re.escape(method_label(method))}$")).click()
 
 
 CHOSEN = ("() => [...document.querySelectorAll('[data-testid=\"stForm\"] [data-testid=\"stRadioOption\"]')]"
@@ -120,7 +114,7 @@ CHOSEN = ("() => [...document.querySelectorAll('[data-testid=\"stForm\"] [data-t
 def switch(page: Page, method: str) -> tuple[float, int]:
     """Seconds from the click on "Compute map" to ``method``'s map drawn, and how many submits
     were lost on the way (the page answered with the old map and the radio went back to it)."""
-    label = LABELS[method]
+    label = method_label(method)
     for lost in range(3):
         choose(page, method)
         start = time.perf_counter()
@@ -148,7 +142,7 @@ def switch_maps(page: Page, rounds: int = 2) -> tuple[dict[str, list[float]], in
         for target in ("umap", "pca", "tsne", "pca", "umap", "tsne"):
             seconds, lost = switch(page, target)
             lost_total += lost
-            times.setdefault(f"{LABELS[current]} -> {LABELS[target]}", []).append(seconds)
+            times.setdefault(f"{method_label(current)} -> {method_label(target)}", []).append(seconds)
             settle(page)
             current = target
     return times, lost_total
@@ -175,7 +169,7 @@ def slider_moves(browser, cache: Path, watcher: str | None, log: Path, moves: in
         page.goto(f"{server.url}/sliders")
         page.wait_for_selector('[data-testid="stImageCaption"]:has-text("Decoded from the sliders")', timeout=180_000)
         settle(page)
-        time.sleep(5)  # let the server's start-up work (maps restored from the cache) finish
+        wait_until_idle(server.process.pid, 60)  # the server's start-up work (maps restored from the cache) done
         page.evaluate(SLIDER_PROBE)
         page.locator('[data-testid="stSlider"] input[type="range"]').first.focus()
         to_src, to_drawn = [], []
@@ -187,7 +181,7 @@ def slider_moves(browser, cache: Path, watcher: str | None, log: Path, moves: in
                 to_src.append((t_src - t0) / 1000)
                 to_drawn.append((t_drawn - t0) / 1000)
             settle(page)
-            page.wait_for_timeout(150)
+            page.wait_for_timeout(150)  # a person's pace between key presses, not a wait for something
         return to_src, to_drawn
     finally:
         page.close()
@@ -207,7 +201,10 @@ def main() -> None:
     rows = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium(), args=LAUNCH_ARGS)
+            try:
+                browser = p.chromium.launch(**chromium_launch_options())
+            except ChromiumMissing as e:
+                sys.exit(str(e))
             try:
                 fresh = fresh_cache_umap(browser, cache, args.watcher, log)
                 colds = [cold_start(browser, cache, args.watcher, log) for _ in range(args.cold_runs)]

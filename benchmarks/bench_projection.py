@@ -1,6 +1,6 @@
 """Projection timings: fit, cache hit and placing one point, for PCA, t-SNE and UMAP.
 
-    .venv/bin/python benchmarks/bench_projection.py [--sizes 5000 20000] [--checkpoint checkpoints/mnist-ae]
+    python -m benchmarks.bench_projection [--sizes 5000 20000] [--checkpoint checkpoints/mnist-ae]
 
 Codes come from the checkpoint (its dataset encoded), else from the first checkpoint under
 checkpoints/, else synthetic clustered 16-d codes. A size beyond the dataset tiles it with
@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from explorer import cache, projection
 
-from explorer import cache, projection  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 REPEATS = 7  # one-point calls per median
 FIT_TARGET_S, PLACE_TARGET_S = 1.0, 0.1
@@ -37,7 +36,6 @@ COLD_SCRIPT = """
 import sys, time
 start = time.perf_counter()
 import numpy as np
-sys.path.insert(0, {root!r})
 from explorer import projection
 codes = np.load({codes!r})
 if {warm}:
@@ -96,8 +94,9 @@ def cold_start(codes: np.ndarray) -> tuple[float, float, float]:
         np.save(path, codes)
         runs = []
         for warm in (False, True):
-            script = COLD_SCRIPT.format(root=str(ROOT), codes=path, warm=warm)
-            out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+            script = COLD_SCRIPT.format(codes=path, warm=warm)
+            out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                                 check=True)  # run from the root, `python -c` imports explorer from there
             runs.append([float(v) for v in out.stdout.split()])
     return runs[0][0], runs[1][0], runs[1][1]
 

@@ -89,6 +89,25 @@ def cmd_encode(args: argparse.Namespace) -> None:
     print(f"wrote {len(codes)} codes of size {codes.shape[1]} to {out}")
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    """Write any model that opens as an ONNX pair + explorer.json (the ONNX source reads it back)."""
+    from .sources import open_model
+    from .sources.export import export_onnx
+
+    model = open_model(args.checkpoint, bottleneck=args.bottleneck)
+    out = export_onnx(model, args.onnx)
+    print(f"wrote {out / 'encoder.onnx'}, {out / 'decoder.onnx'} and {out / 'explorer.json'} "
+          f"({model.kind} model {model.name}: {list(model.input_shape)} -> {model.latent_dim}-d codes)")
+
+
+def add_export_command(sub) -> None:
+    x = sub.add_parser("export", help="write a model as encoder.onnx + decoder.onnx + explorer.json")
+    x.add_argument("checkpoint", help="anything the app opens: checkpoint folder, ONNX folder, .keras, adapter .py")
+    x.add_argument("--onnx", required=True, metavar="OUT", help="folder to write")
+    x.add_argument("--bottleneck", help="for a one-file Keras autoencoder: the layer whose output is the code")
+    x.set_defaults(func=cmd_export)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m explorer", description="Latent Explorer command line")
     sub = p.add_subparsers(dest="command", required=True)
@@ -138,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--dataset")
     c.add_argument("--out", required=True)
     c.set_defaults(func=cmd_encode)
+
+    add_export_command(sub)
 
     args = p.parse_args(argv)
     try:

@@ -1,28 +1,34 @@
 """InferenceEngine: all model work for the app, batched, on the best device available.
 
-One engine per checkpoint is shared by every browser session, so it is thread-safe: large
-jobs take a lock around the model, and small concurrent decode requests (many people
-dragging sliders) are coalesced into batches, each caller getting its own rows back.
+It works on the model contract (``explorer.sources.Model``), so nothing above it knows where
+a model came from. One engine per model is shared by every browser session, so it is
+thread-safe: large jobs take a lock around the model, and small concurrent decode requests
+(many people dragging sliders) are coalesced into batches (``explorer.coalesce``), each caller
+getting its own rows back. ``close()`` stops the coalescer's threads; an engine nobody holds
+any more is freed and closes them itself.
 """
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import threading
-import time
+import weakref
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
-from threadpoolctl import ThreadpoolController
 
 from . import cache
-from .checkpoint import Checkpoint
+from .coalesce import Coalescer
 from .data import Dataset
+from .checkpoint import CheckpointError
+from .sources import Model, TorchParts, as_model
+from .threads import one_intra_op_thread  # noqa: F401  (imported from here by benchmarks)
 
 DEVICE_ENV = "LATENT_EXPLORER_DEVICE"
+RUNTIME_ENV = "LATENT_EXPLORER_RUNTIME"  # "onnxruntime" or "torch": overrides the choice below
+RUNTIMES = ("onnxruntime", "torch")
 BATCH_SIZES = {"cuda": 4096, "mps": 1024, "cpu": 256}
 Progress = Callable[[float], None] | None
 
@@ -39,24 +45,6 @@ def pick_device(preferred: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-@functools.cache
-def _thread_controller() -> ThreadpoolController:
-    return ThreadpoolController()  # after torch is imported, so its OpenMP library is found
-
-
-def one_intra_op_thread() -> None:
-    """Run the calling thread's torch CPU ops on that thread alone; other threads keep theirs.
-
-    For the decode coalescer, whose batches are a few codes (a slider move: about 1 ms of
-    work). With an OpenMP team of two, every such decode waited for the second thread to be
-    scheduled, and on two cores busy with other work that took 100 to 280 ms; on one thread it
-    took 1 to 7 ms. ``torch.set_num_threads`` would also change the default of every thread
-    started later (Streamlit starts one per script run), so this thread's own OpenMP setting is
-    changed instead, after torch's lazy per-thread set-up, which would otherwise overwrite it."""
-    torch.get_num_threads()  # torch sets up this thread's OpenMP state on first use
-    _thread_controller().limit(limits=1, user_api="openmp")  # not undone: the thread keeps it
-
-
 @dataclass
 class DatasetCodes:
     codes: np.ndarray  # (N, D) deterministic codes (the mean for a VAE)
@@ -64,87 +52,179 @@ class DatasetCodes:
     errors: np.ndarray  # (N,) per-sample reconstruction MSE
 
 
-class _Request:
-    """One caller's codes and, once its batch has run, its rows or the batch's error."""
+# Devices whose backend does not support forward passes from two threads at once (PyTorch's
+# MPS backend): there the coalescer runs one lane, under the engine's lock.
+SERIAL_DEVICE_TYPES = frozenset({"mps"})
 
-    __slots__ = ("z", "result", "error", "_done")
 
-    def __init__(self, z: np.ndarray):
-        self.z = z
-        self.result: np.ndarray | None = None
-        self.error: BaseException | None = None
-        # A lock held until the result is in: waiting on it is one C-level call, where an
-        # Event's pure-Python Condition cost each of many waking callers measurably.
-        self._done = threading.Lock()
-        self._done.acquire()
+class TorchRuntime:
+    """The model's torch parts on a device; each method maps one numpy batch to numpy outputs."""
 
-    def finish(self) -> None:
-        self._done.release()
+    name = "PyTorch"
 
-    def wait(self) -> None:
-        self._done.acquire()
+    def __init__(self, parts: TorchParts, device: torch.device, autocast_dtype=None):
+        self.device = device
+        self.encoder = parts.encoder.to(device).eval()
+        self.decoder = parts.decoder.to(device).eval()
+        self.autocast_dtype = autocast_dtype
+
+    def context(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device, non_blocking=True)
+
+    @staticmethod
+    def _numpy(*tensors: torch.Tensor) -> tuple[np.ndarray, ...]:
+        return tuple(t.float().cpu().numpy() for t in tensors)
+
+    def encode(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(mean,) or (mean, logvar)."""
+        with torch.inference_mode(), self.context():
+            return self._numpy(*self.encoder(self._tensor(x)))
+
+    def score(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(mean, per-image reconstruction MSE) or (mean, errors, logvar), in one pass."""
+        with torch.inference_mode(), self.context():
+            t = self._tensor(x)
+            out = self.encoder(t)
+            errors = (self.decoder(out[0]).float() - t.float()).pow(2).flatten(1).mean(1)
+            return self._numpy(out[0], errors, *out[1:])
+
+    def decode(self, z: np.ndarray) -> tuple[np.ndarray]:
+        with torch.inference_mode(), self.context():
+            return self._numpy(self.decoder(self._tensor(z)))
+
+    def reconstruct(self, x: np.ndarray) -> tuple[np.ndarray]:
+        with torch.inference_mode(), self.context():
+            return self._numpy(self.decoder(self.encoder(self._tensor(x))[0]))
+
+    def decode_small(self, z: np.ndarray) -> np.ndarray:
+        """One coalesced batch, without the engine's lock: forward passes in inference mode only
+        read the weights, so lanes run side by side and a slider need not wait for a dataset."""
+        with torch.inference_mode(), self.context():
+            return self.decoder(torch.from_numpy(z).to(self.device)).float().cpu().numpy()
+
+    def worker_setup(self) -> None:
+        if self.device.type == "cpu":
+            one_intra_op_thread()
 
 
 class InferenceEngine:
-    def __init__(self, checkpoint: Checkpoint, device: str | torch.device | None = None,
+    def __init__(self, model: Model | Any, device: str | torch.device | None = None,
                  batch_size: int | None = None, mixed_precision: bool = True,
-                 coalesce_window_s: float = 0.002, max_coalesced: int = 512, coalesce_lanes: int = 2):
-        self.checkpoint = checkpoint
+                 coalesce_window_s: float = 0.002, max_coalesced: int = 512, coalesce_lanes: int = 2,
+                 runtime: str | None = None):
+        """``runtime``: "onnxruntime" or "torch"; by default (or $LATENT_EXPLORER_RUNTIME)
+        onnxruntime on the CPU wherever the model exports, torch on CUDA / MPS and when the
+        export fails (``runtime_note`` says why)."""
+        self.source = as_model(model)
         self.device = device if isinstance(device, torch.device) else pick_device(device)
-        self.model = checkpoint.model.to(self.device).eval()
         self.batch_size = batch_size or BATCH_SIZES.get(self.device.type, 256)
         self.autocast_dtype = None
         if mixed_precision and self.device.type == "cuda":
             self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        self.coalesce_window_s = coalesce_window_s
-        self.max_coalesced = max_coalesced
+        self._lock = threading.Lock()
+        self.runtime_note = ""
+        self.runtime = self._make_runtime(runtime or os.environ.get(RUNTIME_ENV) or None)
+        self.serial_forward = self.device.type in SERIAL_DEVICE_TYPES
         # Worker threads, each running one batch at a time: a request that arrives while a
         # batch runs starts at once in another lane instead of waiting for that batch to end.
-        self.coalesce_lanes = coalesce_lanes
-        self._lock = threading.Lock()
-        self._workers: list[threading.Thread] = []
-        self._worker_start = threading.Lock()
-        self._gathering = threading.Lock()  # one worker forms the next batch while others run theirs
-        # Coalescing state, guarded by _arrivals: requests not yet in a batch, requests in a
-        # running batch, and the threads inside decode_coalesced.
-        self._arrivals = threading.Condition()
-        self._pending: list[_Request] = []
-        self._in_flight = 0
-        self._callers = 0
+        # The coalescer gets a function that holds the runtime, never this engine.
+        self._coalescer = Coalescer(_small_decoder(self.runtime, self._lock if self.serial_forward else None),
+                                    lanes=1 if self.serial_forward else coalesce_lanes,
+                                    window_s=coalesce_window_s, max_rows=max_coalesced,
+                                    worker_setup=self.runtime.worker_setup)
+        self._finalizer = weakref.finalize(self, self._coalescer.close)
+        self._finalizer.atexit = False
+        self.source.runs_on = self.describe_device()
+
+    def _make_runtime(self, wanted: str | None):
+        if wanted is not None and wanted not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {wanted!r}")
+        parts = self.source.torch_parts()
+        if parts is None or wanted == "onnxruntime" or (wanted is None and self.device.type == "cpu"):
+            try:
+                return self._onnx_runtime()
+            except CheckpointError as e:
+                if parts is None:
+                    raise
+                self.runtime_note = f"PyTorch: the ONNX export failed ({str(e)[:200]})"
+        return TorchRuntime(parts, self.device, self.autocast_dtype)
+
+    def _onnx_runtime(self):
+        """onnxruntime on the CPU: the model's own graphs, or its export, cached by content hash."""
+        runner = self.source.onnx_runner()
+        if runner is None:
+            from .sources.export import cached_onnx
+            from .sources.onnx import open_onnx
+
+            runner = open_onnx(cached_onnx(self.source)).runner
+        if self.device.type != "cpu":
+            self.runtime_note = "onnxruntime on the CPU (an ONNX model has no PyTorch form)"
+            self.device = torch.device("cpu")
+            self.batch_size = BATCH_SIZES["cpu"]
+            self.autocast_dtype = None
+        return runner
 
     @property
     def latent_dim(self) -> int:
-        return self.model.latent_dim
+        return self.source.latent_dim
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return self.model.input_shape
+        return tuple(self.source.input_shape)
+
+    @property
+    def coalescer(self) -> Coalescer:
+        return self._coalescer
+
+    @property
+    def coalesce_window_s(self) -> float:
+        return self._coalescer.window_s
+
+    @coalesce_window_s.setter
+    def coalesce_window_s(self, value: float) -> None:
+        self._coalescer.window_s = value
 
     def describe_device(self) -> str:
         if self.device.type == "cuda":
             precision = str(self.autocast_dtype).replace("torch.", "") if self.autocast_dtype else "float32"
             return f"CUDA ({torch.cuda.get_device_name(self.device)}, {precision})"
-        return {"mps": "Apple GPU (MPS)", "cpu": "CPU"}.get(self.device.type, str(self.device))
+        where = {"mps": "Apple GPU (MPS)", "cpu": "CPU"}.get(self.device.type, str(self.device))
+        return f"{where}, {self.runtime_note or self.runtime.name}"
+
+    def card_lines(self) -> list[str]:
+        """The model card's lines: the source's, with the device and runtime that run it."""
+        return self.source.card_lines(runs_on=self.describe_device())
+
+    def close(self) -> None:
+        """Stop the coalescer's threads (idempotent). The engine stays usable: a later
+        coalesced decode is served on its caller's thread."""
+        self._finalizer()
 
     # --- batched work -------------------------------------------------------------------
     def _context(self):
+        """The autocast context of this engine's device (for benchmarks' bare loops)."""
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
-    def _batched(self, fn: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], data: np.ndarray,
+    def _batched(self, fn: Callable[[np.ndarray], tuple[np.ndarray, ...]], data: np.ndarray,
                  progress: Progress) -> tuple[np.ndarray, ...]:
-        """Run ``fn`` over ``data`` in batches; outputs are float32 numpy arrays."""
+        """Run ``fn`` (a runtime method) over ``data`` in batches; outputs are float32 arrays."""
         n = len(data)
         outputs: list[np.ndarray] | None = None
-        with self._lock, torch.inference_mode(), self._context():
+        with self._lock:
             for start in range(0, max(n, 1), self.batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(data[start: start + self.batch_size]))
-                results = fn(batch.to(self.device, non_blocking=True))
+                batch = data[start: start + self.batch_size]
+                results = fn(batch)
                 if outputs is None:
                     outputs = [np.empty((n, *r.shape[1:]), dtype=np.float32) for r in results]
                 for out, r in zip(outputs, results):
-                    out[start: start + len(r)] = r.float().cpu().numpy()
+                    out[start: start + len(r)] = r
                 if progress:
                     progress(min(1.0, (start + len(batch)) / max(n, 1)))
         return tuple(outputs)
@@ -179,146 +259,59 @@ class InferenceEngine:
             raise ValueError("the latent codes contain NaN or infinite values")
         return z
 
-    def _mean_fn(self, x):
-        return (self.model.encode(x).mean,)
-
-    def _encode_fn(self, x):
-        enc = self.model.encode(x)
-        return (enc.mean,) if enc.logvar is None else (enc.mean, enc.logvar)
-
-    def _encode_and_score_fn(self, x):
-        """Codes, per-image reconstruction MSE and, for a VAE, log-variances of a batch."""
-        enc = self.model.encode(x)
-        errors = (self.model.decode(enc.z).float() - x.float()).pow(2).flatten(1).mean(1)
-        return (enc.mean, errors) if enc.logvar is None else (enc.mean, errors, enc.logvar)
-
-    def _decode_fn(self, z):
-        return (self.model.decode(z),)
-
-    def _reconstruct_fn(self, x):
-        return (self.model(x),)
-
     def encode(self, x, progress: Progress = None) -> np.ndarray:
         """(N, D) deterministic codes (the mean for a VAE)."""
         x = self._check_images(x)
-        return self._check_outputs(self._batched(self._mean_fn, x, progress)[0], x)
+        return self._check_outputs(self._batched(self.runtime.encode, x, progress)[0], x)
 
     def encode_with_logvar(self, x, progress: Progress = None) -> tuple[np.ndarray, np.ndarray | None]:
         x = self._check_images(x)
-        out = self._batched(self._encode_fn, x, progress)
+        out = self._batched(self.runtime.encode, x, progress)
         return self._check_outputs(out[0], x), (out[1] if len(out) > 1 else None)
 
     def decode(self, z, progress: Progress = None) -> np.ndarray:
         """(N, C, H, W) images in [0, 1]."""
-        return self._batched(self._decode_fn, self._check_codes(z), progress)[0]
+        return self._batched(self.runtime.decode, self._check_codes(z), progress)[0]
 
     def reconstruct(self, x, progress: Progress = None) -> np.ndarray:
         x = self._check_images(x)
-        return self._check_outputs(self._batched(self._reconstruct_fn, x, progress)[0], x)
+        return self._check_outputs(self._batched(self.runtime.reconstruct, x, progress)[0], x)
 
     # --- coalesced small requests -------------------------------------------------------
     def decode_coalesced(self, z) -> np.ndarray:
         """Decode a few codes; concurrent callers are served by one batched forward pass."""
-        z = self._check_codes(z)
-        self._ensure_workers()
-        request = _Request(z)
-        with self._arrivals:
-            self._callers += 1
-            self._pending.append(request)
-            self._wake_worker_if_due()
-        try:
-            request.wait()
-        finally:
-            with self._arrivals:
-                self._callers -= 1
-                self._wake_worker_if_due()  # the batch may have been waiting for this caller
-        if request.error is not None:
-            raise request.error
-        return request.result
-
-    def _batch_target(self) -> int:
-        """Requests worth waiting for: every caller not in a running batch (one just served may
-        come straight back). Splitting them over the lanes was measured too: slower for the MLP
-        (2.7x against 3.6x direct) and no faster for the conv model, the hand-offs doubling."""
-        return max(1, self._callers - self._in_flight)
-
-    def _wake_worker_if_due(self) -> None:
-        """Wake the gathering worker when a batch opens and when it is complete, not on every
-        arrival: wake-ups (thread switches), not arithmetic, dominate small decodes."""
-        if len(self._pending) == 1 or (self._pending and len(self._pending) >= self._batch_target()):
-            self._arrivals.notify()
-
-    def _ensure_workers(self) -> None:
-        if len(self._workers) == self.coalesce_lanes:  # they never return; checked without the lock
-            return
-        with self._worker_start:
-            while len(self._workers) < self.coalesce_lanes:
-                worker = threading.Thread(target=self._serve, name="decode-coalescer", daemon=True)
-                worker.start()
-                self._workers.append(worker)
-
-    def _next_batch(self) -> list[_Request]:
-        """Wait for a request, then up to the window for the rest of a batch, and take it."""
-        with self._arrivals:
-            while not self._pending:
-                self._arrivals.wait()
-            deadline = time.monotonic() + self.coalesce_window_s
-            while (len(self._pending) < self._batch_target()
-                   and sum(len(r.z) for r in self._pending) < self.max_coalesced):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._arrivals.wait(remaining)
-            batch, rows = [], 0
-            while self._pending and (not batch or rows + len(self._pending[0].z) <= self.max_coalesced):
-                batch.append(self._pending.pop(0))
-                rows += len(batch[-1].z)
-            self._in_flight += len(batch)
-            return batch
-
-    def _serve(self) -> None:
-        if self.device.type == "cpu":
-            try:
-                one_intra_op_thread()
-            except Exception:  # only slower if it fails; a worker that never serves would hang its callers
-                pass
-        while True:
-            with self._gathering:
-                batch = self._next_batch()
-            try:
-                images = self._decode_small(np.concatenate([r.z for r in batch]))
-                start = 0
-                for r in batch:
-                    r.result = images[start: start + len(r.z)]
-                    start += len(r.z)
-            except Exception as e:  # every caller in the batch gets the error, none hangs
-                for r in batch:
-                    r.error = e
-            with self._arrivals:
-                self._in_flight -= len(batch)
-            for r in batch:
-                r.finish()
+        return self._coalescer.submit(self._check_codes(z))
 
     def _decode_small(self, z: np.ndarray) -> np.ndarray:
-        """One coalesced batch, without the engine's lock: forward passes in inference mode only
-        read the weights, so lanes run side by side and a slider need not wait for a dataset."""
-        with torch.inference_mode(), self._context():
-            return self.model.decode(torch.from_numpy(z).to(self.device)).float().cpu().numpy()
+        return self.runtime.decode_small(z)
 
     # --- datasets, cached on disk -------------------------------------------------------
     def encode_dataset(self, dataset: Dataset, progress: Progress = None) -> DatasetCodes:
         """Codes, log-variances and reconstruction errors of a whole dataset, cached on disk
         under the checkpoint's content hash and the dataset's identity."""
-        entry = cache.key("encoding", self.checkpoint.content_hash, dataset.identity)
+        entry = cache.key("encoding", self.source.content_hash, dataset.identity)
         hit = cache.load("encodings", entry)
         if hit is not None and hit["codes"].shape == (len(dataset.x), self.latent_dim):
             return DatasetCodes(hit["codes"], hit.get("logvar"), hit["errors"])
         x = self._check_images(dataset.x)
         # One pass: each batch is encoded once and its codes decoded (the model's forward is
         # decode(encode(x).z)); encoding again for the errors made a fresh start 1.3 s slower.
-        out = self._batched(self._encode_and_score_fn, x, progress)
+        out = self._batched(self.runtime.score, x, progress)
         codes, errors = self._check_outputs(out[0], x), self._check_outputs(out[1], x)
         logvar = out[2] if len(out) > 2 else None
         arrays = {"codes": codes, "errors": errors, **({"logvar": logvar} if logvar is not None else {})}
         cache.store("encodings", entry, **arrays)
         return DatasetCodes(codes, logvar, errors)
+
+
+def _small_decoder(runtime, lock: threading.Lock | None) -> Callable[[np.ndarray], np.ndarray]:
+    """What the coalescer runs: the runtime's small decode (looked up per call, so a test may
+    replace it), under ``lock`` where the device needs forward passes one at a time."""
+    if lock is None:
+        return lambda z: runtime.decode_small(z)
+
+    def serial(z: np.ndarray) -> np.ndarray:
+        with lock:
+            return runtime.decode_small(z)
+
+    return serial

@@ -11,10 +11,8 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import stat
 import struct
-import tempfile
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
+from .cache import atomic_write
 from .models import MODEL_TYPES, Autoencoder, config_fields
 
 FORMAT = "latent-explorer/1"
@@ -79,23 +78,20 @@ def save(model: Autoencoder, directory: str | Path, meta: dict | None = None) ->
     return directory
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; checkpoints and caches are shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --- loading ----------------------------------------------------------------------------
 def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
-    """Load and validate a checkpoint folder, ``.safetensors`` file or legacy ``.pt``."""
+    """Load and validate a checkpoint folder, ``.safetensors`` file or legacy ``.pt``. Every
+    failure, whatever its cause, is a ``CheckpointError`` with a message."""
     path = Path(path)
+    try:
+        return _load(path, device)
+    except CheckpointError:
+        raise
+    except Exception as e:  # a case the checks below did not foresee still gets a message
+        raise CheckpointError(f"{path.name}: not a usable checkpoint ({type(e).__name__}: {str(e)[:300]})") from None
+
+
+def _load(path: Path, device: str | torch.device) -> Checkpoint:
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or folder")
     if path.is_dir():
@@ -168,6 +164,8 @@ def read_safetensors(raw: bytes, what: str) -> tuple[dict[str, torch.Tensor], di
         header = json.loads(raw[8: 8 + header_len])
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise CheckpointError(f"{what}: not a safetensors file (its header is not JSON)") from None
+    except RecursionError:
+        raise CheckpointError(f"{what}: not a safetensors file (its header is nested too deeply)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{what}: not a safetensors file (its header is not a JSON object)")
     metadata = header.pop("__metadata__", None)
@@ -213,14 +211,41 @@ def read_legacy(raw: bytes, what: str) -> dict[str, torch.Tensor]:
     return obj
 
 
+MAX_JSON_DEPTH = 32  # a config is 3 or 4 levels deep; deeper ones are refused before anything walks them
+
+
 def parse_config_text(text: str, what: str) -> dict:
+    if not isinstance(text, str):
+        raise CheckpointError(f"{what}: the config must be JSON text, got {type(text).__name__}")
     try:
         config = json.loads(text)
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{what}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise CheckpointError(f"{what}: the JSON is nested too deeply") from None
     if not isinstance(config, dict):
-        raise CheckpointError(f"{what}: must be a JSON object")
+        raise CheckpointError(f"{what}: must be a JSON object, got {json_type(config)}")
+    if json_depth(config) > MAX_JSON_DEPTH:
+        raise CheckpointError(f"{what}: the JSON is nested more than {MAX_JSON_DEPTH} levels deep")
     return config
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def json_type(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
 def validate_config(config: dict) -> None:
@@ -266,7 +291,9 @@ def type_matches(value: Any, hint: Any) -> bool:
         (item,) = typing.get_args(hint) or (Any,)
         return isinstance(value, list) and all(item is Any or type_matches(v, item) for v in value)
     if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        return abs(value) < 1e300 if isinstance(value, int) else math.isfinite(value)
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, hint)
@@ -311,8 +338,8 @@ def load_state(model: Autoencoder, state: dict[str, torch.Tensor]) -> None:
 
 
 def check_fits(checkpoint: Checkpoint, input_shape: list[int], dataset_name: str) -> None:
-    """Raise if the checkpoint's input shape does not match a dataset's images."""
-    want = list(checkpoint.model.input_shape)
-    if list(input_shape) != want:
-        raise CheckpointError(f"{checkpoint.name} expects images of shape {want} (C, H, W) but dataset "
-                              f"{dataset_name} has {list(input_shape)}: pick a matching dataset or checkpoint")
+    """Raise if the checkpoint's input shape does not match a dataset's images (the message
+    names both shapes); ``sources.check_fits`` does the same for any model."""
+    from .sources import check_fits as fits
+
+    fits(checkpoint, input_shape, dataset_name)

@@ -54,14 +54,14 @@ def compare(originals: np.ndarray, engines: list[InferenceEngine], pca_for: Call
     result = Comparison(originals, add_noise(originals, noise_level, seed), noise_level)
     seen: set[str] = set()
     for engine in engines:
-        if engine.checkpoint.content_hash in seen:
+        if engine.source.content_hash in seen:
             continue  # the same weights picked twice (e.g. by name and by path)
-        seen.add(engine.checkpoint.content_hash)
+        seen.add(engine.source.content_hash)
         if list(engine.input_shape) != list(originals.shape[1:]):
-            result.skipped.append(f"{engine.checkpoint.name} expects images of shape {list(engine.input_shape)}, "
+            result.skipped.append(f"{engine.source.name} expects images of shape {list(engine.input_shape)}, "
                                   f"but these are {list(originals.shape[1:])}: skipped")
             continue
-        result.rows.append(score(engine.checkpoint.name, engine.latent_dim, originals,
+        result.rows.append(score(engine.source.name, engine.latent_dim, originals,
                                  engine.reconstruct(result.inputs)))
     for k in sorted({row.latent_dim for row in result.rows}):
         result.rows.append(score(f"PCA (k={k})", k, originals, pca_for(k).reconstruct(result.inputs)))
@@ -77,8 +77,8 @@ def recorded_metrics(engines: list[InferenceEngine]) -> list[dict]:
     """Each checkpoint's test metrics as recorded when it was trained (missing ones are None)."""
     rows = []
     for engine in engines:
-        training = engine.checkpoint.config.get("training", {})
-        rows.append({"checkpoint": engine.checkpoint.name, "type": engine.checkpoint.config["model_type"],
+        training = engine.source.training
+        rows.append({"checkpoint": engine.source.name, "type": engine.source.model_type,
                      "latent": engine.latent_dim, **{k: training.get(k) for k in RECORDED_METRICS}})
     return rows
 

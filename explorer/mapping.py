@@ -48,24 +48,3 @@ def indices_from_points(points: list[dict]) -> list[int]:
             found.add(int(data))
     return sorted(found)
 
-
-class LatentPlane:
-    """A 2-D model's latent space is its own map: positions are the codes, both ways exactly."""
-
-    method = "latent"
-
-    def __init__(self, codes: np.ndarray):
-        self.coords = self.points(codes)
-
-    @staticmethod
-    def points(values) -> np.ndarray:
-        values = np.atleast_2d(np.asarray(values, dtype=np.float64))
-        if values.shape[1] != 2:
-            raise ValueError(f"a latent plane holds 2-d codes, got shape {values.shape}")
-        return values
-
-    def transform(self, codes) -> np.ndarray:
-        return self.points(codes)
-
-    def inverse(self, points) -> np.ndarray:
-        return self.points(points)

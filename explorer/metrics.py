@@ -92,17 +92,18 @@ class AnomalyReport:
     pca_errors: np.ndarray  # (N,) PCA's reconstruction error per test image
 
 
-def anomaly_report(model_errors: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                   x_train: np.ndarray, y_train: np.ndarray, anomaly_class: int, latent_dim: int) -> AnomalyReport:
+def anomaly_report(model_errors: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, x_normal: np.ndarray,
+                   anomaly_class: int, latent_dim: int) -> AnomalyReport:
     """How well reconstruction error finds the class a model never saw, beside PCA.
 
-    PCA is fitted on the training split without that class, at the model's latent size, so
-    both detectors learned "normal" from the same images.
+    PCA is fitted on ``x_normal``, the training images the model learned from (the training
+    split without that class: ``Dataset.train_indices(anomaly_class)``), at the model's latent
+    size, so both detectors learned "normal" from the same images.
     """
     is_anomaly = (np.asarray(y_test) == anomaly_class).astype(int)
     if is_anomaly.all() or not is_anomaly.any():
         raise ValueError(f"the test split needs images both of class {anomaly_class} and of other classes")
-    pca = PCABaseline(latent_dim, x_train[np.asarray(y_train) != anomaly_class])
+    pca = PCABaseline(latent_dim, x_normal)
     pca_errors = per_sample_mse(x_test, pca.reconstruct(x_test))
     return AnomalyReport(anomaly_class, is_anomaly, anomaly_roc(model_errors, is_anomaly),
                          anomaly_roc(pca_errors, is_anomaly), pca_errors)

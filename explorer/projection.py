@@ -1,4 +1,6 @@
-"""2-D maps of latent codes: PCA, t-SNE and UMAP behind one interface.
+"""2-D maps of latent codes: PCA, t-SNE, UMAP, and a 2-d model's own latent plane, behind one
+interface. Each projection carries its label, its axis names and what its inverse does, for
+whatever draws it.
 
 ``make_projection(method, **params)`` gives a ``Projection``: ``fit`` (codes -> map
 positions), ``transform`` (new codes -> positions in the existing map) and ``inverse`` (map
@@ -37,7 +39,6 @@ accuracy in the map:
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import threading
 import time
@@ -49,10 +50,10 @@ from typing import Callable, ClassVar, Sequence
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
-from threadpoolctl import ThreadpoolController
 
 from . import cache
 from .latent import as_codes
+from .threads import one_openmp_thread
 
 Progress = Callable[[float], None]  # receives the fraction done, 0..1
 
@@ -76,6 +77,7 @@ PARAMS: dict[str, dict[str, Param]] = {
         "n_iter": Param(375, 50, 3000, "optimisation steps; the first third exaggerates attraction to form clusters"),
         "seed": SEED,
     },
+    "latent": {},
     "umap": {
         "n_neighbors": Param(15, 2, 200, "neighbourhood size: larger keeps more of the global layout"),
         "min_dist": Param(0.1, 0.0, 0.99, "how tightly points may pack together"),
@@ -83,7 +85,12 @@ PARAMS: dict[str, dict[str, Param]] = {
         "seed": SEED,
     },
 }
-METHODS = tuple(PARAMS)
+METHODS = ("pca", "tsne", "umap")  # maps of codes of any size
+
+
+def methods_for(latent_dim: int) -> tuple[str, ...]:
+    """The maps offered for codes of this size: 2-d codes are their own map."""
+    return ("latent",) if latent_dim == 2 else METHODS
 
 
 def default_params(method: str) -> dict:
@@ -92,7 +99,7 @@ def default_params(method: str) -> dict:
 
 def method_params(method: str) -> dict[str, Param]:
     if method not in PARAMS:
-        raise ValueError(f"unknown projection {method!r}: use one of {METHODS}")
+        raise ValueError(f"unknown projection {method!r}: use one of {', '.join(PARAMS)}")
     return PARAMS[method]
 
 
@@ -120,19 +127,6 @@ def report(progress: Progress | None, fraction: float) -> None:
         progress(min(max(fraction, 0.0), 1.0))
 
 
-@functools.cache
-def thread_controller() -> ThreadpoolController:
-    return ThreadpoolController()  # built on first use, once the OpenMP libraries are loaded
-
-
-def one_openmp_thread():
-    """Run a one-point query on the calling thread alone. On 2 busy cores, waking a team of
-    OpenMP threads for scikit-learn's neighbour search made placing a point take 70-100 ms
-    (spikes to 300 ms) instead of 1-15 ms. OpenMP's thread count is a per-thread setting, so
-    other threads (other sessions, a fit in the background) keep theirs."""
-    return thread_controller().limit(limits=1, user_api="openmp")
-
-
 def as_points(points) -> np.ndarray:
     points = as_codes(points, "map positions")
     if points.shape[1] != 2:
@@ -145,6 +139,11 @@ class Projection(ABC):
     """A 2-D map of a set of codes, fitted here or restored from cached arrays."""
 
     method: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # its name in a sentence: "the t-SNE map"
+    heading: ClassVar[str] = ""  # its name as a title: "t-SNE of 5,000 codes"
+    axis_names: ClassVar[tuple[str, str]] = ("", "")
+    instant: ClassVar[bool] = True  # fitted while the page waits; otherwise in the background
+    inverse_note: ClassVar[str] = ""  # what a position decoded through ``inverse`` is
 
     def __init__(self, **params):
         self.params = resolve_params(self.method, params)
@@ -215,7 +214,8 @@ class Projection(ABC):
 class PCAProjection(Projection):
     """The plane of largest variance: linear, so transform and inverse are exact."""
 
-    method = "pca"
+    method, label, heading, axis_names = "pca", "PCA", "PCA", ("PC 1", "PC 2")
+    inverse_note = "each grid point is a code on the plane of the two principal axes"
 
     def check_size(self, codes: np.ndarray) -> None:
         super().check_size(codes)
@@ -274,7 +274,8 @@ class NeighbourMap(Projection):
 class TSNEProjection(NeighbourMap):
     """openTSNE: its embedding can place new points, which scikit-learn's TSNE cannot."""
 
-    method = "tsne"
+    method, label, heading, axis_names, instant = "tsne", "t-SNE", "t-SNE", ("t-SNE 1", "t-SNE 2"), False
+    inverse_note = "t-SNE has no inverse: each grid point blends the codes of the nearest map points"
     n_jobs: ClassVar[int] = 1  # threads; more stalled badly on 2 busy cores (0.8 s became 11 s)
     progress_every: ClassVar[int] = 25  # iterations between progress reports
 
@@ -349,7 +350,8 @@ class TSNEProjection(NeighbourMap):
 class UMAPProjection(NeighbourMap):
     """umap-learn on exact neighbours; new points are placed against the fixed map."""
 
-    method = "umap"
+    method, label, heading, axis_names, instant = "umap", "UMAP", "UMAP", ("UMAP 1", "UMAP 2"), False
+    inverse_note = "each grid point blends the codes of the nearest map points"
     spread: ClassVar[float] = 1.0  # umap's default scale of the embedded points
     placement_epochs_fraction: ClassVar[float] = 1 / 3  # as umap.transform: a third of the fit's epochs
 
@@ -423,12 +425,41 @@ class UMAPProjection(NeighbourMap):
         return placed.astype(np.float64)
 
 
-PROJECTIONS: dict[str, type[Projection]] = {p.method: p for p in (PCAProjection, TSNEProjection, UMAPProjection)}
+class LatentPlane(Projection):
+    """A 2-d model's latent space is its own map: positions are the codes, both ways exactly."""
+
+    method, label, heading, axis_names = "latent", "latent space", "Latent space", ("z 0", "z 1")
+    inverse_note = "each grid point is a latent code"
+
+    def check_size(self, codes):
+        super().check_size(codes)
+        if codes.shape[1] != 2:
+            raise ValueError(f"a latent plane holds 2-d codes, got {codes.shape[1]}-d codes")
+
+    def fit_codes(self, codes, progress):
+        return codes.copy()
+
+    def transform(self, codes):
+        return self.new_codes(codes).copy()
+
+    def inverse(self, points):
+        self.fitted_codes()
+        return as_points(points).copy()
+
+
+PROJECTIONS: dict[str, type[Projection]] = {
+    p.method: p for p in (PCAProjection, TSNEProjection, UMAPProjection, LatentPlane)}
 
 
 def make_projection(method: str, **params) -> Projection:
     method_params(method)
     return PROJECTIONS[method](**params)
+
+
+def label(method: str) -> str:
+    """"t-SNE": how a method is named wherever it is shown."""
+    method_params(method)
+    return PROJECTIONS[method].label
 
 
 # --- cached projection --------------------------------------------------------------------

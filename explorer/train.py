@@ -54,9 +54,7 @@ def random_shift(x: torch.Tensor, pixels: int, generator: torch.Generator) -> to
 
 
 def training_indices(dataset: Dataset, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    idx = dataset.train_idx
-    if cfg.exclude_class is not None:
-        idx = idx[dataset.y[idx] != cfg.exclude_class]
+    idx = dataset.train_indices(cfg.exclude_class)
     labels = None if dataset.y is None else dataset.y[idx]
     stratify = (labels if labels is not None and len(set(labels)) > 1
                 and np.unique(labels, return_counts=True)[1].min() >= 2 else None)
@@ -128,9 +126,7 @@ def train(model_type: str, model_args: dict, dataset: Dataset, cfg: TrainConfig,
 def evaluate(model: Autoencoder, dataset: Dataset, exclude_class: int | None = None) -> dict:
     """Test-split metrics of a model beside PCA at the same latent size on the same split."""
     x_test, y_test = dataset.split("test")
-    x_train, y_train = dataset.split("train")
-    if exclude_class is not None:
-        x_train = x_train[y_train != exclude_class]
+    x_train = dataset.x[dataset.train_indices(exclude_class)]
     recon = reconstruct(model, x_test)
     pca = metrics.PCABaseline(model.latent_dim, x_train)
     pca_recon = pca.reconstruct(x_test)

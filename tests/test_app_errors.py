@@ -15,7 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.checkpoint import CONFIG_NAME, WEIGHTS_NAME, save
 from explorer.models import build
-from explorer.ui.common import ROOTS_ENV, SHIPPED_DIR
+from explorer.shipped import SHIPPED_DIR
+from explorer.ui.paths import ROOTS_ENV
 
 APP = str(SHIPPED_DIR.parent / "app.py")
 SHIPPED = SHIPPED_DIR / "mnist-ae"
@@ -96,7 +97,7 @@ def test_checkpoint_for_another_input_shape_is_explained_on_the_page(roots):
     assert sidebar_errors(at) == []
     errors = page_errors(at)
     assert len(errors) == 1 and "tiny-8x8 expects images of shape [1, 8, 8] (C, H, W) but dataset mnist has " \
-                                  "[1, 28, 28]: pick a matching dataset or checkpoint" in errors[0], errors
+                                  "[1, 28, 28]: pick a matching dataset or model" in errors[0], errors
     assert len(at.main.image) == 0
     at.switch_page("explorer/ui/sample.py").run()
     assert not at.exception and len(page_errors(at)) == 1 and "[1, 8, 8]" in page_errors(at)[0]
@@ -134,7 +135,7 @@ def test_odd_checkpoint_paths_give_a_message_not_a_crash(roots, make, expected):
 
 
 def pick_dataset_path(at: AppTest, text: str) -> AppTest:
-    at.sidebar.selectbox(key="data_kind").set_value("folder or .npz path").run()
+    at.sidebar.selectbox(key="data").set_value("folder or .npz path").run()
     at.sidebar.text_input(key="data_path").input(text).run()
     assert not at.exception, [e.value for e in at.exception]
     return at

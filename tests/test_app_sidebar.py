@@ -1,9 +1,10 @@
-"""The sidebar: seeded from the link once, then kept while moving between pages."""
+"""The sidebar: seeded from the link, then kept while moving between pages."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from streamlit.testing.v1.element_tree import ElementTree
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -26,7 +27,46 @@ def test_sidebar_choices_survive_a_page_switch_that_drops_the_link():
     assert not at.exception
     assert at.sidebar.multiselect[0].value == picked and len(picked) == 2
     assert active_model(at) == "**mnist-conv-ae**"
-    assert at.query_params["ckpt"] == ["mnist-conv-ae", "mnist-ae"]  # the link is whole again, in order
+    # Streamlit keeps it in the link: the browser writes a bound widget's value into the URL
+    bound = [at.sidebar.multiselect[0], at.sidebar.text_input[0], at.sidebar.selectbox[0]]
+    assert [w.proto.query_param_key for w in bound] == ["ckpt", "ckpt_path", "data"]
+
+
+def test_a_browser_that_has_not_mounted_the_sidebar_is_sent_its_values(monkeypatch):
+    """Found by the load run: a browser that switches page before it has mounted the sidebar's
+    widgets (their code loads lazily; seconds on a busy machine) sends no value for them. Unless
+    the server sends its own along, the browser draws the widgets at their defaults and sends
+    those back: the session loses its checkpoints."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.sidebar.multiselect[0].set_value(["mnist-conv-ae", "mnist-ae"])
+    at.sidebar.selectbox[0].set_value("digits").run()
+    sidebar_ids = {w.id for w in (at.sidebar.multiselect[0], at.sidebar.selectbox[0])}
+    real = ElementTree.get_widget_states
+
+    def without_the_sidebar(tree):
+        states = real(tree)
+        kept = [w for w in states.widgets if w.id not in sidebar_ids]
+        del states.widgets[:]
+        states.widgets.extend(kept)
+        return states
+
+    monkeypatch.setattr(ElementTree, "get_widget_states", without_the_sidebar)
+    at.switch_page("explorer/ui/sliders.py").run()
+    assert not at.exception
+    picked, dataset = at.sidebar.multiselect[0], at.sidebar.selectbox[0]
+    assert picked.proto.set_value and list(picked.proto.raw_values) == ["mnist-conv-ae", "mnist-ae"]
+    assert dataset.proto.set_value and dataset.proto.raw_value == "digits"
+
+
+def test_a_link_opens_the_view_it_names():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(ckpt=["mnist-ae", "mnist-vae-2d"], data="mnist", sample_seed="7", sample_n="5")
+    at.run()
+    at.switch_page("explorer/ui/sample.py").run()
+    assert not at.exception
+    assert at.sidebar.multiselect[0].value == ["mnist-ae", "mnist-vae-2d"] and at.sidebar.selectbox[0].value == "mnist"
+    assert [w.value for w in at.number_input if w.key in ("sample_seed", "sample_n")] == [7, 5]
 
 
 def test_model_card_names_type_latent_size_and_test_mse():

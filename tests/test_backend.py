@@ -3,6 +3,7 @@ cache, bad input. CUDA paths run when a GPU is present and are skipped otherwise
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -24,9 +25,9 @@ def vae_checkpoint(tmp_path_factory, digits):
     return load(save(model, tmp_path_factory.mktemp("ckpt") / "vae"))
 
 
-@pytest.fixture()
-def engine(vae_checkpoint):
-    return InferenceEngine(vae_checkpoint, device="cpu", batch_size=100)
+@pytest.fixture(params=["onnxruntime", "torch"])
+def engine(vae_checkpoint, request):
+    return InferenceEngine(vae_checkpoint, device="cpu", batch_size=100, runtime=request.param)
 
 
 def bare_loop(model, x, batch):
@@ -37,15 +38,15 @@ def bare_loop(model, x, batch):
 
 def test_encode_decode_reconstruct_equal_a_bare_model_loop(engine, digits):
     x = digits.x[:333]  # not a multiple of the batch size: the last batch is partial
-    mean, logvar = bare_loop(engine.model, x, 100)
+    mean, logvar = bare_loop(engine.source.module, x, 100)
     got_mean, got_logvar = engine.encode_with_logvar(x)
-    np.testing.assert_allclose(got_mean, mean, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(got_logvar, logvar, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got_mean, mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got_logvar, logvar, rtol=1e-5, atol=1e-5)
     with torch.no_grad():
-        decoded = engine.model.decode(torch.from_numpy(mean)).numpy()
-        recon = engine.model(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(engine.decode(mean), decoded, atol=1e-6)
-    np.testing.assert_allclose(engine.reconstruct(x), recon, atol=1e-6)
+        decoded = engine.source.module.decode(torch.from_numpy(mean)).numpy()
+        recon = engine.source.module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(engine.decode(mean), decoded, atol=1e-5)
+    np.testing.assert_allclose(engine.reconstruct(x), recon, atol=1e-5)
     assert engine.encode(x[:0]).shape == (0, 4)
 
 
@@ -81,13 +82,13 @@ def test_coalesced_decodes_return_each_caller_its_own_rows(engine):
 
 def test_coalescing_batches_concurrent_requests(engine, monkeypatch):
     sizes = []
-    original = engine._decode_small
+    original = engine.runtime.decode_small
 
     def spy(z):
         sizes.append(len(z))
         return original(z)
 
-    monkeypatch.setattr(engine, "_decode_small", spy)
+    monkeypatch.setattr(engine.runtime, "decode_small", spy)
     engine.coalesce_window_s = 0.05
     barrier = threading.Barrier(8)
     codes = np.zeros((8, 4), np.float32)
@@ -107,7 +108,7 @@ def test_coalescing_batches_concurrent_requests(engine, monkeypatch):
 def test_a_request_arriving_while_a_batch_runs_is_served_in_another_lane(vae_checkpoint, monkeypatch):
     engine = InferenceEngine(vae_checkpoint, device="cpu", coalesce_lanes=2)
     first_running, release_first = threading.Event(), threading.Event()
-    original = engine._decode_small
+    original = engine.runtime.decode_small
 
     def slow_first(z):
         if not first_running.is_set():
@@ -115,7 +116,7 @@ def test_a_request_arriving_while_a_batch_runs_is_served_in_another_lane(vae_che
             assert release_first.wait(10)
         return original(z)
 
-    monkeypatch.setattr(engine, "_decode_small", slow_first)
+    monkeypatch.setattr(engine.runtime, "decode_small", slow_first)
     codes = np.random.default_rng(2).standard_normal((2, 4)).astype(np.float32)
     first: list[np.ndarray] = []
     blocked = threading.Thread(target=lambda: first.append(engine.decode_coalesced(codes[0])))
@@ -150,15 +151,15 @@ def test_coalesced_decodes_run_on_one_thread_and_leave_other_threads_alone(vae_c
     changing the thread count of the caller or of threads started later (script runs)."""
     torch.set_num_threads(2)  # conftest runs the tests on one; the app runs on torch's default
     try:
-        engine = InferenceEngine(vae_checkpoint, device="cpu")
+        engine = InferenceEngine(vae_checkpoint, device="cpu", runtime="torch")
         seen: list[int] = []
-        decode = engine._decode_small
+        decode = engine.runtime.decode_small
 
         def recording(z):
             seen.append(torch.get_num_threads())
             return decode(z)
 
-        engine._decode_small = recording
+        engine.runtime.decode_small = recording
         engine.decode_coalesced(np.zeros(4, np.float32))
         later: list[int] = []
         thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
@@ -168,6 +169,124 @@ def test_coalesced_decodes_run_on_one_thread_and_leave_other_threads_alone(vae_c
         assert torch.get_num_threads() == 2 and later == [2]
     finally:
         torch.set_num_threads(1)
+
+
+def test_onnxruntime_small_decodes_run_on_a_one_thread_session(vae_checkpoint):
+    engine = InferenceEngine(vae_checkpoint, device="cpu")
+    assert engine.describe_device() == "CPU, onnxruntime"
+    assert engine.runtime.decoder_small.get_session_options().intra_op_num_threads == 1
+    assert engine.runtime.decoder.get_session_options().intra_op_num_threads == torch.get_num_threads()
+
+
+def test_closing_an_engine_ends_its_coalescer_threads_and_it_keeps_serving(vae_checkpoint):
+    engine = InferenceEngine(vae_checkpoint, device="cpu")
+    expected = engine.decode(np.zeros((1, 4), np.float32))
+    engine.decode_coalesced(np.zeros(4, np.float32))
+    threads = engine.coalescer.threads
+    assert len(threads) == 2 and all(t.is_alive() for t in threads)
+    engine.close()
+    assert not any(t.is_alive() for t in threads)
+    engine.close()  # idempotent
+    # A session that still holds an evicted engine is served on its own thread.
+    np.testing.assert_allclose(engine.decode_coalesced(np.zeros(4, np.float32)), expected, atol=1e-6)
+    assert engine.coalescer.threads == threads and not any(t.is_alive() for t in threads)
+
+
+def test_an_engine_nobody_holds_is_freed_and_its_threads_end(vae_checkpoint):
+    """Defect 4: the coalescer's threads used to hold the engine (and its model) for good."""
+    import gc
+    import weakref
+
+    engine = InferenceEngine(vae_checkpoint, device="cpu")
+    engine.decode_coalesced(np.zeros(4, np.float32))
+    threads = engine.coalescer.threads
+    ref = weakref.ref(engine)
+    del engine
+    gc.collect()
+    assert ref() is None
+    for t in threads:
+        t.join(5)
+    assert not any(t.is_alive() for t in threads)
+
+
+def test_an_engine_evicted_from_the_streamlit_cache_is_closed_and_freed(vae_checkpoint, monkeypatch):
+    import gc
+    import weakref
+
+    from explorer.ui import engines
+
+    engines._engine.clear()
+    monkeypatch.setattr(engines, "open_user_model", lambda path: vae_checkpoint)
+    refs, threads = [], []
+    for i in range(33):  # one more than the cache keeps
+        engine = engines._engine(f"/nowhere/{i}", "sig")
+        engine.decode_coalesced(np.zeros(4, np.float32))
+        refs.append(weakref.ref(engine))
+        threads.append(engine.coalescer.threads)
+        del engine
+    first_threads = threads[0]
+    assert not any(t.is_alive() for t in first_threads)  # closed on eviction, at once
+    gc.collect()
+    assert refs[0]() is None  # and freed
+    assert refs[-1]() is not None  # the cache still holds the newest
+    engines._engine.clear()
+    gc.collect()
+    assert all(r() is None for r in refs)
+
+
+def test_a_changed_checkpoint_file_releases_the_previous_engine(vae_checkpoint, monkeypatch, tmp_path):
+    from explorer.ui import engines
+
+    engines._engine.clear()
+    monkeypatch.setattr(engines, "open_user_model", lambda path: vae_checkpoint)
+    signatures = iter(["v1", "v2"])
+    monkeypatch.setattr(engines, "file_signature", lambda path: next(signatures))
+    old = engines.engine_for(tmp_path)
+    old.decode_coalesced(np.zeros(4, np.float32))
+    new = engines.engine_for(tmp_path)
+    assert new is not old and old.coalescer.closed and not new.coalescer.closed
+    engines._engine.clear()
+
+
+def test_on_a_serial_device_one_lane_runs_forward_passes_one_at_a_time(vae_checkpoint, monkeypatch):
+    """Defect 3: PyTorch's MPS backend does not support forward passes from two threads at once.
+    The device type is forced (no MPS here): the engine then runs one lane under its lock."""
+    import explorer.backend as backend
+
+    monkeypatch.setattr(backend, "SERIAL_DEVICE_TYPES", frozenset({"cpu"}))
+    engine = InferenceEngine(vae_checkpoint, device="cpu", coalesce_lanes=2)
+    assert engine.serial_forward and engine.coalescer.lanes == 1
+    running, overlap = [0], []
+    original = engine.runtime.decode_small
+
+    def counting(z):
+        assert engine._lock.locked()  # the lock that big jobs take
+        running[0] += 1
+        overlap.append(running[0])
+        try:
+            time.sleep(0.002)
+            return original(z)
+        finally:
+            running[0] -= 1
+
+    monkeypatch.setattr(engine.runtime, "decode_small", counting)
+    barrier = threading.Barrier(6)
+
+    def worker():
+        barrier.wait()
+        for _ in range(5):
+            engine.decode_coalesced(np.zeros(4, np.float32))
+
+    pool = [threading.Thread(target=worker) for _ in range(6)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert overlap and max(overlap) == 1
+    assert len(engine.coalescer.threads) == 1
+    # elsewhere: two lanes, no lock
+    monkeypatch.setattr(backend, "SERIAL_DEVICE_TYPES", frozenset({"mps"}))
+    assert InferenceEngine(vae_checkpoint, device="cpu").coalescer.lanes == 2
 
 
 def test_bad_images_are_refused_with_a_message(engine):
@@ -204,9 +323,17 @@ def test_dataset_encoding_is_cached_on_disk_and_a_corrupt_entry_is_recomputed(en
 
 
 def test_device_choice_can_be_overridden(monkeypatch):
-    monkeypatch.setenv("LATENT_EXPLORER_DEVICE", "cpu")
+    """Without CUDA or MPS, "cpu" is also what is picked anyway: the override is shown with
+    "meta", a device torch never picks on its own, and the argument beats the environment."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert pick_device().type == "cpu"
+    monkeypatch.setenv("LATENT_EXPLORER_DEVICE", "meta")
+    assert pick_device().type == "meta"
     assert pick_device("cpu").type == "cpu"
+    monkeypatch.delenv("LATENT_EXPLORER_DEVICE")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device().type == "cuda"  # the default prefers CUDA where there is one
 
 
 @CUDA

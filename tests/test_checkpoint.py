@@ -461,3 +461,109 @@ def test_check_fits(folder):
     assert "good expects images of shape [1, 8, 8]" in message and "mnist has [1, 28, 28]" in message
     with pytest.raises(CheckpointError, match=r"\[3, 8, 8\]"):
         ck.check_fits(loaded, [3, 8, 8], "rgb")
+
+
+def test_check_fits_for_any_model_names_both_shapes(folder):
+    from explorer.sources import check_fits, open_model
+
+    model = open_model(folder)
+    check_fits(model, [1, 8, 8], "digits")
+    with pytest.raises(CheckpointError, match=r"good expects images of shape \[1, 8, 8\].*mnist has \[1, 28, 28\]"):
+        check_fits(model, [1, 28, 28], "mnist")
+
+
+# --- the training record (defect 1) -------------------------------------------------------------
+def test_training_record_reads_missing_and_malformed_figures_as_not_recorded():
+    from explorer.sources import NOT_RECORDED, TrainingRecord
+
+    record = TrainingRecord.from_dict({"test_mse": 0.0123, "pca_mse": "n/a", "test_psnr": float("nan"),
+                                       "test_ssim": True, "mse_vs_pca": 10**400, "anomaly_class": 3.0,
+                                       "epochs": 7, "date": 5})
+    assert record.test_mse == 0.0123 and record.figure("test_mse") == "0.0123"
+    assert record.pca_mse is None and record.figure("pca_mse") == NOT_RECORDED == "not recorded"
+    assert record.test_psnr is None and record.test_ssim is None and record.mse_vs_pca is None
+    assert record.anomaly_class is None and record.epochs == 7 and record.date is None
+    assert record.get("no_such_figure") is None and record.figure("no_such_figure") == NOT_RECORDED
+    for raw in (None, [], "x", 3):
+        assert TrainingRecord.from_dict(raw) == TrainingRecord()
+
+
+def test_a_checkpoint_without_pca_mse_renders_the_model_card_and_anomaly_page(tmp_path, monkeypatch):
+    """Defect 1: a training record with test_mse but no pca_mse used to raise KeyError in the
+    model card and the Anomaly page, failing every page of the session."""
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    target = tmp_path / "no-pca"
+    shutil.copytree(root / "checkpoints" / "mnist-anomaly-ae", target)
+    config = json.loads((target / ck.CONFIG_NAME).read_text())
+    for key in ("pca_mse", "pca_psnr", "pca_ssim", "mse_vs_pca", "anomaly_auc", "pca_anomaly_auc"):
+        config["training"].pop(key, None)
+    config["name"] = "no-pca"
+    (target / ck.CONFIG_NAME).write_text(json.dumps(config))
+    monkeypatch.setenv("LATENT_EXPLORER_ROOTS", str(tmp_path))
+
+    at = AppTest.from_file(str(root / "app.py"), default_timeout=240)
+    at.query_params["ckpt_path"] = str(target)
+    at.query_params["data"] = "mnist"
+    at.run()
+    assert not at.exception, at.exception
+    card = " ".join(c.value for c in at.sidebar.caption)
+    assert f"test MSE {config['training']['test_mse']:.4f} (PCA at the same size: not recorded)" in card
+    assert any(m.value == "**no-pca**" for m in at.sidebar.markdown)
+    at.switch_page("explorer/ui/anomaly.py").run()
+    assert not at.exception, at.exception
+    assert not at.error
+    assert any(s.value.startswith("Finding the held-out class") for s in at.subheader)
+
+
+# --- a generated corpus of pathological configs (defect 2) ---------------------------------------
+def _corpus_outcomes(path: Path, write, entries) -> tuple[list[str], int]:
+    """Open every entry through open_model; returns (escapes, number that loaded)."""
+    from explorer.sources import open_model
+
+    escaped, loaded = [], 0
+    for label, document in entries:
+        write(document)
+        try:
+            model = open_model(path)
+        except CheckpointError as e:
+            if not str(e).strip():
+                escaped.append(f"{label}: empty message")
+            continue
+        except BaseException as e:  # noqa: BLE001 - the point is that nothing else escapes
+            escaped.append(f"{label}: {type(e).__name__}: {str(e)[:100]}")
+            continue
+        loaded += 1
+        model.card_lines()  # what the sidebar shows must not fail either
+        model.training.figure("test_mse")
+    return escaped, loaded
+
+
+def test_every_pathological_config_ends_in_a_checkpoint_error(model, tmp_path):
+    from json_corpus import as_text, corpus
+
+    vae = build("vae", {"input_shape": [1, 8, 8], "latent_dim": 4, "hidden": [16]}).eval()
+    path = ck.save(vae, tmp_path / "c", {"name": "c", "dataset": {"name": "digits", "classes": ["0", "1"]},
+                                         "training": {"test_mse": 0.1, "pca_mse": 0.2, "config": {"epochs": 1}}})
+    good = json.loads((path / ck.CONFIG_NAME).read_text())
+    entries = corpus(good)
+    assert len(entries) > 800
+    start = time.perf_counter()
+    escaped, loaded = _corpus_outcomes(path, lambda doc: (path / ck.CONFIG_NAME).write_text(as_text(doc)), entries)
+    assert not escaped, escaped[:20]
+    assert 0 < loaded < len(entries) // 2  # free-form parts (training, dataset) may hold anything
+    assert time.perf_counter() - start < 60
+
+
+def test_every_pathological_config_in_safetensors_metadata_ends_in_a_checkpoint_error(model, tmp_path):
+    from json_corpus import as_text, corpus
+
+    good = ck.make_config(model, {"name": "m"})
+    state = state_of(model)
+    path = tmp_path / "single.safetensors"
+    entries = corpus(good)[::7]  # every seventh: the same families, in a seventh of the time
+    escaped, loaded = _corpus_outcomes(
+        path, lambda doc: path.write_bytes(st_save(state, metadata={"config": as_text(doc)})), entries)
+    assert not escaped, escaped[:20]
+    assert loaded > 0

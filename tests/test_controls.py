@@ -83,3 +83,14 @@ def test_slider_start_clips_into_the_bounds_and_says_which():
     assert clipped.tolist() == [False, True, True]
     with pytest.raises(ValueError, match="3 sliders"):
         controls.slider_start([0.0, 0.0], bounds)
+
+
+def test_evenly_spaced_runs_from_the_first_to_the_last():
+    spread = controls.evenly_spaced(list(range(70)), 64)
+    assert len(spread) == 64 and spread[0] == 0 and spread[-1] == 69
+    assert controls.evenly_spaced([5, 6], 64) == [5, 6] and controls.evenly_spaced([], 3) == []
+    assert controls.evenly_spaced(list(range(10)), 3) == [0, 4, 9]  # 4.5 rounds to even
+
+
+def test_slider_decimals_are_one_finer_than_the_step():
+    assert [controls.slider_decimals(s) for s in (1.0, 0.5, 0.05, 0.002, 20.0)] == [1, 2, 3, 4, 1]

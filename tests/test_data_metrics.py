@@ -50,6 +50,14 @@ def test_loading_is_deterministic(digits):
     assert shuffled.identity != digits.identity
 
 
+def test_builtin_arrays_come_from_the_disk_cache(monkeypatch, digits):
+    first = data.load_dataset("digits")
+    monkeypatch.setattr(data, "load_digits", lambda: pytest.fail("parsed again"))
+    again = data.load_dataset("digits")
+    assert again.identity == first.identity == digits.identity
+    assert np.array_equal(again.x, digits.x) and again.classes == digits.classes
+
+
 def test_tiny_and_unlabelled_splits():
     x = np.zeros((3, 1, 4, 4), np.float32)
     tiny = data.Dataset("t", x, None, [])
@@ -177,7 +185,7 @@ def test_folder_with_class_subfolders(tmp_path):
     assert ds.x.min() >= 0 and ds.x.max() <= 1
     assert ds.classes == ["bar", "ring"]
     assert ds.y.tolist() == [0, 0, 0, 1, 1, 1]  # sorted paths: bar/0..2 then ring/0..2
-    assert sorted(s.split(":")[0] for s in ds.skipped) == ["blank.png", "broken.png"]
+    assert sorted(s.split(":")[0] for s in ds.skipped) == ["bar/broken.png", "ring/blank.png"]
     # inverted to light-on-dark and centred: the border is dark, the centre carries ink
     border = np.concatenate([ds.x[:, 0, 0], ds.x[:, 0, -1], ds.x[:, 0, :, 0], ds.x[:, 0, :, -1]])
     assert border.mean() < 0.05

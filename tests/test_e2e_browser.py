@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import io
 import re
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
+
+from benchmarks.harness import ChromiumMissing, ServerError, StreamlitServer, chromium_launch_options
+
+pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from streamlit_server import ServerError, StreamlitServer, find_chromium  # noqa: E402
-
 OUT = ROOT / "test-output" / "e2e"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
 START_TIMEOUT_S = 90  # server up and healthy
 RUN_TIMEOUT_MS = 120_000  # one page run; the first one encodes the dataset on 2 busy cores
 SHOWN_TIMEOUT_MS = 30_000  # something the finished run sent, drawn
@@ -54,12 +51,12 @@ def server(tmp_path_factory) -> StreamlitServer:
 
 @pytest.fixture(scope="session")
 def browser():
-    executable = find_chromium()
-    if executable is None:
-        pytest.fail("Chromium was not found: the browser tests need Debian's chromium (apt-get install chromium, "
-                    "as .ci/run does), or $CHROMIUM set to a Chromium binary.", pytrace=False)
+    try:
+        options = chromium_launch_options()
+    except ChromiumMissing as e:
+        pytest.fail(str(e), pytrace=False)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
+        browser = p.chromium.launch(**options)
         yield browser
         browser.close()
 
@@ -70,31 +67,29 @@ def page(browser, server) -> Page:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
+    expect.set_options(timeout=SHOWN_TIMEOUT_MS)
     yield page
     context.close()
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-SCRIPT_STATE = "document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state')"
-
-
-def settle(page: Page, quiet_ms: int = 400) -> None:
-    """Wait until the app has finished running and stayed idle for ``quiet_ms``."""
-    deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
-    while True:
-        page.wait_for_function(f"() => {SCRIPT_STATE} === 'notRunning' && "
-                               "!document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                               timeout=RUN_TIMEOUT_MS)
-        page.wait_for_timeout(quiet_ms)
-        if page.evaluate(f"() => {SCRIPT_STATE}") == "notRunning":
-            return
-        assert time.monotonic() < deadline, "the app kept rerunning"
+def settle(page: Page) -> None:
+    """Until the app's script run has finished and its "running" indicator is gone. Call it once
+    something the run draws has appeared: before the run starts, the app is idle too."""
+    expect(page.locator('[data-testid="stApp"]')).to_have_attribute("data-test-script-state", "notRunning",
+                                                                     timeout=RUN_TIMEOUT_MS)
+    expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=RUN_TIMEOUT_MS)
 
 
 def open_page(page: Page, server: StreamlitServer, path: str) -> None:
     page.goto(f"{server.url}/{path}")
-    page.wait_for_selector('[data-testid="stMain"] h1', timeout=RUN_TIMEOUT_MS)
+    expect(page.locator('[data-testid="stMain"] h1').first).to_be_visible(timeout=RUN_TIMEOUT_MS)
     settle(page)
+
+
+def next_frame(page: Page) -> None:
+    """Until the browser has drawn two more frames (layout, then paint)."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r())))")
 
 
 def assert_clean(page: Page) -> None:
@@ -114,7 +109,7 @@ def shot(page: Page, name: str) -> None:
                            "'[data-testid=\"stMain\"], [data-testid=\"stSidebarContent\"]')].map(e => e.scrollHeight))")
     page.set_viewport_size({"width": viewport["width"], "height": max(viewport["height"], min(int(height), 8000))})
     try:
-        page.wait_for_timeout(300)  # charts follow the new size
+        next_frame(page)  # charts follow the new size
         page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
     finally:
         page.set_viewport_size(viewport)
@@ -171,11 +166,13 @@ def test_every_page_opens_and_runs_clean(page, server, path):
     open_page(page, server, path)
     heading = page.locator('[data-testid="stMain"] h1').first.inner_text()
     assert PAGES[path] in heading, heading
-    # the file input itself is hidden behind the drop zone
-    page.wait_for_selector(CONTENT[path], state="attached" if path == "upload" else "visible",
-                           timeout=SHOWN_TIMEOUT_MS)
+    content = page.locator(CONTENT[path]).first
+    if path == "upload":  # the file input itself is hidden behind the drop zone
+        expect(content).to_be_attached()
+    else:
+        expect(content).to_be_visible()
     if path in ("map", "interpolate", "anomaly"):  # their charts are drawn, not just sent
-        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=SHOWN_TIMEOUT_MS)
+        expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible()
     settle(page)
     shot(page, path)
     assert_clean(page)
@@ -207,7 +204,8 @@ def test_map_box_selection_shows_the_selected_images(page, server):
     page.mouse.up()
     selected_in_browser = page.wait_for_function("() => window.__selected").json_value()
     assert selected_in_browser > 0
-    summary = page.wait_for_selector("text=/[0-9,]+ images selected/")
+    summary = page.locator("text=/[0-9,]+ images selected/").first
+    expect(summary).to_be_visible()
     settle(page)
     shot(page, "map-selection")
     assert_clean(page)
@@ -217,6 +215,12 @@ def test_map_box_selection_shows_the_selected_images(page, server):
     assert gallery.count() == min(reported, 64)  # the page shows 64, evenly spaced
     src = image_by_caption(page, " · ").get_attribute("src")
     assert pixels(page, src).std() > 10  # a real picture, not a blank tile
+
+
+TRACES_ARE = """(names) => {
+  const got = ([...document.querySelectorAll('.js-plotly-plot')][0]?._fullData || []).map(t => t.name || '');
+  return got.length === names.length && names.every(n => got.includes(n));
+}"""
 
 
 def chosen(page: Page, radio_label: str) -> str:
@@ -232,9 +236,9 @@ def test_a_setting_changed_twice_keeps_the_second_choice(page, server):
     for wanted, traces in (("reconstruction error", {"images"}), ("label", {str(d) for d in range(10)}),
                            ("reconstruction error", {"images"})):
         page.locator('[data-testid="stRadioOption"]', has_text=re.compile(f"^{wanted}$")).click()
-        page.wait_for_timeout(300)  # the rerun starts
+        page.wait_for_function(TRACES_ARE, arg=sorted(traces), timeout=SHOWN_TIMEOUT_MS)  # the rerun drew them
         settle(page)
-        assert chosen(page, "Colour by") == wanted
+        assert chosen(page, "Colour by") == wanted  # still, after the run: it did not spring back
         names = {t["name"] for t in plot_traces(page)[0]}
         assert names == traces, names
     open_page(page, server, "sample")
@@ -242,10 +246,9 @@ def test_a_setting_changed_twice_keeps_the_second_choice(page, server):
     for wanted in (5, 7, 9):
         count.fill(str(wanted))
         count.press("Enter")
-        page.wait_for_timeout(300)
+        expect(page.locator(f"text=/^{wanted} samples/")).to_have_count(1)
         settle(page)
-        assert count.input_value() == str(wanted)
-        assert page.locator(f"text=/^{wanted} samples/").count() == 1
+        expect(count).to_have_value(str(wanted))
 
 
 def test_slider_changes_the_decoded_image(page, server):
@@ -276,8 +279,8 @@ def test_upload_is_reconstructed_and_placed_on_the_map(page, server):
     open_page(page, server, "upload")
     page.locator('[data-testid="stMain"] [data-testid="stFileUploaderDropzoneInput"]').set_input_files(
         files=[{"name": "seven.png", "mimeType": "image/png", "buffer": digit_png()}])
-    page.wait_for_selector('[data-testid="stImageCaption"]:has-text("reconstruction")')
-    page.wait_for_selector("text=/Higher than [0-9.]+% of the dataset/")
+    expect(page.locator('[data-testid="stImageCaption"]:has-text("reconstruction")').first).to_be_visible()
+    expect(page.locator("text=/Higher than [0-9.]+% of the dataset/").first).to_be_visible()
     settle(page)
     shot(page, "upload-done")
     assert_clean(page)
@@ -292,7 +295,7 @@ def test_upload_is_reconstructed_and_placed_on_the_map(page, server):
     assert np.isfinite([stars[0]["x0"], stars[0]["y0"]]).all()
     # ...and on the Map page of the same session, reached through the sidebar.
     page.locator('[data-testid="stSidebarNav"] a', has_text="Map").first.click()
-    page.wait_for_selector('[data-testid="stMain"] h1:has-text("Map")')
+    expect(page.locator('[data-testid="stMain"] h1').first).to_contain_text("Map")
     page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some("
                            "p => (p.data || []).some(t => t.name === 'seven.png'))")
     settle(page)
@@ -311,8 +314,7 @@ def test_a_checkpoint_uploaded_in_the_sidebar_is_stored_once_and_becomes_the_act
     page.locator('[data-testid="stSidebar"] [data-testid="stFileUploaderDropzoneInput"]').set_input_files(files=[
         {"name": name, "mimeType": mime, "buffer": (folder / name).read_bytes()}
         for name, mime in (("config.json", "application/json"), ("model.safetensors", "application/octet-stream"))])
-    page.wait_for_function("() => document.querySelector('[data-testid=\"stSidebar\"]').innerText"
-                           ".includes('mnist-conv-ae')")
+    expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("mnist-conv-ae")
     settle(page)
     shot(page, "sidebar-checkpoint-upload")
     assert_clean(page)
@@ -325,7 +327,7 @@ def test_a_checkpoint_uploaded_in_the_sidebar_is_stored_once_and_becomes_the_act
     start = page.locator('[data-testid="stMain"] [data-testid="stNumberInput"]').first
     index = int(start.locator("input").input_value())
     start.locator('[data-testid="stNumberInputStepUp"]').click()
-    page.wait_for_selector(f'[data-testid="stImageCaption"]:has-text("The sample, #{index + 1} ")')
+    expect(page.locator(f'[data-testid="stImageCaption"]:has-text("The sample, #{index + 1} ")')).to_be_visible()
     settle(page)
     assert_clean(page)
     assert {f: f.stat().st_mtime_ns for f in stored} == written

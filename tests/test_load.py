@@ -1,4 +1,4 @@
-"""Concurrent sessions on a real server: a short version of benchmarks/load_run.py.
+"""Concurrent sessions on a real server: a short version of ``python -m benchmarks.load_run``.
 
 Three headless Chromium sessions open the app on a cold server at the same moment (nothing
 cached: they race to load the model and encode the dataset), do a warm-up round each, then
@@ -9,40 +9,28 @@ updates, and the server's memory may not keep growing.
 The server runs with LATENT_EXPLORER_WARM_START=0 and only PCA maps: on a two-core CI machine
 the warm start's background t-SNE and UMAP fits (about 20 CPU seconds) would compete with three
 browsers and the server during the 15 s, which makes the run slow and its timings noisy.
-``benchmarks/load_run.py`` runs the app's real default (warm start on, every projection).
+``python -m benchmarks.load_run`` runs the app's real default (warm start on, every projection).
 """
 from __future__ import annotations
 
-import importlib.util
 from concurrent.futures import ThreadPoolExecutor
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.load.config import Config
+from benchmarks.load.run import run
 
 
-def load_run_module():
-    spec = importlib.util.spec_from_file_location("load_run", ROOT / "benchmarks" / "load_run.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["load_run"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
+@pytest.mark.load
+@pytest.mark.browser
 def test_three_sessions_at_once_without_errors_or_memory_growth(tmp_path):
-    load_run = load_run_module()
-    if not Path(load_run.CHROMIUM).exists():
-        pytest.fail(f"this test drives Debian's Chromium at {load_run.CHROMIUM}, which is missing: "
-                    "apt-get install chromium (.ci/run does it)")
-    config = load_run.Config(sessions=3, seconds=15, out=tmp_path / "out", cache=tmp_path / "cache", prewarm=False,
-                             warm_start=False, projections=("pca",), baseline_presses=0, burst=4,
-                             sample_every=5.0, linger_s=1.0, idle_wait_s=45.0, action_timeout_s=60.0, press_timeout_s=20.0)
+    config = Config(sessions=3, seconds=15, out=tmp_path / "out", cache=tmp_path / "cache", prewarm=False,
+                    warm_start=False, projections=("pca",), baseline_presses=0, burst=4, sample_every=5.0,
+                    linger_s=1.0, idle_wait_s=45.0, action_timeout_s=60.0, press_timeout_s=20.0)
     # On a thread of its own: the browser tests' sync Playwright keeps an event loop running on
-    # this thread for the whole session, and load_run drives its browsers with asyncio.run.
+    # this thread for the whole session, and the load run drives its browsers with asyncio.run.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        results = pool.submit(load_run.run, config).result()
+        results = pool.submit(run, config).result()
     totals = results["totals"]
     errors = [e for s in results["sessions"] for e in s["errors"]]
     assert totals["page_errors"] == 0, "errors in the pages:\n" + "\n".join(errors[:20])
@@ -52,21 +40,3 @@ def test_three_sessions_at_once_without_errors_or_memory_growth(tmp_path):
     for session in results["sessions"]:
         assert session["slider_updates"] > 0, session
     assert results["rss_end_mb"] <= 1.5 * results["rss_after_warm_up_mb"], results["memory_samples"]
-
-
-def test_sidebar_sends_its_choices_on_every_run():
-    """Found by the load run: a browser that switches page before it has mounted the sidebar's
-    widgets (their code loads lazily; seconds on a busy machine) sends no value for them. The
-    server keeps its own for that run, but unless it sends the value along, the browser draws the
-    multiselect empty and sends that back: every page then asks for a checkpoint."""
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.query_params["data"] = "digits"
-    at.run()
-    at.switch_page("explorer/ui/sliders.py").run()  # a second run, on another page
-    assert not at.exception
-    picked, dataset, path = at.sidebar.multiselect[0], at.sidebar.selectbox[0], at.sidebar.text_input[0]
-    assert picked.value == ["mnist-vae (vae, 16-d)"] and dataset.value == "digits"
-    assert picked.proto.set_value and list(picked.proto.raw_values) == ["mnist-vae (vae, 16-d)"]
-    assert dataset.proto.set_value and path.proto.set_value

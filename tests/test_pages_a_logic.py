@@ -7,7 +7,7 @@ import pytest
 from explorer import compare, mapping, metrics
 from explorer.backend import DatasetCodes, InferenceEngine
 from explorer.checkpoint import load
-from explorer.ui.common import SHIPPED_DIR
+from explorer.shipped import SHIPPED_DIR
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +45,22 @@ def test_anomaly_report_beats_chance_on_an_unseen_pattern():
     x_test = np.concatenate([images(0, 40), images(1, 10)])
     y_test = np.array([0] * 40 + [1] * 10)
     model_errors = np.r_[np.full(40, 0.01), np.full(10, 0.05)]
-    report = metrics.anomaly_report(model_errors, x_test, y_test, x_train, y_train, anomaly_class=1, latent_dim=2)
+    x_normal = x_train[y_train != 1]
+    report = metrics.anomaly_report(model_errors, x_test, y_test, x_normal, anomaly_class=1, latent_dim=2)
     assert report.is_anomaly.tolist() == y_test.tolist()
     assert report.model["auc"] == 1.0
     assert report.pca["auc"] > 0.9  # fitted without class 1, PCA reconstructs only the normal pattern
     with pytest.raises(ValueError, match="class 7"):
-        metrics.anomaly_report(model_errors, x_test, y_test, x_train, y_train, anomaly_class=7, latent_dim=2)
+        metrics.anomaly_report(model_errors, x_test, y_test, x_normal, anomaly_class=7, latent_dim=2)
+
+
+def test_the_training_split_without_a_class(digits):
+    """One rule for what a model trained without class k saw: training, evaluation and the
+    Anomaly page's PCA baseline all take it from Dataset.train_indices."""
+    kept = digits.train_indices(exclude_class=3)
+    assert set(kept) < set(digits.train_idx) and 3 not in set(digits.y[kept])
+    assert len(kept) == int((digits.y[digits.train_idx] != 3).sum())
+    assert digits.train_indices() is digits.train_idx
 
 
 # --- compare ---------------------------------------------------------------------------------
@@ -96,7 +106,7 @@ def test_compare_scores_against_clean_originals_and_skips_misfits(engines, mnist
 def test_recorded_metrics_reads_the_training_record(engines):
     rows = compare.recorded_metrics(engines)
     assert [r["checkpoint"] for r in rows] == ["mnist-ae", "mnist-conv-ae"]
-    assert rows[0]["test_mse"] == engines[0].checkpoint.config["training"]["test_mse"]
+    assert rows[0]["test_mse"] == engines[0].source.training.test_mse
     assert set(compare.RECORDED_METRICS) <= set(rows[0])
 
 

@@ -1,7 +1,7 @@
 """Typed paths, uploaded checkpoint files and the disk cache under hostile or odd input.
 
-Paths go through ``common.resolve_user_path`` and checkpoints through ``common.engine_for``,
-as the sidebar does; uploads through ``common.store_upload``; cache entries through
+Paths go through ``paths.resolve_user_path`` and checkpoints through ``engines.engine_for``,
+as the sidebar does; uploads through ``checkpoint_uploads.store_upload``; cache entries through
 ``cache.load`` / ``cache.store`` and their real users (the projection and encoding caches)."""
 from __future__ import annotations
 
@@ -23,8 +23,13 @@ from explorer import cache, projection
 from explorer.backend import InferenceEngine
 from explorer.checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, load
 from explorer.data import Dataset
-from explorer.ui import common
-from explorer.ui.common import ROOTS_ENV, SHIPPED_DIR, resolve_user_path
+from explorer.cache import file_signature
+from explorer.shipped import SHIPPED_DIR
+from explorer.ui import checkpoint_uploads, engines
+from explorer.ui.checkpoint_uploads import store_upload
+from explorer.ui.datasets import dataset_for
+from explorer.ui.engines import engine_for
+from explorer.ui.paths import ROOTS_ENV, resolve_user_path
 
 SHIPPED = SHIPPED_DIR / "mnist-ae"
 OUTSIDE = "is outside the folders this app may read"
@@ -32,7 +37,7 @@ OUTSIDE = "is outside the folders this app may read"
 
 def open_typed_checkpoint(text: str):
     """What the sidebar does with the path box: resolve, then load through the shared engine cache."""
-    return common.engine_for(resolve_user_path(text))
+    return engine_for(resolve_user_path(text))
 
 
 def refused_path(text: str, *fragments: str) -> str:
@@ -148,7 +153,7 @@ def test_checkpoint_reached_through_a_symlink_outside_is_never_loaded(roots, mon
     shutil.copytree(SHIPPED, outside / "ckpt")
     (allowed / "ckpt").symlink_to(outside / "ckpt")
     loads = []
-    monkeypatch.setattr(common, "load", lambda path: loads.append(path))
+    monkeypatch.setattr(engines, "open_user_model", lambda path: loads.append(path))
     with pytest.raises(ValueError, match=OUTSIDE):
         open_typed_checkpoint(str(allowed / "ckpt"))
     assert loads == []
@@ -187,14 +192,14 @@ def test_dataset_path_outside_the_roots_is_refused(roots):
     _, outside = roots
     np.savez(outside / "data.npz", x=np.zeros((4, 28, 28), np.float32))
     with pytest.raises(ValueError, match=OUTSIDE):
-        common.dataset_for(str(outside / "data.npz"))
+        dataset_for(str(outside / "data.npz"))
 
 
 def test_dataset_npz_inside_a_root_is_read(roots):
     allowed, _ = roots
     x = np.random.default_rng(0).random((12, 28, 28)).astype(np.float32)
     np.savez(allowed / "data.npz", x=x)
-    dataset = common.dataset_for(str(allowed / "data.npz"))
+    dataset = dataset_for(str(allowed / "data.npz"))
     assert dataset.x.shape == (12, 1, 28, 28)
 
 
@@ -226,7 +231,7 @@ def test_store_upload_refuses_odd_sets_of_files(names, expected, isolated_cache)
     config, weights = shipped_files()
     files = [Upload(n, config if n.endswith(".json") else weights) for n in names]
     with pytest.raises(CheckpointError) as info:
-        common.store_upload(files)
+        store_upload(files)
     assert expected in str(info.value)
     assert not uploads_dir(isolated_cache).exists() or not any(uploads_dir(isolated_cache).iterdir()), \
         "a refused upload left a folder behind"
@@ -234,11 +239,11 @@ def test_store_upload_refuses_odd_sets_of_files(names, expected, isolated_cache)
 
 def test_store_upload_of_a_real_checkpoint_loads_and_is_content_addressed(isolated_cache):
     config, weights = shipped_files()
-    first = common.store_upload([Upload("model.safetensors", weights), Upload("config.json", config)])
-    again = common.store_upload([Upload("config.json", config), Upload("model.safetensors", weights)])
+    first = store_upload([Upload("model.safetensors", weights), Upload("config.json", config)])
+    again = store_upload([Upload("config.json", config), Upload("model.safetensors", weights)])
     assert first == again and first.is_dir()
     assert sorted(p.name for p in first.iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]  # no temporary files left
-    assert common.engine_for(first).latent_dim == 16
+    assert engine_for(first).latent_dim == 16
 
 
 def test_storing_the_same_upload_again_leaves_its_files_and_engine_alone(isolated_cache):
@@ -246,12 +251,12 @@ def test_storing_the_same_upload_again_leaves_its_files_and_engine_alone(isolate
     so each slider move loaded the model again."""
     config, weights = shipped_files()
     files = [Upload("model.safetensors", weights), Upload("config.json", config)]
-    first = common.store_upload(files)
-    signature, engine = common.file_signature(first), common.engine_for(first)
+    first = store_upload(files)
+    signature, engine = file_signature(first), engine_for(first)
     time.sleep(0.01)
-    again = common.store_upload(files)
-    assert again == first and common.file_signature(again) == signature
-    assert common.engine_for(again) is engine
+    again = store_upload(files)
+    assert again == first and file_signature(again) == signature
+    assert engine_for(again) is engine
 
 
 def test_old_uploads_are_pruned_beyond_the_budget_those_stored_longest_ago_first(isolated_cache, monkeypatch):
@@ -260,38 +265,38 @@ def test_old_uploads_are_pruned_beyond_the_budget_those_stored_longest_ago_first
     for i in range(3):  # three different checkpoints: the config differs by its name
         named = json.loads(config)
         named["name"] = f"upload-{i}"
-        stored.append(common.store_upload([Upload("model.safetensors", weights),
+        stored.append(store_upload([Upload("model.safetensors", weights),
                                            Upload("config.json", json.dumps(named).encode())]))
         os.utime(stored[-1], (1000.0 + i, 1000.0 + i))  # stored in this order
     size = sum(f.stat().st_size for f in stored[0].iterdir())
     os.utime(stored[0], (2000.0, 2000.0))  # the first one stored again since
-    monkeypatch.setattr(common, "UPLOADS_KEEP_BYTES", int(2.5 * size))
-    newest = common.store_upload([Upload("model.safetensors", weights), Upload("config.json", config)])
+    monkeypatch.setattr(checkpoint_uploads, "UPLOADS_KEEP_BYTES", int(2.5 * size))
+    newest = store_upload([Upload("model.safetensors", weights), Upload("config.json", config)])
     remaining = {p for p in uploads_dir(isolated_cache).iterdir()}
     assert newest in remaining and stored[0] in remaining  # the two stored most recently
     assert stored[1] not in remaining and stored[2] not in remaining
-    assert common.engine_for(newest).latent_dim == 16
+    assert engine_for(newest).latent_dim == 16
 
 
 def test_store_upload_of_a_single_file_carrying_its_config_loads(isolated_cache):
     _, weights = shipped_files()  # the shipped file has its config in its metadata
-    path = common.store_upload([Upload("anything.safetensors", weights)])
-    assert path.is_file() and common.engine_for(path).latent_dim == 16
+    path = store_upload([Upload("anything.safetensors", weights)])
+    assert path.is_file() and engine_for(path).latent_dim == 16
 
 
 def test_store_upload_of_a_single_file_without_config_says_what_is_missing(isolated_cache):
     state = {k: v.contiguous() for k, v in load(SHIPPED).model.state_dict().items()}
-    path = common.store_upload([Upload("weights.safetensors", save_safetensors(state))])
+    path = store_upload([Upload("weights.safetensors", save_safetensors(state))])
     with pytest.raises(CheckpointError, match="must carry its config"):
-        common.engine_for(path)
+        engine_for(path)
 
 
 def test_store_upload_of_a_pt_state_dict_with_config_loads(isolated_cache):
     config, _ = shipped_files()
     buf = io.BytesIO()
     torch.save(load(SHIPPED).model.state_dict(), buf)
-    path = common.store_upload([Upload("weights.pt", buf.getvalue()), Upload("config.json", config)])
-    assert common.engine_for(path).latent_dim == 16
+    path = store_upload([Upload("weights.pt", buf.getvalue()), Upload("config.json", config)])
+    assert engine_for(path).latent_dim == 16
 
 
 class Payload:
@@ -318,7 +323,7 @@ def test_uploaded_pickle_never_executes(tmp_path, with_config, how, isolated_cac
     config, _ = shipped_files()
     files = [Upload("model.pt", data)] + ([Upload("config.json", config)] if with_config else [])
     with pytest.raises(CheckpointError) as info:
-        common.engine_for(common.store_upload(files))
+        engine_for(store_upload(files))
     assert "refused" in str(info.value) and "never unpickles" in str(info.value), str(info.value)
     assert not marker.exists(), "the pickle's code ran"
 

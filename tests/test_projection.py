@@ -185,5 +185,27 @@ def test_cache_entry_of_the_wrong_shape_is_recomputed(codes, isolated_cache):
     np.testing.assert_allclose(again.coords, first.coords)
 
 
-def test_warm_up_compiles_umap():
-    assert projection.warm_up() > 0
+# --- a 2-d model's own plane, and what every projection says about itself --------------------------
+def test_a_2d_models_codes_are_their_own_map():
+    codes = clustered_codes(dim=2)
+    result = projection.project(codes, "latent", {}, ("a 2-d model", "its dataset"))
+    plane = result.projection
+    np.testing.assert_array_equal(result.coords, codes)
+    np.testing.assert_array_equal(plane.transform(codes[:3]), codes[:3])
+    np.testing.assert_array_equal(plane.inverse([[0.5, -1.0]]), [[0.5, -1.0]])
+    with pytest.raises(ValueError, match="2-d codes"):
+        projection.make_projection("latent").fit(clustered_codes(dim=3))
+    with pytest.raises(ValueError, match="dimensions"):
+        plane.transform(np.zeros((1, 3)))
+    assert projection.methods_for(2) == ("latent",) and projection.methods_for(16) == projection.METHODS
+
+
+def test_every_projection_names_itself_its_axes_and_its_inverse():
+    assert {m: projection.label(m) for m in projection.PROJECTIONS} == {
+        "pca": "PCA", "tsne": "t-SNE", "umap": "UMAP", "latent": "latent space"}
+    for kind in projection.PROJECTIONS.values():
+        assert kind.heading and kind.inverse_note and len(kind.axis_names) == 2 and all(kind.axis_names)
+    assert projection.PROJECTIONS["latent"].axis_names == ("z 0", "z 1")
+    assert [m for m, kind in projection.PROJECTIONS.items() if kind.instant] == ["pca", "latent"]
+    with pytest.raises(ValueError, match="unknown projection"):
+        projection.label("isomap")

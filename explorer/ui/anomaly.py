@@ -5,62 +5,59 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import metrics
+from explorer import images, metrics
 from explorer.controls import index_caption
-from explorer.ui import common
+from explorer.ui import datasets, display, session
 
 WORST_SHOWN = 64
 
-engine, dataset = common.page_start(
+engine, dataset = session.page_start(
     "Anomaly",
     "An autoencoder reconstructs what resembles its training data well; a large reconstruction "
     "error marks an image as unusual.",
 )
-codes = common.dataset_codes(engine, dataset)
+codes = datasets.dataset_codes(engine, dataset)
 
 
 @st.cache_data(show_spinner="Scoring the held-out class against PCA…", max_entries=16)
 def held_out_report(content_hash: str, dataset_identity: str, anomaly_class: int, _errors: np.ndarray,
                     _engine, _dataset) -> metrics.AnomalyReport:
     x_test, y_test = _dataset.split("test")
-    x_train, y_train = _dataset.split("train")
-    return metrics.anomaly_report(_errors[_dataset.test_idx], x_test, y_test, x_train, y_train,
+    x_normal = _dataset.x[_dataset.train_indices(exclude_class=anomaly_class)]
+    return metrics.anomaly_report(_errors[_dataset.test_idx], x_test, y_test, x_normal,
                                   anomaly_class, _engine.latent_dim)
 
 
-part = st.radio("Images", ["test", "all"], horizontal=True, index=common.choice(["test", "all"], "part", "test"),
-                format_func={"test": f"test split ({len(dataset.test_idx):,})",
-                             "all": f"whole dataset ({len(dataset.x):,})"}.get, key="anomaly_all")
-common.set_params(part=part)
-indices = dataset.test_idx if part == "test" else np.arange(len(dataset.x))
+part = st.radio("Images", ["test split", "whole dataset"], horizontal=True, key="anomaly_images", bind="query-params",
+                help=f"The test split holds {len(dataset.test_idx):,} images, the whole dataset {len(dataset.x):,}.")
+indices = dataset.test_idx if part == "test split" else np.arange(len(dataset.x))
 errors = codes.errors[indices]
 
 low, high = float(errors.min()), float(errors.max())
 threshold = st.slider("Threshold on reconstruction error (MSE)", min_value=low, max_value=max(high, low + 1e-6),
                       value=float(np.percentile(errors, 95)), format="%.4f",
-                      key=f"threshold-{engine.checkpoint.content_hash}-{dataset.identity}-{part}",
+                      key=f"threshold-{engine.source.content_hash}-{dataset.identity}-{part}",
                       help="Starts at the 95th percentile of the errors shown.")
 flagged = metrics.flag_above(errors, threshold)
 st.markdown(f"**{flagged.count:,} of {flagged.total:,} images ({flagged.share:.1%}) are above the threshold** "
             f"{threshold:.4f} (the {metrics.error_percentile(errors, threshold):.1f}th percentile).")
 
-training = engine.checkpoint.config.get("training", {})
-anomaly_class = training.get("anomaly_class")
+anomaly_class = engine.source.training.anomaly_class
 report = None
 if isinstance(anomaly_class, int) and not isinstance(anomaly_class, bool):
     if dataset.y is None or anomaly_class not in set(dataset.y[dataset.test_idx].tolist()):
-        st.warning(f"{engine.checkpoint.name} was trained without class {anomaly_class}, but this dataset's test "
+        st.warning(f"{engine.source.name} was trained without class {anomaly_class}, but this dataset's test "
                    "split has no images labelled so: the ROC curve needs them.")
     else:
         try:
-            report = held_out_report(engine.checkpoint.content_hash, dataset.identity, anomaly_class,
+            report = held_out_report(engine.source.content_hash, dataset.identity, anomaly_class,
                                      codes.errors, engine, dataset)
         except ValueError as e:
             st.warning(f"No ROC curve: {e}.")
 
 histogram = go.Figure()
 bins = dict(start=low, end=high, size=max(high - low, 1e-6) / 60)  # one set of bins for every trace
-if report is not None and part == "test":
+if report is not None and part == "test split":
     held_out = report.is_anomaly.astype(bool)
     histogram.add_histogram(x=errors[~held_out], name="other digits", xbins=bins, marker_color="#1f77b4", opacity=0.75)
     histogram.add_histogram(x=errors[held_out], name=f"held-out class {anomaly_class}", xbins=bins,
@@ -75,13 +72,13 @@ st.plotly_chart(histogram, key="error-histogram")
 
 if report is not None:
     st.subheader(f"Finding the held-out class {anomaly_class}")
-    st.caption(f"{engine.checkpoint.name} never saw class {anomaly_class} while training. Ranking the test "
+    st.caption(f"{engine.source.name} never saw class {anomaly_class} while training. Ranking the test "
                f"images by reconstruction error separates that class from the other digits this well; PCA, "
                f"fitted on the same training images at the same size ({engine.latent_dim} components), is the "
                "baseline.")
     roc = go.Figure()
     roc.add_scatter(x=report.model["fpr"], y=report.model["tpr"], mode="lines", line_color="#1f77b4",
-                    name=f"{engine.checkpoint.name} (AUC {report.model['auc']:.3f})")
+                    name=f"{engine.source.name} (AUC {report.model['auc']:.3f})")
     roc.add_scatter(x=report.pca["fpr"], y=report.pca["tpr"], mode="lines", line_color="#ff7f0e",
                     name=f"PCA k={engine.latent_dim} (AUC {report.pca['auc']:.3f})")
     roc.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="gray"), name="chance")
@@ -93,8 +90,10 @@ if report is not None:
     right.metric("Model ROC AUC", f"{report.model['auc']:.3f}",
                  delta=f"{report.model['auc'] - report.pca['auc']:+.3f} vs PCA")
     right.metric("PCA ROC AUC", f"{report.pca['auc']:.3f}")
-    if "anomaly_auc" in training and "pca_anomaly_auc" in training:
-        right.caption(f"Recorded at training: {training['anomaly_auc']:.3f} and PCA {training['pca_anomaly_auc']:.3f}.")
+    training = engine.source.training
+    if training.anomaly_auc is not None or training.pca_anomaly_auc is not None:
+        right.caption(f"Recorded at training: {training.figure('anomaly_auc', '.3f')} and PCA "
+                      f"{training.figure('pca_anomaly_auc', '.3f')}.")
 
 st.subheader("Worst reconstructed")
 if flagged.count == 0:
@@ -103,6 +102,6 @@ else:
     shown = indices[flagged.flagged[:WORST_SHOWN]]
     st.caption(f"Original | reconstruction, worst first: {len(shown)} of the {flagged.count:,} above the threshold"
                + (f" (the first {WORST_SHOWN})" if flagged.count > WORST_SHOWN else "") + ".")
-    pairs = common.side_by_side(dataset.x[shown], engine.reconstruct(dataset.x[shown]))
-    common.show_gallery(pairs, [f"{index_caption(dataset, i)} · {codes.errors[i]:.4f}" for i in shown], side=56)
-    common.png_download(pairs, 8, "worst-reconstructed.png", key="worst")
+    pairs = images.side_by_side(dataset.x[shown], engine.reconstruct(dataset.x[shown]))
+    display.show_gallery(pairs, [f"{index_caption(dataset, i)} · {codes.errors[i]:.4f}" for i in shown], side=56)
+    display.png_download(pairs, 8, "worst-reconstructed.png", key="worst")

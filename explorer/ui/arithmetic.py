@@ -7,9 +7,9 @@ import streamlit as st
 
 from explorer import controls, latent
 from explorer.images import grid
-from explorer.ui import common
+from explorer.ui import datasets, display, handoffs, session
 
-GROUPS_KEY = "arithmetic_groups"  # {"A": (dataset identity, indices), "B": ...}: saved map selections
+GROUPS_KEY = "arithmetic_saved_groups"  # {"A": (dataset identity, indices), "B": ...}: saved map selections
 SOURCES = {"labels": "two labels", "selections": "two saved map selections"}
 DEFAULT_TARGETS = 4
 MAX_TARGETS = 12
@@ -25,33 +25,32 @@ def saved_group(name: str, dataset_identity: str) -> list[int]:
     return indices if identity == dataset_identity else []
 
 
-engine, dataset = common.page_start(
+engine, dataset = session.page_start(
     "Arithmetic",
     "An attribute vector is the mean code of group A minus the mean code of group B: adding it to a code "
     "moves that image from \"like B\" towards \"like A\".",
 )
-codes = common.dataset_codes(engine, dataset).codes
+codes = datasets.dataset_codes(engine, dataset).codes
 size = len(dataset.x)
 
 st.subheader("Attribute vector")
 sources = (["labels"] if dataset.y is not None and dataset.classes else []) + ["selections"]
-source = st.radio("Groups from", sources, format_func=SOURCES.get, horizontal=True,
-                  index=common.choice(sources, "groups", sources[0]), key="arithmetic_group_source")
+source = st.radio("Groups from", sources, format_func=SOURCES.get, horizontal=True, key="arithmetic_groups",
+                  bind="query-params")
 if source == "labels":
     classes = dataset.classes
     pick = st.columns(2)
-    label_a = pick[0].selectbox("Group A: towards", classes,
-                                index=common.choice(classes, "a", classes[min(1, len(classes) - 1)]), key="arithmetic_a")
-    label_b = pick[1].selectbox("Group B: away from", classes, index=common.choice(classes, "b", classes[0]), key="arithmetic_b")
+    label_a = pick[0].selectbox("Group A: towards", classes, index=min(1, len(classes) - 1), key="arithmetic_a",
+                                bind="query-params")
+    label_b = pick[1].selectbox("Group B: away from", classes, key="arithmetic_b", bind="query-params")
     # the vector comes from the training split, so applying it to test images is a fair test
     train_labels = dataset.y[dataset.train_idx]
     group_a = dataset.train_idx[latent.labels_to_indices(train_labels, classes.index(label_a))]
     group_b = dataset.train_idx[latent.labels_to_indices(train_labels, classes.index(label_b))]
     test_b = dataset.test_idx[dataset.y[dataset.test_idx] == classes.index(label_b)]
-    common.set_params(groups=source, a=label_a, b=label_b)
     names = (f"label {label_a}", f"label {label_b}")
 else:
-    selection = common.get_selection(dataset)
+    selection = handoffs.get_selection(dataset)
     save = st.columns(3)
     save[0].markdown(f"Current map selection: **{len(selection):,}** images")
     save[1].button("Save it as group A", on_click=save_group, args=("A", dataset.identity, selection),
@@ -61,7 +60,6 @@ else:
     group_a = np.array(saved_group("A", dataset.identity), dtype=np.int64)
     group_b = np.array(saved_group("B", dataset.identity), dtype=np.int64)
     test_b = group_b
-    common.set_params(groups=source, a=None, b=None)
     names = ("group A", "group B")
     st.caption(f"Saved: group A has {len(group_a):,} images, group B {len(group_b):,}. Select points on the Map "
                f"(box or lasso), come back and save them here.")
@@ -84,15 +82,13 @@ else:
 if vector is not None:
     settings = st.columns([3, 2, 2])
     default_targets = ", ".join(str(i) for i in test_b[:DEFAULT_TARGETS])
-    typed = settings[0].text_input("Apply to dataset indices", value=common.param("to", ""),
-                                   placeholder=f"empty: {default_targets or 'none'} (from {names[1]})",
-                                   help="Comma-separated; up to 12 images, one column each.", key="arithmetic_to")
-    linked = sorted([common.param_between("alo", 0.0, -3.0, 3.0), common.param_between("ahi", 2.0, -3.0, 3.0)])
-    low, high = settings[1].slider("Strength α from … to", -3.0, 3.0, tuple(linked), 0.25,
-                                   help="Each row adds α times the vector; α = 0 is the plain reconstruction.",
-                                   key="arithmetic_alpha")
-    steps = settings[2].number_input("Rows (values of α)", 2, 9, common.param_between("rows", 5, 2, 9, int), key="arithmetic_rows")
-    common.set_params(to=typed.strip() or None, alo=low, ahi=high, rows=steps)
+    typed = settings[0].text_input("Apply to dataset indices", placeholder=f"empty: {default_targets or 'none'} "
+                                   f"(from {names[1]})", help="Comma-separated; up to 12 images, one column each.",
+                                   key="arithmetic_to", bind="query-params")
+    low, high = settings[1].slider("Strength α from … to", -3.0, 3.0, (0.0, 2.0), 0.25, key="arithmetic_alpha",
+                                   bind="query-params",
+                                   help="Each row adds α times the vector; α = 0 is the plain reconstruction.")
+    steps = settings[2].number_input("Rows (values of α)", 2, 9, 5, key="arithmetic_rows", bind="query-params")
     try:
         targets = controls.parse_indices(typed or default_targets, size)
     except ValueError as e:
@@ -113,20 +109,18 @@ if vector is not None:
             if np.isclose(alpha, 0):
                 left.caption("reconstruction")
             with right:
-                common.show_image(grid(images[row_start: row_start + len(targets)], len(targets)), min_side=84)
-        common.png_download(images, len(targets), f"attribute-{engine.checkpoint.name}.png", key="attribute")
+                display.show_image(grid(images[row_start: row_start + len(targets)], len(targets)), min_side=84)
+        display.png_download(images, len(targets), f"attribute-{engine.source.name}.png", key="attribute")
 
 st.subheader("Analogy: a − b + c")
 st.caption("\"a is to b as ? is to c\": the code of a, minus that of b, plus that of c, decoded.")
-n_test = len(dataset.test_idx)
-spread = [int(dataset.test_idx[k * n_test // 3]) for k in range(3)]  # far apart, likely different labels
+spread = [int(i) for i in controls.evenly_spaced(dataset.test_idx, 3)]  # far apart, likely different labels
 picks = st.columns(3)
-chosen = [picks[k].number_input(f"{name} (dataset index)", 0, size - 1,
-                                common.param_between(f"q{name}", spread[k], 0, size - 1, int), key=f"arithmetic_q{name}")
+chosen = [picks[k].number_input(f"{name} (dataset index)", 0, size - 1, spread[k], key=f"arithmetic_q{name}",
+                                bind="query-params")
           for k, name in enumerate("abc")]
-common.set_params(qa=chosen[0], qb=chosen[1], qc=chosen[2])
 a, b, c = (int(i) for i in chosen)
 result = engine.decode(latent.analogy(codes[a], codes[b], codes[c])[None])[0]
-common.show_gallery(np.stack([dataset.x[a], dataset.x[b], dataset.x[c], result]),
+display.show_gallery(np.stack([dataset.x[a], dataset.x[b], dataset.x[c], result]),
                     [f"a: {controls.index_caption(dataset, a)}", f"b: {controls.index_caption(dataset, b)}",
                      f"c: {controls.index_caption(dataset, c)}", "a − b + c (decoded)"], side=140)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from explorer import compare
 from explorer.controls import index_caption
-from explorer.ui import common
+from explorer.ui import baselines, display, handoffs, session
 
 MAX_INPUTS = 16
 SOURCES = {"random": "random test images", "selection": "the Map's selection", "upload": "the uploaded image"}
@@ -15,7 +15,7 @@ SOURCES = {"random": "random test images", "selection": "the Map's selection", "
 st.title("Compare")
 st.caption("The checkpoints picked in the sidebar, and PCA with as many components as each one's latent size, "
            "reconstruct the same images. Scores are always against the clean originals.")
-ctx = common.context()
+ctx = session.context()
 if not ctx.engines:
     st.info("Pick one or more checkpoints in the sidebar to compare them.")
     st.stop()
@@ -25,15 +25,14 @@ if ctx.dataset is None:
 dataset = ctx.dataset
 
 controls = st.columns([2, 1, 1, 2])
-source = controls[0].radio("Inputs", list(SOURCES), format_func=SOURCES.get, horizontal=True,
-                           index=common.choice(list(SOURCES), "inputs", "random"), key="compare_inputs")
-count = controls[1].number_input("How many", 1, MAX_INPUTS, common.param_between("n", 8, 1, MAX_INPUTS, int),
-                                 disabled=source != "random", key="compare_n")
-seed = controls[2].number_input("Seed", 0, 2**31 - 1, common.param_between("seed", 0, 0, 2**31 - 1, int),
-                                help="The same seed picks the same images and the same noise.", key="compare_seed")
-noise = controls[3].slider("Noise level (Gaussian σ)", 0.0, 1.0, common.param_between("noise", 0.0, 0.0, 1.0), 0.05,
-                           help="Corrupts the inputs (clipped to [0, 1]) to compare how well models denoise.", key="compare_noise")
-common.set_params(inputs=source, n=count, seed=seed, noise=noise or None)
+source = controls[0].radio("Inputs", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="compare_inputs",
+                           bind="query-params")
+count = controls[1].number_input("How many", 1, MAX_INPUTS, 8, disabled=source != "random", key="compare_n",
+                                 bind="query-params")
+seed = controls[2].number_input("Seed", 0, 2**31 - 1, 0, help="The same seed picks the same images and the same noise.",
+                                key="compare_seed", bind="query-params")
+noise = controls[3].slider("Noise level (Gaussian σ)", 0.0, 1.0, 0.0, 0.05, key="compare_noise", bind="query-params",
+                           help="Corrupts the inputs (clipped to [0, 1]) to compare how well models denoise.")
 
 captions: list[str]
 if source == "random":
@@ -41,7 +40,7 @@ if source == "random":
     originals = dataset.x[indices]
     captions = [index_caption(dataset, i) for i in indices]
 elif source == "selection":
-    selection = common.get_selection(dataset)
+    selection = handoffs.get_selection(dataset)
     if not selection:
         st.info("Nothing is selected: select points on the Map (box, lasso or click) and come back.")
         st.stop()
@@ -51,7 +50,7 @@ elif source == "selection":
     originals = dataset.x[indices]
     captions = [index_caption(dataset, i) for i in indices]
 else:
-    upload = common.uploaded_image()
+    upload = handoffs.uploaded_image()
     if upload is None:
         st.info("No image uploaded yet: add one on the Upload page and come back.")
         st.stop()
@@ -62,7 +61,7 @@ if list(originals.shape[1:]) != dataset.input_shape:
              "the PCA baselines cannot be fitted for them. Upload again with a checkpoint that fits this dataset.")
     st.stop()
 
-result = compare.compare(originals, ctx.engines, lambda k: common.pca_baseline(dataset, k), noise, int(seed))
+result = compare.compare(originals, ctx.engines, lambda k: baselines.pca_baseline(dataset, k), noise, int(seed))
 for message in result.skipped:
     st.warning(message)
 if not result.rows:
@@ -70,18 +69,18 @@ if not result.rows:
     st.stop()
 
 st.markdown("**Originals**")
-common.show_gallery(result.originals, captions)
+display.show_gallery(result.originals, captions)
 if noise > 0:
     st.markdown(f"**Inputs with noise σ = {noise:.2f}** (what every model is fed)")
-    common.show_gallery(result.inputs, captions)
+    display.show_gallery(result.inputs, captions)
 for row in result.rows:
     st.markdown(f"**{row.name}** · latent {row.latent_dim} · mean MSE {row.mse.mean():.4f} · "
                 f"mean SSIM {row.ssim.mean():.3f}")
-    common.show_gallery(row.reconstructions, [f"MSE {m:.4f} · SSIM {s:.3f}" for m, s in zip(row.mse, row.ssim)])
+    display.show_gallery(row.reconstructions, [f"MSE {m:.4f} · SSIM {s:.3f}" for m, s in zip(row.mse, row.ssim)])
 
 stacked = np.concatenate([result.originals, *([result.inputs] if noise > 0 else []),
                           *[row.reconstructions for row in result.rows]])
-common.png_download(stacked, len(originals), "comparison.png", key="comparison",
+display.png_download(stacked, len(originals), "comparison.png", key="comparison",
                     label="Download the rows above as PNG")
 
 st.subheader("On these inputs")
@@ -99,5 +98,5 @@ st.dataframe(recorded, hide_index=True, column_config={
     "mse_vs_pca": st.column_config.NumberColumn("MSE ÷ PCA's", format="%.3f",
                                                 help="Below 1: the model beats PCA at the same latent size."),
 })
-common.csv_download(pd.DataFrame(compare.per_image_scores(result, captions)), "Download per-image scores as CSV",
+display.csv_download(pd.DataFrame(compare.per_image_scores(result, captions)), "Download per-image scores as CSV",
                     "comparison.csv", key="comparison-csv")

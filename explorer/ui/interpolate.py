@@ -6,42 +6,41 @@ import numpy as np
 import streamlit as st
 
 from explorer import controls, latent
-from explorer.ui import common, mapview
+from explorer.ui import datasets, display, handoffs, mapview, session
 
 SOURCES = {"typed": "dataset indices", "selection": "the Map's selection"}
 METHODS = {"linear": "linear", "slerp": "spherical (slerp)"}
 MAX_POINTS = 8  # more waypoints than this make a strip nobody can read
 
-engine, dataset = common.page_start(
+engine, dataset = session.page_start(
     "Interpolate",
     "Walk from code to code, decode every step, and see where the walk goes on the map. Linear walks "
     "the straight line; slerp follows the sphere, which keeps a VAE's codes at the norm its prior expects.",
 )
-codes = common.dataset_codes(engine, dataset)
+codes = datasets.dataset_codes(engine, dataset)
 size = len(dataset.x)
-upload = common.uploaded_image()
-upload_code = common.upload_code(engine)
+upload = handoffs.uploaded_image()
+upload_code = handoffs.upload_code(engine)
 
 row = st.columns([2, 3])
-source = row[0].radio("Waypoints from", list(SOURCES), format_func=SOURCES.get, horizontal=True,
-                      index=common.choice(list(SOURCES), "pts", "typed"), key="interpolate_pts")
+source = row[0].radio("Waypoints from", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="interpolate_pts",
+                      bind="query-params")
 use_upload = upload_code is not None and st.checkbox(
-    f"Start at the uploaded image ({upload[1]})", value=common.param("up", "") == "1",
-    help="The image from the Upload page becomes the first waypoint.", key="interpolate_up")
+    f"Start at the uploaded image ({upload[1]})", help="The image from the Upload page becomes the first waypoint.",
+    key="interpolate_up", bind="query-params")
 needed = 1 if use_upload else 2
 if source == "typed":
     n_test = len(dataset.test_idx)
     default = f"{dataset.test_idx[0]}, {dataset.test_idx[n_test // 2]}"
-    typed = row[1].text_input("Dataset indices, in order", value=common.param("idx", default),
-                              help="Two or more, separated by commas: the path visits them in this order.", key="interpolate_idx")
-    common.set_params(idx=typed.strip() or None)
+    typed = row[1].text_input("Dataset indices, in order", value=default, key="interpolate_idx", bind="query-params",
+                              help="Two or more, separated by commas: the path visits them in this order.")
     try:
         indices = controls.parse_indices(typed, size, at_least=needed)
     except ValueError as e:
         st.error(f"Waypoints: {e}.")
         st.stop()
 else:
-    indices = common.get_selection(dataset)
+    indices = handoffs.get_selection(dataset)
     if len(indices) < needed:
         st.info(f"The Map's selection holds {len(indices)} image{'s' if len(indices) != 1 else ''}; the path needs "
                 f"{needed} or more. Select points on the Map (click, box or lasso) and come back, or type indices.")
@@ -51,11 +50,10 @@ if len(indices) + use_upload > MAX_POINTS:
     indices = indices[:MAX_POINTS - use_upload]
 
 settings = st.columns([2, 3])
-method = settings[0].radio("Method", list(METHODS), format_func=METHODS.get, horizontal=True,
-                           index=common.choice(list(METHODS), "how", "linear"), key="interpolate_how")
-steps = settings[1].slider("Steps per leg", 2, 24, common.param_between("steps", 8, 2, 24, int),
-                           help="Images between one waypoint and the next, the first included.", key="interpolate_steps")
-common.set_params(pts=source, up="1" if use_upload else None, how=method, steps=steps)
+method = settings[0].radio("Method", list(METHODS), format_func=METHODS.get, horizontal=True, key="interpolate_how",
+                           bind="query-params")
+steps = settings[1].slider("Steps per leg", 2, 24, 8, key="interpolate_steps", bind="query-params",
+                           help="Images between one waypoint and the next, the first included.")
 
 waypoints = codes.codes[indices]
 originals = dataset.x[indices]
@@ -72,16 +70,16 @@ except ValueError as e:
 decoded = engine.decode(walk)
 
 st.markdown("**Waypoints**")
-common.show_gallery(originals, [f"{k + 1}. {c}" for k, c in enumerate(captions)])
+display.show_gallery(originals, [f"{k + 1}. {c}" for k, c in enumerate(captions)])
 legs = len(waypoints) - 1
 # two waypoints: one strip; more: one row per leg, so every row starts at a waypoint
 columns = len(decoded) if legs == 1 else steps
-common.show_grid(decoded, columns, key="path", filename=f"interpolation-{method}-{engine.checkpoint.name}.png",
+display.show_grid(decoded, columns, key="path", filename=f"interpolation-{method}-{engine.source.name}.png",
                  caption=f"{METHODS[method].capitalize()} path, {len(decoded)} images"
                          + ("" if legs == 1 else f": one row per leg, the last image is waypoint {legs + 1}"))
 
 st.subheader("The path on the map")
-state = mapview.current_map(engine, dataset, codes, mapview.choice_from_url(mapview.last_choice()))
+state = mapview.current_map(engine, dataset, codes, mapview.last_choice())
 mapview.explain(state)
 try:
     walk_xy = state.projection.transform(walk)
@@ -99,5 +97,5 @@ figure.add_scattergl(x=stops[:, 0], y=stops[:, 1], mode="markers+text", name="wa
                      marker=dict(size=13, color="white", line=dict(width=2, color="black")))
 figure.update_layout(dragmode="zoom")
 st.plotly_chart(figure, config={"displaylogo": False})
-st.caption(f"The map is the one chosen on the Map page ({mapview.LABELS[state.method]}); every step of the path is "
+st.caption(f"The map is the one chosen on the Map page ({state.projection.label}); every step of the path is "
            "placed on it with the map's own transform. Waypoints are numbered in path order.")

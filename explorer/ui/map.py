@@ -2,81 +2,81 @@
 see them, and decode a grid over the map to see the manifold the model learned."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
-from explorer import mapping, projection
-from explorer.controls import index_caption
-from explorer.ui import common, mapview
+from explorer import images, mapping, projection
+from explorer.controls import evenly_spaced, index_caption
+from explorer.ui import datasets, display, handoffs, mapview, session
 
 SELECTION_SHOWN = 64
 COLOURS = {"label": "label", "error": "reconstruction error"}
 
-engine, dataset = common.page_start("Map")
-codes = common.dataset_codes(engine, dataset)
+engine, dataset = session.page_start("Map")
+codes = datasets.dataset_codes(engine, dataset)
 mapview.warm_up_umap()
 
-choice = mapview.choice_from_url(mapview.last_choice())
 controls, chart = st.columns([1, 3])
+offered = projection.methods_for(engine.latent_dim)
+choice = mapview.MapChoice(offered[0])
 with controls:
-    if engine.latent_dim > 2:
+    if len(offered) > 1:
+        # A form: the slow maps are computed only when asked for. Its widgets hold the last map
+        # asked for (their values change on submit only), in the link and across page switches.
         with st.form("map-form"):
-            method = st.radio("Projection", projection.METHODS, index=projection.METHODS.index(choice.method),
-                              format_func=mapview.LABELS.get, horizontal=True,
+            method = st.radio("Projection", offered, format_func=projection.label, horizontal=True,
                               help="PCA is linear and instant; t-SNE and UMAP keep neighbourhoods and take "
-                                   "seconds, computed in the background.", key="map_method")
+                                   "seconds, computed in the background.", key="map_method", bind="query-params")
             values: dict[str, dict] = {}
-            for name in [m for m in projection.METHODS if projection.method_params(m)]:
+            for name in [m for m in offered if projection.method_params(m)]:
                 values[name] = {}
-                with st.expander(f"{mapview.LABELS[name]} settings", expanded=choice.method == name):
+                with st.expander(f"{projection.label(name)} settings", expanded=method == name):
                     for param, spec in projection.method_params(name).items():
-                        current = choice.params.get(param, spec.default) if choice.method == name else spec.default
                         kind = type(spec.default)
                         values[name][param] = st.number_input(
                             param.replace("_", " "), min_value=kind(spec.low), max_value=kind(spec.high),
-                            value=kind(current), step=kind(1) if kind is int else 0.05 if spec.high <= 1 else 1.0,
-                            help=spec.help, key=f"map-{name}-{param}")
-            if st.form_submit_button("Compute map", type="primary"):
-                choice = mapview.MapChoice(method, values.get(method, {}))
+                            value=spec.default, step=kind(1) if kind is int else 0.05 if spec.high <= 1 else 1.0,
+                            help=spec.help, key=f"{name}_{param}", bind="query-params")
+            st.form_submit_button("Compute map", type="primary")
+        choice = mapview.MapChoice(method, values.get(method, {}))
     mapview.remember(choice)
     colour_options = list(COLOURS) if dataset.y is not None else ["error"]
-    colour = st.radio("Colour by", colour_options, format_func=COLOURS.get, horizontal=True,
-                      index=common.choice(colour_options, "colour", colour_options[0]), key="map_colour")
-    common.set_params(colour=colour)
+    colour = st.radio("Colour by", colour_options, format_func=COLOURS.get, horizontal=True, key="map_colour",
+                      bind="query-params")
 
 try:
     state = mapview.current_map(engine, dataset, codes, choice)
 except ValueError as e:
     st.error(f"No map of these codes: {e}")
     st.stop()
-upload_code = common.upload_code(engine)
+upload_code = handoffs.upload_code(engine)
 upload = None
 if upload_code is not None:
     try:
-        upload = (state.projection.transform(upload_code[None]), common.uploaded_image()[1])
+        upload = (state.projection.transform(upload_code[None]), handoffs.uploaded_image()[1])
     except ValueError as e:
         st.warning(f"The uploaded image cannot be placed on this map: {e}")
 
-chart_key = f"map-{state.method}-{st.session_state.get('map_chart_epoch', 0)}"  # a new key clears the chart's selection
+drawn = state.projection.method
+chart_key = f"map-{drawn}-{st.session_state.get('map_chart_epoch', 0)}"  # a new key clears the chart's selection
 
 
 def keep_selection() -> None:
     event = st.session_state[chart_key]
-    common.set_selection(mapping.indices_from_points(event["selection"]["points"]), dataset)
+    handoffs.set_selection(mapping.indices_from_points(event["selection"]["points"]), dataset)
 
 
-selection = common.get_selection(dataset)
+selection = handoffs.get_selection(dataset)
 with chart:
     mapview.explain(state)
     st.plotly_chart(mapview.scatter(state, dataset, codes, colour, selected=selection, upload=upload),
                     key=chart_key, on_select=keep_selection, selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False,
-                            "toImageButtonOptions": {"filename": f"map-{state.method}", "scale": 2}})
+                            "toImageButtonOptions": {"filename": f"map-{drawn}", "scale": 2}})
     st.caption("Click, box or lasso points to select them; double-click empty space to clear. The camera in the "
                "chart's toolbar saves it as PNG.")
 with controls:
     # Built only when clicked: the table of 5,000 codes is not worth making on every rerun.
-    st.download_button("Download the map as CSV", mime="text/csv", file_name=f"map-{state.method}.csv", key="map-csv",
+    st.download_button("Download the map as CSV", mime="text/csv", file_name=f"map-{drawn}.csv", key="map-csv",
                        data=lambda: mapping.map_table(state.coords, codes, mapview.labels(dataset)).to_csv(index=False))
     st.caption("Positions, labels, reconstruction errors and codes of every image.")
 
@@ -84,36 +84,30 @@ st.subheader("Selection")
 if not selection:
     st.caption("Nothing selected yet. The selection is kept for the Compare, Interpolate and Arithmetic pages.")
 else:
-    # Evenly spaced through the selection: the data is sorted by label, so the first 64 of a
-    # large box would all be one digit.
-    picks = np.unique(np.linspace(0, len(selection) - 1, min(len(selection), SELECTION_SHOWN)).round().astype(int))
-    shown = [selection[k] for k in picks]
+    shown = evenly_spaced(selection, SELECTION_SHOWN)
     st.markdown(f"**{len(selection):,} images selected**"
                 + (f"; {SELECTION_SHOWN} of them, evenly spaced, are shown" if len(selection) > SELECTION_SHOWN else "")
                 + ". Original | reconstruction; the other pages can use this selection.")
-    pairs = common.side_by_side(dataset.x[shown], engine.reconstruct(dataset.x[shown]))
-    common.show_gallery(pairs, [f"{index_caption(dataset, i)} · {codes.errors[i]:.4f}" for i in shown], side=56)
+    pairs = images.side_by_side(dataset.x[shown], engine.reconstruct(dataset.x[shown]))
+    display.show_gallery(pairs, [f"{index_caption(dataset, i)} · {codes.errors[i]:.4f}" for i in shown], side=56)
     left, right = st.columns([1, 5])
     with left:
-        common.png_download(pairs, 8, "selection.png", key="selection")
+        display.png_download(pairs, 8, "selection.png", key="selection")
     with right:
         if st.button("Clear selection"):
-            common.set_selection([], dataset)
+            handoffs.set_selection([], dataset)
             st.session_state["map_chart_epoch"] = st.session_state.get("map_chart_epoch", 0) + 1
             st.rerun()
 
 st.subheader("Manifold")
-size = st.slider("Grid size", 4, 24, 12, help="Positions on a regular grid over the map, decoded into images.")
+size = st.slider("Grid size", 4, 24, 12, help="Positions on a regular grid over the map, decoded into images.",
+                 key="map_grid", bind="query-params")
 positions = mapping.manifold_positions(state.coords, size)
 try:
     decoded = engine.decode(state.projection.inverse(positions))
 except ValueError as e:
     st.warning(f"No manifold for this map: {e}")
 else:
-    how = {"latent": "each grid point is a latent code",
-           "pca": "each grid point is a code on the plane of the two principal axes",
-           "tsne": "t-SNE has no inverse: each grid point blends the codes of the nearest map points",
-           "umap": "each grid point blends the codes of the nearest map points"}[state.method]
-    common.show_grid(decoded, size, caption=f"Decoded grid over the {mapview.LABELS[state.method]} map, top row = "
-                                            f"top of the plot ({how}).",
-                     key="manifold", cell=max(28, 840 // size), filename=f"manifold-{state.method}.png")
+    display.show_grid(decoded, size, caption=f"Decoded grid over the {state.projection.label} map, top row = "
+                                            f"top of the plot ({state.projection.inverse_note}).",
+                     key="manifold", cell=max(28, 840 // size), filename=f"manifold-{drawn}.png")

@@ -16,13 +16,12 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import cache, mapping, projection
+from explorer import cache, projection
 from explorer.backend import DatasetCodes, InferenceEngine
 from explorer.data import Dataset
-from explorer.ui import common
+from explorer.shipped import DEFAULT_CHECKPOINT, SHIPPED_DIR
+from explorer.ui import datasets, engines, heap, jobs
 
-LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP", "latent": "latent space"}
-AXES = {"pca": "PC", "tsne": "t-SNE", "umap": "UMAP", "latent": "z"}
 CHOICE_KEY = "map_choice"  # the last map asked for, so other pages show the same one
 QUICK_WAIT_S = 0.5  # a slow method's map cached on disk arrives within this: no flash of PCA
 POLL_S = 1.0
@@ -37,34 +36,17 @@ class MapChoice:
 @dataclass
 class MapState:
     coords: np.ndarray  # (N, 2) position of every dataset image
-    projection: object  # transform (codes -> positions) and inverse (positions -> codes)
-    method: str  # what is drawn: "latent", "pca", "tsne" or "umap"
-    wanted: str  # what was asked for
+    projection: projection.Projection  # what is drawn: transform, inverse, label, axis names
+    wanted: str  # the method asked for
     pending: Future | None = None  # the wanted map, still computing
     job: str | None = None  # its key, for its progress
     error: str | None = None  # why the wanted map is not shown
 
 
 # --- which map ---------------------------------------------------------------------------------
-def choice_from_url(fallback: MapChoice | None = None) -> MapChoice:
-    """The map named by the query parameters, else ``fallback``, else PCA; out-of-range values
-    fall back to their defaults."""
-    fallback = fallback or MapChoice()
-    method = common.param("method", fallback.method)
-    if method not in projection.METHODS:
-        method = "pca"
-    params = {}
-    for name, spec in projection.method_params(method).items():
-        default = fallback.params.get(name, spec.default) if method == fallback.method else spec.default
-        params[name] = common.param_between(name, default, spec.low, spec.high, type(spec.default))
-    return MapChoice(method, params)
-
-
 def remember(choice: MapChoice) -> None:
-    """Put the choice in the link and in the session, for the Upload page to show the same map."""
+    """Keep the Map page's choice in the session, so the other pages show the same map."""
     st.session_state[CHOICE_KEY] = choice
-    names = {name for spec in projection.PARAMS.values() for name in spec}
-    common.set_params(method=choice.method, **{name: choice.params.get(name) for name in names})
 
 
 def last_choice() -> MapChoice:
@@ -73,8 +55,9 @@ def last_choice() -> MapChoice:
 
 # --- computing it ------------------------------------------------------------------------------
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _pca_map(content_hash: str, dataset_identity: str, _codes: np.ndarray) -> projection.ProjectionResult:
-    return projection.project(_codes, "pca", {}, (content_hash, dataset_identity))
+def _instant_map(content_hash: str, dataset_identity: str, method: str,
+                 _codes: np.ndarray) -> projection.ProjectionResult:
+    return projection.project(_codes, method, {}, (content_hash, dataset_identity))
 
 
 @st.cache_resource(show_spinner=False)
@@ -88,28 +71,7 @@ def warm_up_umap() -> threading.Thread:
 
 def _warm_up() -> None:
     projection.warm_up()
-    common.freeze_heap()  # numba's compiled code lives as long as the server: out of the collector's way
-
-
-@st.cache_resource
-def _progress() -> dict[str, float]:
-    """Fraction done of each background map, written by the worker, read by the page."""
-    return {}
-
-
-@st.cache_resource
-def _failures() -> dict[str, str]:
-    """Why a background map failed, by job: shown instead of starting the same doomed job again."""
-    return {}
-
-
-def _compute(codes: np.ndarray, method: str, params: dict, key_parts: tuple, job: str) -> projection.ProjectionResult:
-    progress = _progress()
-    try:
-        return projection.project(codes, method, params, key_parts, lambda f: progress.__setitem__(job, f))
-    except Exception as e:  # any library error: the page reports it
-        _failures()[job] = str(e)
-        raise
+    heap.freeze_heap()  # numba's compiled code lives as long as the server: out of the collector's way
 
 
 def _job_key(key_parts: tuple, method: str, params: dict) -> str:
@@ -117,63 +79,64 @@ def _job_key(key_parts: tuple, method: str, params: dict) -> str:
 
 
 def _start(key_parts: tuple, codes: np.ndarray, method: str, params: dict) -> Future:
-    """The background job computing this map: one per map for all sessions."""
-    job = _job_key(key_parts, method, params)
-    return common.background(job, _compute, codes, method, params, key_parts, job)
+    """The background job computing this map: one per map for all sessions. The worker gets
+    plain arrays and values, and reports its progress to the job store."""
+    return jobs.submit(_job_key(key_parts, method, params), projection.project, codes, method, params, key_parts)
 
 
 @st.cache_resource(show_spinner=False)
-def warm_start(default_checkpoint: str = "mnist-vae", dataset_name: str = "mnist") -> None:
+def warm_start(default_checkpoint: str = DEFAULT_CHECKPOINT, dataset_name: str = "mnist") -> None:
     """Once per server, off the request path: compile UMAP, and queue the slow maps of the
     model the app opens on, so they land in the disk cache before anyone asks. Other models'
     maps are made on first request, then cached on disk too."""
     warm_up_umap()
-    engine = common.engine_for(common.SHIPPED_DIR / default_checkpoint)
-    dataset = common.dataset_for(dataset_name)
+    engine = engines.engine_for(SHIPPED_DIR / default_checkpoint)
+    dataset = datasets.dataset_for(dataset_name)
     codes = engine.encode_dataset(dataset).codes  # read from the disk cache after the first run
-    key_parts = (engine.checkpoint.content_hash, dataset.identity)
+    key_parts = (engine.source.content_hash, dataset.identity)
     for method in ("umap", "tsne"):
         _start(key_parts, codes, method, projection.default_params(method))
 
 
 def current_map(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes, choice: MapChoice) -> MapState:
-    """The map to draw now: the wanted one if ready, else PCA with the wanted one pending."""
-    if engine.latent_dim == 2:
-        plane = mapping.LatentPlane(codes.codes)
-        return MapState(plane.coords, plane, "latent", "latent")
-    key_parts = (engine.checkpoint.content_hash, dataset.identity)
-    pca = _pca_map(*key_parts, codes.codes)
-    if choice.method == "pca":
-        return MapState(pca.coords, pca.projection, "pca", "pca")
+    """The map to draw now: the wanted one if ready, else PCA with the wanted one pending. A
+    choice made for another model (codes of another size) falls back to this model's first map."""
+    offered = projection.methods_for(engine.latent_dim)
+    if choice.method not in offered:
+        choice = MapChoice(offered[0])
+    key_parts = (engine.source.content_hash, dataset.identity)
+    if projection.PROJECTIONS[choice.method].instant:
+        result = _instant_map(*key_parts, choice.method, codes.codes)
+        return MapState(result.coords, result.projection, choice.method)
+    pca = _instant_map(*key_parts, "pca", codes.codes)
     job = _job_key(key_parts, choice.method, choice.params)
-    if job in _failures():
-        return _instead_of(choice, pca, error=_failures()[job])
     future = _start(key_parts, codes.codes, choice.method, choice.params)
     try:
         result = future.result(timeout=QUICK_WAIT_S)
     except FutureTimeout:
         return _instead_of(choice, pca, pending=future, job=job)
-    except Exception as e:  # the job's own error, also kept in _failures
-        return _instead_of(choice, pca, error=str(e))
-    return MapState(result.coords, result.projection, choice.method, choice.method)
+    except Exception as e:  # the job's own error: shown until the job store retries it
+        return _instead_of(choice, pca, error=str(e) or type(e).__name__)
+    return MapState(result.coords, result.projection, choice.method)
 
 
 def _instead_of(choice: MapChoice, pca: projection.ProjectionResult, error: str | None = None,
                 pending: Future | None = None, job: str | None = None) -> MapState:
     """PCA, shown while the wanted map computes or because it failed."""
-    why = f"The {LABELS[choice.method]} map could not be made: {error}. Showing PCA instead." if error else None
-    return MapState(pca.coords, pca.projection, "pca", choice.method, pending=pending, job=job, error=why)
+    label = projection.label(choice.method)
+    why = f"The {label} map could not be made: {error}. Showing PCA instead." if error else None
+    return MapState(pca.coords, pca.projection, choice.method, pending=pending, job=job, error=why)
 
 
 def explain(state: MapState) -> None:
     """Say what the map is, why it is not the one asked for, and follow a pending one."""
-    if state.method == "latent":
+    if state.projection.method == "latent":
         st.info("This model's latent space is 2-D, so the map is the latent space itself, with no projection: "
                 "x is z0, y is z1.")
     if state.error:
         st.error(state.error)
     if state.pending is not None:
-        _follow(state.pending, state.job, LABELS[state.wanted])
+        _follow(state.pending, state.job, projection.label(state.wanted))
 
 
 @st.fragment(run_every=POLL_S)
@@ -181,7 +144,7 @@ def _follow(future: Future, job: str, label: str) -> None:
     # Polls without blocking anyone; the whole page reruns once to swap the finished map in.
     if future.done():
         st.rerun()
-    fraction = _progress().get(job, 0.0)
+    fraction = jobs.progress(job)
     st.progress(fraction, text=f"Computing the {label} map in the background ({fraction:.0%}). "
                                f"PCA is shown meanwhile; the {label} map replaces it when ready.")
 
@@ -214,12 +177,9 @@ def scatter(state: MapState, dataset: Dataset, codes: DatasetCodes, colour: str,
         figure.add_scattergl(x=upload[0][:, 0], y=upload[0][:, 1], mode="markers", name=upload[1],
                              marker=dict(symbol="star", size=18, color="red", line=dict(width=1, color="white")),
                              hovertemplate=f"{upload[1]}<extra></extra>")
-    axis = AXES[state.method]
-    start = 0 if state.method == "latent" else 1
     figure.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(itemsizing="constant"),
-                         title=f"{'Latent space' if state.method == 'latent' else LABELS[state.method]} of {len(x):,} codes",
-                         dragmode="lasso",
-                         xaxis_title=f"{axis} {start}", yaxis_title=f"{axis} {start + 1}")
+                         title=f"{state.projection.heading} of {len(x):,} codes", dragmode="lasso",
+                         xaxis_title=state.projection.axis_names[0], yaxis_title=state.projection.axis_names[1])
     return figure
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import controls, latent
-from explorer.ui import common
+from explorer import controls, images, latent
+from explorer.ui import datasets, display, session
 
 SAMPLERS = {"prior": "Prior N(0, I)", "gaussian": "Fitted Gaussian (full covariance)",
             "mixture": "Gaussian mixture (fitted)"}
@@ -27,34 +27,33 @@ def neighbour_spacing(content_hash: str, dataset_identity: str, _train_codes: np
     return controls.typical_neighbour_distance(_train_codes)
 
 
-engine, dataset = common.page_start(
+engine, dataset = session.page_start(
     "Sample",
     "Draw new latent codes and decode them. Beside each sample is the training image whose code is "
     "nearest: a sample that looks just like its neighbour at a small distance suggests copying.",
 )
-codes = common.dataset_codes(engine, dataset)
+codes = datasets.dataset_codes(engine, dataset)
 train_codes = codes.codes[dataset.train_idx]
 
-kinds = (["prior"] if engine.model.is_variational else []) + ["gaussian", "mixture"]
+kinds = (["prior"] if engine.source.is_variational else []) + ["gaussian", "mixture"]
 row = st.columns([3, 2, 2, 2, 2])
-kind = row[0].selectbox("Sampler", kinds, format_func=SAMPLERS.get, index=common.choice(kinds, "sampler", kinds[0]),
+kind = row[0].selectbox("Sampler", kinds, format_func=SAMPLERS.get, key="sample_sampler", bind="query-params",
                         help="The prior is only offered for VAEs: a plain autoencoder's codes follow no known "
-                             "distribution, so a Gaussian or a mixture is fitted to its training codes instead.", key="sample_sampler")
-components = row[1].number_input("Mixture components", 1, 50, common.param_between("k", 10, 1, 50, int),
-                                 disabled=kind != "mixture", help="Full-covariance Gaussians in the mixture.", key="sample_k")
-temperature = row[2].slider("Temperature", 0.0, 2.0, common.param_between("t", 1.0, 0.0, 2.0), 0.05,
+                             "distribution, so a Gaussian or a mixture is fitted to its training codes instead.")
+components = row[1].number_input("Mixture components", 1, 50, 10, disabled=kind != "mixture", key="sample_k",
+                                 bind="query-params", help="Full-covariance Gaussians in the mixture.")
+temperature = row[2].slider("Temperature", 0.0, 2.0, 1.0, 0.05, key="sample_t", bind="query-params",
                             help="Scales each draw's spread around its mean: below 1 gives safer, more typical "
-                                 "samples; above 1 more varied and more broken ones.", key="sample_t")
-seed = row[3].number_input("Seed", 0, 2**31 - 1, common.param_between("seed", 0, 0, 2**31 - 1, int),
-                           help="The same seed draws the same samples.", key="sample_seed")
-count = row[4].number_input("How many", 1, MAX_COUNT, common.param_between("n", 16, 1, MAX_COUNT, int), key="sample_n")
-common.set_params(sampler=kind, k=components if kind == "mixture" else None, t=temperature, seed=seed, n=count)
+                                 "samples; above 1 more varied and more broken ones.")
+seed = row[3].number_input("Seed", 0, 2**31 - 1, 0, help="The same seed draws the same samples.", key="sample_seed",
+                           bind="query-params")
+count = row[4].number_input("How many", 1, MAX_COUNT, 16, key="sample_n", bind="query-params")
 
 try:
     if kind == "prior":
         sampler = latent.CodeSampler.fit("prior", latent_dim=engine.latent_dim)
     else:
-        sampler = fitted_sampler(engine.checkpoint.content_hash, dataset.identity, kind,
+        sampler = fitted_sampler(engine.source.content_hash, dataset.identity, kind,
                                  int(components) if kind == "mixture" else 1, train_codes)
     samples = sampler.sample(int(count), int(seed), float(temperature))
     nearest_rows, distances = latent.nearest(samples, train_codes)
@@ -64,15 +63,15 @@ except ValueError as e:
 
 decoded = engine.decode(samples)
 nearest_idx = dataset.train_idx[nearest_rows]
-pairs = common.side_by_side(decoded, dataset.x[nearest_idx])
+pairs = images.side_by_side(decoded, dataset.x[nearest_idx])
 captions = [f"d = {d:.2f} · nearest {controls.index_caption(dataset, int(i))}"
             for d, i in zip(distances, nearest_idx)]
 
 st.markdown(f"**{len(samples)} samples** (left of each pair) and their nearest training images (right); "
             f"d is the Euclidean distance between the codes.")
-common.show_gallery(pairs, captions, side=112)
-common.png_download(pairs, PAIRS_PER_ROW, f"samples-{engine.checkpoint.name}-{kind}-seed{seed}.png",
+display.show_gallery(pairs, captions, side=112)
+display.png_download(pairs, PAIRS_PER_ROW, f"samples-{engine.source.name}-{kind}-seed{seed}.png",
                     key="samples")
-spacing = neighbour_spacing(engine.checkpoint.content_hash, dataset.identity, train_codes)
+spacing = neighbour_spacing(engine.source.content_hash, dataset.identity, train_codes)
 st.caption(f"For scale: a training code's nearest other training code is a median {spacing:.2f} away; these samples "
            f"are a median {np.median(distances):.2f} from theirs. Much closer than that hints at copying.")

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import controls, latent
-from explorer.ui import common
+from explorer.ui import datasets, display, session
 
 MODES = {"prior": "prior ±3σ", "percentile": "1st–99th percentile of the codes", "minmax": "min–max of the codes"}
 TOP_SLIDERS = 8  # shown at once; the rest wait in an expander
@@ -23,11 +23,6 @@ def set_sliders(values: np.ndarray) -> None:
         st.session_state[slider_key(dim)] = float(value)
 
 
-def decimals(step: float) -> int:
-    # one digit finer than the step, so a code near zero reads -0.03 rather than -0.0
-    return max(0, int(-np.floor(np.log10(step)))) + 1
-
-
 @st.fragment
 def explore(engine, image: np.ndarray, caption: str, start: np.ndarray, bounds: np.ndarray, order: np.ndarray,
             importance: np.ndarray, measure: str) -> None:
@@ -37,7 +32,7 @@ def explore(engine, image: np.ndarray, caption: str, start: np.ndarray, bounds: 
     def slider(dim: int) -> None:
         low, high, step = bounds[dim]
         values[dim] = st.slider(f"z{dim} · {measure} {importance[dim]:.3g}", float(low), float(high), step=float(step),
-                                format=f"%.{decimals(step)}f", key=slider_key(dim))
+                                format=f"%.{controls.slider_decimals(step)}f", key=slider_key(dim))
 
     left, right = st.columns([3, 2])
     with left:
@@ -49,33 +44,31 @@ def explore(engine, image: np.ndarray, caption: str, start: np.ndarray, bounds: 
                     slider(int(dim))
     with right:
         decoded = engine.decode_coalesced(values[None])[0]
-        common.show_image(decoded, caption="Decoded from the sliders", min_side=280)
+        display.show_image(decoded, caption="Decoded from the sliders", min_side=280)
         st.button("Reset to the sample's code", on_click=set_sliders, args=(start,), icon="↩️")
-        common.show_image(image, caption=f"The sample, {caption}", min_side=112)
+        display.show_image(image, caption=f"The sample, {caption}", min_side=112)
 
 
-engine, dataset = common.page_start(
+engine, dataset = session.page_start(
     "Sliders",
     "Each slider sets one latent dimension, most important first; the image is decoded as you drag. "
     "Importance is the mean KL divergence from the prior for a VAE and the variance of the codes otherwise.",
 )
-dataset_codes = common.dataset_codes(engine, dataset)
+dataset_codes = datasets.dataset_codes(engine, dataset)
 codes = dataset_codes.codes
 size, dim_count = len(dataset.x), engine.latent_dim
 
-modes = (["prior"] if engine.model.is_variational else []) + ["percentile", "minmax"]
+modes = (["prior"] if engine.source.is_variational else []) + ["percentile", "minmax"]
 row = st.columns([2, 3, 2, 2])
-index = int(row[0].number_input("Start at dataset index", 0, size - 1,
-                                common.param_between("i", int(dataset.test_idx[0]), 0, size - 1, int), key="sliders_i"))
-mode = row[1].selectbox("Slider ranges", modes, format_func=MODES.get, index=common.choice(modes, "range", modes[0]),
-                        help="Prior ±3σ is offered for VAEs, whose codes are pulled towards N(0, I).", key="sliders_range")
+index = int(row[0].number_input("Start at dataset index", 0, size - 1, int(dataset.test_idx[0]), key="sliders_i",
+                                bind="query-params"))
+mode = row[1].selectbox("Slider ranges", modes, format_func=MODES.get, key="sliders_range", bind="query-params",
+                        help="Prior ±3σ is offered for VAEs, whose codes are pulled towards N(0, I).")
 max_rows = min(MAX_ROWS, dim_count)
-n_rows = row[2].number_input("Traversal rows", 1, max_rows,
-                             common.param_between("rows", min(8, max_rows), 1, max_rows, int),
-                             help="The most important dimensions, one per row.", key="sliders_rows")
-n_values = row[3].number_input("Traversal columns", 3, 15, common.param_between("cols", 9, 3, 15, int),
-                               help="Values from the low to the high end of each dimension's range.", key="sliders_cols")
-common.set_params(i=index, range=mode, rows=n_rows, cols=n_values)
+n_rows = row[2].number_input("Traversal rows", 1, max_rows, min(8, max_rows), key="sliders_rows", bind="query-params",
+                             help="The most important dimensions, one per row.")
+n_values = row[3].number_input("Traversal columns", 3, 15, 9, key="sliders_cols", bind="query-params",
+                               help="Values from the low to the high end of each dimension's range.")
 
 try:
     ranges = latent.traversal_ranges(mode, codes=codes)
@@ -89,7 +82,7 @@ start, clipped = controls.slider_start(codes[index], bounds)
 
 # Sliders restart from the sample's code when the sample, the ranges or the model change, and
 # when they come back after a visit to another page (Streamlit forgets unrendered widgets).
-origin = (engine.checkpoint.content_hash, dataset.identity, index, mode)
+origin = (engine.source.content_hash, dataset.identity, index, mode)
 if st.session_state.get(ORIGIN_KEY) != origin or any(slider_key(d) not in st.session_state for d in range(dim_count)):
     set_sliders(start)
     st.session_state[ORIGIN_KEY] = origin
@@ -104,7 +97,7 @@ explore(engine, dataset.x[index], caption, start, bounds, order, importance, mea
 st.subheader("Traversal")
 dims = order[: int(n_rows)]
 traversal = engine.decode(latent.traversal_grid(codes[index], dims, ranges, int(n_values)))
-common.show_grid(traversal, int(n_values), key="traversal", filename=f"traversal-{engine.checkpoint.name}-{index}.png",
+display.show_grid(traversal, int(n_values), key="traversal", filename=f"traversal-{engine.source.name}-{index}.png",
                  caption=f"Rows, top to bottom: {', '.join(f'z{d}' for d in dims)}. Each row sweeps one dimension "
                          f"from the low to the high end of its range ({MODES[mode]}); "
                          f"the others keep the code of {caption}.")

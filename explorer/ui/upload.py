@@ -7,7 +7,7 @@ import streamlit as st
 
 from explorer import images, mapping, metrics
 from explorer.controls import index_caption
-from explorer.ui import common, mapview
+from explorer.ui import datasets, display, handoffs, mapview, session
 
 # MIME types, not extensions: the browser's picker filters by them, and Streamlit then leaves the
 # check to us instead of raising on a mismatched name. Every upload is decoded by
@@ -19,7 +19,7 @@ SOURCE_KEY = "upload_bytes"  # (file name, bytes): the upload survives a visit t
 
 def forget_upload() -> None:
     st.session_state.pop(SOURCE_KEY, None)
-    common.clear_upload()
+    handoffs.clear_upload()
 
 
 def forget_removed_upload() -> None:
@@ -27,7 +27,7 @@ def forget_removed_upload() -> None:
         forget_upload()
 
 
-engine, dataset = common.page_start(
+engine, dataset = session.page_start(
     "Upload",
     "Drop a picture of a digit: it is preprocessed like the training data, encoded, reconstructed and "
     "placed among the dataset's images.",
@@ -49,25 +49,24 @@ if file is None:  # back from another page: the uploader starts empty, the uploa
 
 channels, height, width = engine.input_shape
 if height != width:
-    st.error(f"{engine.checkpoint.name} takes {height}×{width} images; uploads can only be fitted to square inputs.")
+    st.error(f"{engine.source.name} takes {height}×{width} images; uploads can only be fitted to square inputs.")
     st.stop()
-mnist_style = st.toggle("MNIST-style preprocessing", value=True,
+mnist_style = st.toggle("MNIST-style preprocessing", value=True, key="upload_mnist_style", persist_state="session",
                         help="Invert to light ink on dark, crop, fit into a 20/28 box and centre by mass, as the "
                              "MNIST digits were made. Off: just grayscale and resize.")
 try:
     prepared = images.preprocess_bytes(data, size=height, channels=channels, mnist_style=mnist_style)
 except images.ImageError as e:
-    common.clear_upload()
+    handoffs.clear_upload()
     st.error(f"Cannot use {name}: {e}.")
     st.stop()
 image = prepared.image if prepared.image.ndim == 3 else prepared.image[None]
-common.set_upload(image, name, engine)
-code = st.session_state["upload_code"]
+code = handoffs.set_upload(image, name, engine)
 reconstruction = engine.reconstruct(image)[0]
-codes = common.dataset_codes(engine, dataset)
+codes = datasets.dataset_codes(engine, dataset)
 
 st.subheader("Preprocessing")
-st.image([images.upscale(common.square(picture), 150) for _, picture in prepared.steps],
+st.image([images.upscale(images.square(picture), 150) for _, picture in prepared.steps],
          caption=[caption for caption, _ in prepared.steps], width=150)
 for note in prepared.notes:
     st.caption(f"• {note}")
@@ -77,9 +76,9 @@ error = float(metrics.per_sample_mse(image[None], reconstruction[None])[0])
 percentile = metrics.error_percentile(codes.errors, error)
 left, middle, right = st.columns([1, 1, 3])
 with left:
-    common.show_image(image, "model input", min_side=168)
+    display.show_image(image, "model input", min_side=168)
 with middle:
-    common.show_image(reconstruction, "reconstruction", min_side=168)
+    display.show_image(reconstruction, "reconstruction", min_side=168)
 with right:
     st.metric("Reconstruction error (MSE)", f"{error:.4f}")
     st.markdown(f"Higher than **{percentile:.1f}%** of the dataset's {len(codes.errors):,} images"
@@ -107,6 +106,6 @@ else:
 
 st.subheader("Nearest neighbours in latent space")
 indices, distances = mapping.nearest_neighbours(codes.codes, code, NEIGHBOURS)
-common.show_gallery(dataset.x[indices], [f"{index_caption(dataset, i)} · d = {d:.2f}"
+display.show_gallery(dataset.x[indices], [f"{index_caption(dataset, i)} · d = {d:.2f}"
                                          for i, d in zip(indices, distances)], side=112)
-st.caption(f"Euclidean distance between codes in {engine.checkpoint.name}'s {engine.latent_dim}-d latent space.")
+st.caption(f"Euclidean distance between codes in {engine.source.name}'s {engine.latent_dim}-d latent space.")

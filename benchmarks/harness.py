@@ -1,7 +1,8 @@
 """``streamlit run app.py`` on a free local port, and the Chromium to look at it with.
 
-Shared by the browser benchmarks (``bench_browser.py``, ``load_run.py``) and the browser
-tests (``tests/test_e2e_browser.py``), which need the same start, health wait and clean stop.
+Shared by the browser tests (``tests/test_e2e_browser.py``, ``tests/test_load.py``) and the
+browser benchmarks (``benchmarks.bench_browser``, ``benchmarks.load_run``), which need the same
+start, health wait, clean stop and browser.
 """
 from __future__ import annotations
 
@@ -17,10 +18,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
+# Headless on a CI machine: no GPU, no sandbox (containers run as root), nothing fetched from the
+# network behind the test's back, and no /dev/shm (small in containers) for shared memory.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
 
 class ServerError(RuntimeError):
     """The server exited or never became healthy; the message ends with its log's tail."""
+
+
+class ChromiumMissing(RuntimeError):
+    """No Chromium binary; the message says how to install one."""
 
 
 def free_port() -> int:
@@ -29,13 +38,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def find_chromium() -> str | None:
-    """Debian's Chromium (Playwright cannot download its own browser here), or $CHROMIUM."""
+def find_chromium() -> str:
+    """$CHROMIUM, else Debian's Chromium (Playwright cannot download its own browser here)."""
     for candidate in (os.environ.get("CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium",
                       shutil.which("chromium-browser")):
         if candidate and Path(candidate).is_file():
             return candidate
-    return None
+    raise ChromiumMissing("Chromium was not found: install Debian's chromium (apt-get install chromium, as .ci/run "
+                          "does), or set $CHROMIUM to a Chromium binary")
+
+
+def chromium_launch_options(executable: str | None = None) -> dict:
+    """Keyword arguments for Playwright's ``chromium.launch`` (sync or async API)."""
+    return {"executable_path": executable or find_chromium(), "args": CHROMIUM_ARGS}
 
 
 class StreamlitServer:
@@ -76,7 +91,7 @@ class StreamlitServer:
                         return time.perf_counter() - self.started
             except OSError:
                 pass
-            time.sleep(0.02)
+            time.sleep(0.02)  # polling an HTTP endpoint: there is nothing to wait on instead
         raise ServerError(f"streamlit was not healthy after {timeout_s:.0f} s:\n{self.log_tail()}")
 
     def stop(self) -> None:

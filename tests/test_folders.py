@@ -1,0 +1,226 @@
+"""Folders and .npz files of any size and colour: plain preprocessing, modes, the disk cache
+keyed by the listing (issue 9 defect 6), loose images, unreadable files, parallel decoding."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from explorer import data, folders, images
+from explorer.data import DatasetError
+
+
+def solid(mode: str, size: tuple[int, int], value) -> Image.Image:
+    return Image.new(mode, size, value)
+
+
+def banded(width: int, height: int) -> Image.Image:
+    """Blue left quarter, green middle, red right quarter: a centre crop keeps only the green."""
+    a = np.zeros((height, width, 3), np.uint8)
+    a[:, : width // 4] = (0, 0, 255)
+    a[:, width // 4: width - width // 4] = (0, 255, 0)
+    a[:, width - width // 4:] = (255, 0, 0)
+    return Image.fromarray(a, "RGB")
+
+
+def load_colour(path, **kw) -> data.Dataset:
+    return data.load_dataset(str(path), size=kw.pop("size", 8), channels=kw.pop("channels", 3), **kw)
+
+
+def test_colour_folder_of_mixed_sizes_and_modes(tmp_path):
+    (tmp_path / "c").mkdir()
+    solid("RGB", (40, 30), (255, 0, 0)).save(tmp_path / "c" / "a_rgb.png")
+    banded(80, 40).save(tmp_path / "c" / "b_wide.png")
+    solid("L", (9, 17), 200).save(tmp_path / "c" / "c_gray.png")
+    solid("I;16", (12, 12), 32896).save(tmp_path / "c" / "d_16bit.png")  # 32896 / 65535 = 128 / 255
+    palette = solid("P", (10, 10), 1)
+    palette.putpalette([0, 0, 0, 0, 0, 255] + [0] * 762)
+    palette.save(tmp_path / "c" / "e_palette.png")
+    rgba = np.zeros((10, 20, 4), np.uint8)
+    rgba[:, :10] = (255, 255, 0, 255)  # opaque yellow left half, transparent right half
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "c" / "f_rgba.png")
+    solid("RGB", (16, 16), (0, 128, 255)).save(tmp_path / "c" / "g_photo.jpg", quality=100)
+    solid("CMYK", (8, 8), (0, 0, 0, 0)).save(tmp_path / "c" / "h_cmyk.tif")  # white
+    solid("1", (8, 8), 1).save(tmp_path / "c" / "i_bilevel.bmp")
+
+    ds = load_colour(tmp_path)
+    assert ds.skipped == [] and ds.preprocessing == "plain"
+    assert ds.x.shape == (9, 3, 8, 8) and ds.x.dtype == np.float32
+    colour = {name: ds.x[i] for i, name in enumerate(["rgb", "wide", "gray", "16bit", "palette", "rgba",
+                                                      "jpeg", "cmyk", "bilevel"])}
+    assert np.allclose(colour["rgb"], np.array([1, 0, 0])[:, None, None])
+    assert np.allclose(colour["wide"], np.array([0, 1, 0])[:, None, None], atol=0.02)  # centre crop: green only
+    assert np.allclose(colour["gray"], 200 / 255)
+    assert np.allclose(colour["16bit"], 128 / 255, atol=0.5 / 255)  # scaled from 16 bits, not clipped to white
+    assert np.allclose(colour["palette"], np.array([0, 0, 1])[:, None, None])
+    # the centre crop of the RGBA image: yellow on the left, the transparent half on black
+    assert np.allclose(colour["rgba"][:, :, :3], np.array([1, 1, 0])[:, None, None], atol=0.02)
+    assert np.allclose(colour["rgba"][:, :, 5:], 0, atol=0.02)
+    assert np.allclose(colour["jpeg"], np.array([0, 128 / 255, 1])[:, None, None], atol=3 / 255)
+    assert np.allclose(colour["cmyk"], 1) and np.allclose(colour["bilevel"], 1)
+    gray = data.load_dataset(str(tmp_path), size=8, channels=1, preprocessing="plain")
+    assert gray.x.shape == (9, 1, 8, 8)
+    assert np.allclose(gray.x[0], 0.299, atol=1 / 255)  # red's luminance
+
+
+def test_plain_preprocessing_of_an_upload():
+    import io
+
+    buf = io.BytesIO()
+    banded(60, 30).save(buf, format="PNG")
+    colour = images.preprocess_plain_bytes(buf.getvalue(), size=10, channels=3)
+    assert colour.image.shape == (3, 10, 10) and colour.image.dtype == np.float32
+    assert np.allclose(colour.image, np.array([0, 1, 0])[:, None, None], atol=0.02)
+    assert "centre-cropped from 60x30 to a square" in colour.notes
+    gray = images.preprocess_plain_bytes(buf.getvalue(), size=10, channels=1)
+    assert gray.image.shape == (10, 10) and np.allclose(gray.image, 0.587, atol=0.01)
+
+
+def test_default_preprocessing():
+    assert data.default_preprocessing([1, 28, 28], "mnist") == "digit"
+    assert data.default_preprocessing([1, 8, 8], "digits") == "digit"
+    assert data.default_preprocessing([3, 64, 64], "mnist") == "plain"
+    assert data.default_preprocessing([1, 28, 28], "/data/fashion") == "plain"
+    assert data.default_preprocessing([1, 28, 28], None) == "plain"
+    with pytest.raises(DatasetError, match="digit preprocessing makes 1-channel images"):
+        data.load_dataset("/tmp", size=8, channels=3, preprocessing="digit")
+
+
+def test_second_open_reads_the_cache(tmp_path, monkeypatch):
+    for i in range(3):
+        solid("RGB", (10, 10), (80 * i, 0, 0)).save(tmp_path / f"{i}.png")
+    first = load_colour(tmp_path)
+    monkeypatch.setattr(folders, "decode_file", lambda *a: pytest.fail("decoded again"))
+    again = load_colour(tmp_path)
+    assert again.identity == first.identity and np.array_equal(again.x[:], first.x[:])
+    # another target shape or preprocessing is another entry
+    monkeypatch.undo()
+    assert load_colour(tmp_path, size=4).x.shape == (3, 3, 4, 4)
+
+
+def touch_later(path) -> None:
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+
+
+def test_a_changed_file_in_a_subfolder_is_noticed(tmp_path):
+    """Issue 9 defect 6: the cache key saw only the top folder's mtime."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        solid("RGB", (10, 10), (255, 0, 0)).save(tmp_path / name / "0.png")
+    before = data.source_signature(str(tmp_path))
+    top_mtime = tmp_path.stat().st_mtime_ns
+    first = load_colour(tmp_path)
+    assert np.allclose(first.x[1][0], 1)
+    # the same size of file, new content, inside a class subfolder: the top folder does not change
+    solid("RGB", (10, 10), (0, 0, 255)).save(tmp_path / "b" / "0.png")
+    touch_later(tmp_path / "b" / "0.png")
+    assert tmp_path.stat().st_mtime_ns == top_mtime
+    assert data.source_signature(str(tmp_path)) != before
+    again = load_colour(tmp_path)
+    assert again.identity != first.identity
+    assert np.allclose(again.x[1][2], 1) and np.allclose(again.x[1][0], 0)
+    # an added file in a subfolder is noticed too
+    solid("RGB", (10, 10), (0, 255, 0)).save(tmp_path / "a" / "1.png")
+    assert len(load_colour(tmp_path).x) == 3
+
+
+def test_source_signature_of_names_and_files(tmp_path):
+    assert data.source_signature("mnist") == "mnist" and data.source_signature("shapes:900") == "shapes:900"
+    path = tmp_path / "set.npz"
+    np.savez(path, x=np.zeros((2, 3, 3)))
+    before = data.source_signature(str(path))
+    np.savez(path, x=np.ones((2, 3, 3)))
+    touch_later(path)
+    assert data.source_signature(str(path)) != before
+
+
+def test_loose_images_beside_class_subfolders_get_a_visible_class(tmp_path):
+    """Issue 9 defect 6: loose images had the class name ''."""
+    for name in ("cat", "dog"):
+        (tmp_path / name).mkdir()
+        solid("RGB", (6, 6), (255, 0, 0)).save(tmp_path / name / "0.png")
+    solid("RGB", (6, 6), (0, 255, 0)).save(tmp_path / "loose.png")
+    ds = load_colour(tmp_path)
+    assert "" not in ds.classes
+    assert ds.classes == ["(top folder)", "cat", "dog"]
+    assert ds.classes[ds.y[2]] == "(top folder)"  # sorted names: cat/0, dog/0, loose.png
+    # a folder of loose images only is unlabelled, as before
+    only = tmp_path / "cat"
+    assert load_colour(only).y is None
+
+
+def test_nested_subfolders_take_the_first_level_as_class(tmp_path):
+    (tmp_path / "a" / "deep").mkdir(parents=True)
+    (tmp_path / "b").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    solid("RGB", (6, 6), 0).save(tmp_path / "a" / "deep" / "0.png")
+    solid("RGB", (6, 6), 0).save(tmp_path / "b" / "0.png")
+    solid("RGB", (6, 6), 0).save(tmp_path / ".hidden" / "0.png")  # a tool's copy: left out
+    ds = load_colour(tmp_path)
+    assert ds.classes == ["a", "b"] and ds.y.tolist() == [0, 1]
+
+
+def test_unreadable_files_are_listed_not_fatal(tmp_path):
+    (tmp_path / "ok").mkdir()
+    solid("RGB", (6, 6), (255, 0, 0)).save(tmp_path / "ok" / "1.png")
+    solid("RGB", (6, 6), (0, 0, 255)).save(tmp_path / "ok" / "3.png")
+    (tmp_path / "ok" / "0.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (tmp_path / "ok" / "2.jpg").write_bytes(b"")
+    good = tmp_path / "ok" / "4.png"
+    solid("RGB", (64, 64), (0, 255, 0)).save(good)
+    good.write_bytes(good.read_bytes()[:60])  # truncated
+    ds = load_colour(tmp_path)
+    assert len(ds.x) == 2
+    assert np.allclose(ds.x[0][0], 1) and np.allclose(ds.x[1][2], 1)  # 1.png then 3.png, in order
+    assert [s.split(":")[0] for s in ds.skipped] == ["ok/0.png", "ok/2.jpg", "ok/4.png"]
+    assert "empty" in ds.skipped[1]
+    # listed again from the cache
+    assert load_colour(tmp_path).skipped == ds.skipped
+    for f in (tmp_path / "ok").glob("[13].png"):
+        f.unlink()
+    with pytest.raises(DatasetError, match="none of the 3 images could be read"):
+        load_colour(tmp_path)
+
+
+def test_parallel_decoding_matches_in_process(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(folders.IN_PROCESS_BELOW + 20):
+        Image.fromarray(rng.integers(0, 256, (12, 9, 3), dtype=np.uint8)).save(tmp_path / f"{i:04d}.png")
+    (tmp_path / "0005.png").write_bytes(b"junk")
+    progress = []
+    parallel = folders.read_folder(tmp_path, 8, 3, "plain", progress=progress.append, workers=2)
+    serial = [folders.decode_file(tmp_path / name, 8, 3, "plain") for name in parallel.names]
+    assert len(parallel.pixels) == folders.IN_PROCESS_BELOW + 19
+    assert np.array_equal(np.asarray(parallel.pixels), np.stack(serial))
+    assert parallel.skipped[0].startswith("0005.png: ")
+    assert progress[-1] == 1 and progress == sorted(progress)
+
+
+def test_too_many_images_is_refused(tmp_path):
+    for i in range(3):
+        solid("L", (4, 4), 0).save(tmp_path / f"{i}.png")
+    with pytest.raises(DatasetError, match="3 images, more than the 2 this app reads"):
+        data.load_folder(tmp_path, max_images=2)
+
+
+# --- .npz ---------------------------------------------------------------------------------
+def test_npz_colour(tmp_path):
+    x = np.zeros((10, 20, 30, 3), np.uint8)
+    x[..., 0] = 255  # red
+    x[:, :, :5] = (0, 0, 255)  # a blue strip on the left, cropped away by the centre square
+    path = tmp_path / "rgb.npz"
+    np.savez(path, x=x, y=np.arange(10) % 2)
+    as_stored = data.load_dataset(str(path))
+    assert as_stored.x.shape == (10, 3, 20, 30) and as_stored.x.dtype == np.float32
+    assert np.array_equal(as_stored.x[:, :, 0, 0], np.tile([0, 0, 1], (10, 1)))
+    fitted = data.load_dataset(str(path), size=8, channels=3)
+    assert fitted.x.shape == (10, 3, 8, 8)
+    assert np.allclose(fitted.x, np.array([1, 0, 0])[:, None, None], atol=0.02)
+    gray = data.load_dataset(str(path), size=8, channels=1)
+    assert gray.x.shape == (10, 1, 8, 8) and np.allclose(gray.x, 0.299, atol=0.01)
+    # a grayscale .npz for a colour model
+    np.savez(path, x=np.full((4, 6, 6), 0.5))
+    assert np.allclose(data.load_dataset(str(path), size=6, channels=3).x, 128 / 255)
