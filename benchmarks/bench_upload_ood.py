@@ -1,7 +1,7 @@
 """Uploads that are not digits, and photos of digits that are: how the Upload page judges each.
 
 Runs the page's own pipeline on generated pictures (benchmarks/upload_images.py): preprocessing
-(``images.preprocess_bytes``), encoding with a shipped checkpoint, and the novelty verdict
+(``images.preprocess_bytes``), encoding with a shipped checkpoint (the app's default unless told), and the novelty verdict
 (``novelty.judge``, against the MNIST training codes, calibrated on the test codes). Prints, per
 category, the share of non-digits refused or flagged "unlike the training data", and the share of
 digit photos accepted without that flag. Thresholds were tuned on seed 0; report another seed.
@@ -17,9 +17,11 @@ import time
 import numpy as np
 
 from benchmarks.upload_images import NON_DIGIT_CATEGORIES, Upload, digit_photos, non_digits
-from explorer import checkpoint, images, metrics, novelty
+from explorer import images, metrics, novelty
 from explorer.backend import InferenceEngine
 from explorer.data import load_mnist
+from explorer.shipped import DEFAULT_CHECKPOINT, SHIPPED_DIR
+from explorer.sources import open_model
 
 
 def outcomes(uploads: list[Upload], engine: InferenceEngine, reference: novelty.Reference) -> list[str]:
@@ -51,11 +53,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--per-category", type=int, default=60, help="non-digit pictures per category")
     parser.add_argument("--digits", type=int, default=300, help="digit photos")
-    parser.add_argument("--checkpoint", default="checkpoints/mnist-vae")
+    parser.add_argument("--checkpoint", default=str(SHIPPED_DIR / DEFAULT_CHECKPOINT))
     args = parser.parse_args()
 
     start = time.perf_counter()
-    engine = InferenceEngine(checkpoint.load(args.checkpoint), device="cpu")
+    engine = InferenceEngine(open_model(args.checkpoint), device="cpu")
     dataset = load_mnist()
     codes = engine.encode_dataset(dataset)
     reference = novelty.reference_from(codes.codes, codes.errors, dataset.train_idx, dataset.test_idx)

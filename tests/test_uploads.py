@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import io
-from pathlib import Path
 import struct
 import time
 import tracemalloc
@@ -18,12 +17,12 @@ from PIL import Image, ImageDraw, ImageFile, ImageFont
 from scipy import ndimage
 
 from benchmarks import bench_upload_ood, upload_images
-from explorer import checkpoint, images, novelty
+from explorer import images, novelty
 from explorer.backend import InferenceEngine
 from explorer.data import load_mnist
 from explorer.images import ImageError, preprocess_bytes
-
-ROOT = Path(__file__).resolve().parents[1]
+from explorer.shipped import SHIPPED_DIR
+from explorer.sources import open_model
 
 SEVEN = [(25, 20), (75, 20), (45, 100)]  # a "7" in a 100x120 picture, stroke 10 px
 NOT_AN_IMAGE = "not an image this app can read"
@@ -555,7 +554,7 @@ def test_photos_of_handwritten_digits_on_paper_are_accepted():
 def test_generated_uploads_are_judged_like_the_upload_page_judges_them():
     # A small version of benchmarks/bench_upload_ood.py on an untuned seed (the benchmark's 600
     # pictures: see its docstring for the figures).
-    engine = InferenceEngine(checkpoint.load(ROOT / "checkpoints" / "mnist-vae"), device="cpu")
+    engine = InferenceEngine(open_model(SHIPPED_DIR / "mnist-vae"), device="cpu")
     dataset = load_mnist()
     codes = engine.encode_dataset(dataset)
     reference = novelty.reference_from(codes.codes, codes.errors, dataset.train_idx, dataset.test_idx)
