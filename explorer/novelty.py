@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.metrics import error_percentile
+
 NEIGHBOURS = 10  # mean distance to this many nearest training codes: local sparsity, not one outlier
 UNUSUAL = 95.0  # percentile among test images from which an image is called unusual
 UNLIKE = 99.5  # ... and from which it is called unlike the training data
@@ -63,17 +65,11 @@ def reference_from(codes: np.ndarray, errors: np.ndarray, train_idx: np.ndarray,
     return Reference(train, knn_distances(np.asarray(codes)[test_idx], train), np.asarray(errors)[test_idx])
 
 
-def percentile_of(values: np.ndarray, value: float) -> float:
-    """Share of ``values`` (percent) at or below ``value``."""
-    values = np.asarray(values)
-    return float(100.0 * np.count_nonzero(values <= value) / max(len(values), 1))
-
-
 def judge(reference: Reference, code: np.ndarray, error: float) -> Verdict:
     """The verdict on one code (D,) and its reconstruction error: the worse of the two percentiles decides."""
     distance = float(knn_distances(code, reference.train_codes)[0])
-    distance_pct = percentile_of(reference.test_distances, distance)
-    error_pct = percentile_of(reference.test_errors, error)
+    distance_pct = error_percentile(reference.test_distances, distance)  # the same rule for any score
+    error_pct = error_percentile(reference.test_errors, error)
     worst = max(distance_pct, error_pct)
     label = "unlike the training data" if worst >= UNLIKE else "unusual" if worst >= UNUSUAL else "typical"
 

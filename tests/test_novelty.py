@@ -41,12 +41,6 @@ def test_reference_is_calibrated_on_the_test_split_only(reference):
     assert reference.test_errors.min() == pytest.approx(0.01)  # the training errors (0.015 each) are not in it
 
 
-def test_percentile_of_counts_values_at_or_below():
-    assert novelty.percentile_of(np.arange(1, 101), 95) == 95.0
-    assert novelty.percentile_of(np.arange(1, 101), 0) == 0.0
-    assert novelty.percentile_of(np.arange(1, 101), 1000) == 100.0
-
-
 def test_a_code_amid_the_training_codes_is_typical(reference):
     verdict = novelty.judge(reference, np.zeros(4), error=0.012)
     assert verdict.label == "typical" and not verdict.flagged

@@ -471,18 +471,6 @@ def paper(width: int = 240, height: int = 200) -> Image.Image:
     return Image.new("L", (width, height), 235)
 
 
-def even_texture() -> bytes:
-    """The defect's case: an evenly grained surface, a little lighter in places, as a phone sees it."""
-    rng = np.random.default_rng(0)
-
-    def grain(scale: float) -> np.ndarray:
-        a = ndimage.gaussian_filter(rng.normal(size=(240, 320)), scale, mode="wrap")
-        return (a - a.mean()) / a.std()
-
-    surface = 0.62 + 0.05 * grain(1.5) + 0.03 * grain(40)
-    return encode(Image.fromarray((surface.clip(0, 1) * 255).astype(np.uint8)), "PNG")
-
-
 def specks() -> Image.Image:
     im = paper()
     draw = ImageDraw.Draw(im)
@@ -525,7 +513,7 @@ def coin() -> Image.Image:
 
 
 @pytest.mark.parametrize("data, fragment", [
-    (even_texture(), "no single shape stands out"),
+    (upload_images.even_texture(), "no single shape stands out"),
     (encode(specks(), "PNG"), "no single shape stands out"),
     (encode(text_page(), "PNG"), "no single shape stands out"),
     (encode(sliver(), "PNG"), "only a sliver or a speck"),
