@@ -15,7 +15,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 NON_DIGIT_CATEGORIES = ("texture", "face", "cat", "landscape", "text")
@@ -76,6 +76,11 @@ def colour(rng: np.random.Generator, lo: float = 0.0, hi: float = 1.0) -> np.nda
     return rng.uniform(lo, hi, 3)
 
 
+def rgb(c: np.ndarray) -> tuple[int, int, int]:
+    """A [0, 1] colour as PIL's 8-bit triple."""
+    return tuple(int(v * 255) for v in np.clip(c, 0, 1))
+
+
 # --- textures ---------------------------------------------------------------------------------
 def texture(rng: np.random.Generator) -> np.ndarray:
     h, w = photo_size(rng)
@@ -123,13 +128,12 @@ SKIN = np.array([[0.96, 0.80, 0.69], [0.88, 0.67, 0.52], [0.76, 0.55, 0.40], [0.
 
 def face(rng: np.random.Generator) -> np.ndarray:
     h, w = photo_size(rng)
-    im = Image.new("RGB", (w, h), tuple(int(c * 255) for c in colour(rng, 0.2, 0.95)))
+    im = Image.new("RGB", (w, h), rgb(colour(rng, 0.2, 0.95)))
     d = ImageDraw.Draw(im)
     skin = SKIN[rng.integers(len(SKIN))] * rng.uniform(0.9, 1.05)
     hair = colour(rng, 0.02, 0.5) if rng.random() < 0.8 else np.array([0.85, 0.75, 0.5])
     cx, cy = w * rng.uniform(0.4, 0.6), h * rng.uniform(0.4, 0.55)
     fw, fh = w * rng.uniform(0.25, 0.4), h * rng.uniform(0.32, 0.45)  # half-widths
-    rgb = lambda c: tuple(int(v * 255) for v in np.clip(c, 0, 1))  # noqa: E731
     d.rectangle([cx - fw * 1.8, cy + fh * 0.9, cx + fw * 1.8, h], fill=rgb(colour(rng, 0.1, 0.9)))  # shoulders
     d.rectangle([cx - fw * 0.35, cy + fh * 0.6, cx + fw * 0.35, cy + fh * 1.1], fill=rgb(skin * 0.9))  # neck
     d.ellipse([cx - fw * 1.08, cy - fh * 1.12, cx + fw * 1.08, cy + fh * 0.5], fill=rgb(hair))  # hair
@@ -209,7 +213,7 @@ def landscape(rng: np.random.Generator) -> np.ndarray:
 def text_page(rng: np.random.Generator) -> np.ndarray:
     h, w = photo_size(rng)
     paper = np.array([0.97, 0.96, 0.92]) * rng.uniform(0.8, 1.0)
-    im = Image.new("RGB", (w, h), tuple(int(c * 255) for c in paper))
+    im = Image.new("RGB", (w, h), rgb(paper))
     d = ImageDraw.Draw(im)
     size = int(rng.uniform(0.03, 0.07) * h) + 6
     font = ImageFont.load_default(size=size)
