@@ -241,8 +241,8 @@ def check_single_shape(ink: np.ndarray, gray: np.ndarray) -> None:
     share = mass.max() / mass.sum()
     if share < DOMINANT_SHARE:
         raise ImageError(f"no single shape stands out: the largest holds only {share:.0%} of what stands out "
-                         f"from the background, the rest is {count - 1} other pieces (like specks, a texture "
-                         "or a page of text). Upload a picture of a single digit")
+                         f"from the background, the rest lies in {count - 1} other piece{'s' * (count > 2)} (like "
+                         "specks, a texture or a page of text). Upload a picture of a single digit")
     shape = largest & strokes
     rows, cols = np.nonzero(shape)
     extent = max(np.ptp(rows), np.ptp(cols)) + 1
