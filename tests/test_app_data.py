@@ -60,7 +60,7 @@ def map_figure(at: AppTest) -> dict:
 def test_map_coloured_by_any_factor(colour_model, allowed):
     at = app(colour_model, data="folder or .npz path", data_path=SHAPES)
     colour = at.radio(key="map_colour")
-    assert colour.options == ["label", "reconstruction error", "shape", "colour", "scale", "rotation", "x", "y"]
+    assert colour.options == ["label", "reconstruction error", "neighbourhood kept", "shape", "colour", "scale", "rotation", "x", "y"]
     colour.set_value("colour").run()
     traces = [t for t in map_figure(at)["data"] if t.get("name") not in ("selected",)]
     assert [t["name"] for t in traces] == ["red", "yellow", "green", "cyan", "blue", "magenta"]

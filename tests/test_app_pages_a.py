@@ -141,8 +141,8 @@ def test_upload_shows_reconstruction_and_place_on_the_map():
     at.file_uploader(key="image_upload").set_value(("seven.png", digit_png(), "image/png")).run()
     assert not at.exception, at.exception
     assert not at.error
-    assert [m.label for m in at.metric] == ["Reconstruction error (MSE)"]
-    assert "of the dataset's 5,000 images" in texts(at)
+    assert [m.label for m in at.metric] == ["Reconstruction error (MSE)", "Mean distance to its 10 nearest training codes"]
+    assert "of the dataset's 1,000 test images" in texts(at)
     assert at.session_state["upload_code"].shape == (16,)
     assert at.session_state["upload_image"].shape == (1, 28, 28)
     placed = [t for t in map_figure(at)["data"] if t.get("name") == "seven.png"]

@@ -223,9 +223,9 @@ def uploads_dir(isolated_cache: Path) -> Path:
 @pytest.mark.parametrize("names, expected", [
     (["a.safetensors", "b.safetensors"], "upload one weights file (.safetensors), optionally with its config.json"),
     (["config.json"], "upload one weights file (.safetensors), optionally with its config.json; got ['config.json']"),
-    ([], "upload one weights file"),
+    ([], "upload a .safetensors (optionally with its config.json), an ONNX pair"),
     (["model.safetensors", "config.json", "other.json"], "upload at most one config.json"),
-    (["model.safetensors", "notes.txt"], "not checkpoint files: ['notes.txt']"),
+    (["model.safetensors", "notes.txt"], "not model files: ['notes.txt']"),
 ], ids=["two-weights", "config-only", "nothing", "two-configs", "stray-file"])
 def test_store_upload_refuses_odd_sets_of_files(names, expected, isolated_cache):
     config, weights = shipped_files()

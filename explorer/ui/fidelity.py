@@ -15,20 +15,27 @@ def _fidelity(content_hash: str, coords_digest: str, _codes: np.ndarray, _coords
     return quality.map_fidelity(_codes, _coords)
 
 
-def map_fidelity(content_hash: str, codes: np.ndarray, coords: np.ndarray) -> quality.MapFidelity:
-    """Figures of this map of these codes, computed once per map."""
+def map_fidelity(content_hash: str, codes: np.ndarray, coords: np.ndarray) -> quality.MapFidelity | None:
+    """Figures of this map of these codes, computed once per map; None for a map of too few
+    points to have k neighbours each."""
+    if len(codes) <= 2 * quality.MAP_K:
+        return None
     digest = hashlib.sha256(np.ascontiguousarray(coords).tobytes()).hexdigest()
     return _fidelity(content_hash, digest, codes, coords)
 
 
-def kept_per_point(fidelity: quality.MapFidelity, n: int) -> np.ndarray:
-    """Each point's 10-NN recall, NaN for points outside the sample."""
+def kept_per_point(fidelity: quality.MapFidelity | None, n: int) -> np.ndarray:
+    """Each point's 10-NN recall, NaN for points outside the sample (all NaN when not measured)."""
     kept = np.full(n, np.nan)
-    kept[fidelity.sample] = fidelity.recall_per_point
+    if fidelity is not None:
+        kept[fidelity.sample] = fidelity.recall_per_point
     return kept
 
 
-def show_lines(fidelity: quality.MapFidelity) -> None:
+def show_lines(fidelity: quality.MapFidelity | None) -> None:
+    if fidelity is None:
+        st.caption(f"Map fidelity is measured on maps of more than {2 * quality.MAP_K} points.")
+        return
     k, n = fidelity.k, len(fidelity.sample)
     st.markdown(
         f"- **Trustworthiness {fidelity.trustworthiness:.3f}**: points close on the map are close in the codes "
