@@ -116,7 +116,7 @@ def test_every_setting_is_bound_to_the_link(page):
     at = open_page(page)
     keys = {w.proto.query_param_key for kind in ("radio", "selectbox", "multiselect", "number_input", "slider",
                                                   "text_input", "checkbox") for w in at.get(kind)} - {""}
-    assert keys == LINKED[page] | {"ckpt", "ckpt_path", "data"}
+    assert keys == LINKED[page] | {"ckpt", "ckpt_path", "ckpt_bottleneck", "data"}
 
 
 # --- each page's main control changes what it shows ---------------------------------------------
