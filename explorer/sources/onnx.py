@@ -65,6 +65,7 @@ class OnnxRunner:
     coalescer's small decodes on a one-thread session (no thread team to wake for 0.1 ms)."""
 
     name = "onnxruntime"
+    caller_runs = True  # a lone small decode runs on its caller's thread (the session has its own settings)
 
     def __init__(self, encoder: bytes | str, decoder: bytes | str, enc: Io, dec: Io, input_shape, layout: str,
                  pixel_range: tuple[float, float], mean_output: int, logvar_output: int | None, latent_dim: int,
