@@ -136,7 +136,8 @@ class InferenceEngine:
         self._coalescer = Coalescer(_small_decoder(self.runtime, self._lock if self.serial_forward else None),
                                     lanes=1 if self.serial_forward else coalesce_lanes,
                                     window_s=coalesce_window_s, max_rows=max_coalesced,
-                                    worker_setup=self.runtime.worker_setup)
+                                    worker_setup=self.runtime.worker_setup,
+                                    caller_runs=getattr(self.runtime, "caller_runs", False))
         self._finalizer = weakref.finalize(self, self._coalescer.close)
         self._finalizer.atexit = False
         self.source.runs_on = self.describe_device()

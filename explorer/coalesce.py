@@ -48,7 +48,7 @@ class Coalescer:
 
     def __init__(self, run: Callable[[np.ndarray], np.ndarray], lanes: int = 2, window_s: float = 0.002,
                  max_rows: int = 512, worker_setup: Callable[[], None] | None = None,
-                 name: str = "decode-coalescer"):
+                 name: str = "decode-coalescer", caller_runs: bool = False):
         if lanes < 1:
             raise ValueError(f"lanes must be at least 1, got {lanes}")
         self._run = run
@@ -57,6 +57,10 @@ class Coalescer:
         self.max_rows = max_rows
         self._worker_setup = worker_setup
         self._name = name
+        # A caller that finds nothing pending and nothing running decodes on its own thread: no
+        # hand-off (a thread wake-up each way) for a lone slider. Only where ``run`` sets up its
+        # own threads (an onnxruntime session); torch would use the caller's OpenMP team.
+        self.caller_runs = caller_runs
         self._workers: list[threading.Thread] = []
         self._worker_start = threading.Lock()
         self._gathering = threading.Lock()  # one worker forms the next batch while others run theirs
@@ -81,12 +85,24 @@ class Coalescer:
         with self._arrivals:
             if self._closed:
                 request = None
+            elif self.caller_runs and not self._pending and self._in_flight == 0 and self._callers == 0:
+                self._callers += 1
+                self._in_flight += 1  # later arrivals wait for a lane, as if this ran in one
+                request = False
             else:
                 self._callers += 1
                 self._pending.append(request)
                 self._wake_worker_if_due()
         if request is None:
             return self._run(z)
+        if request is False:
+            try:
+                return self._run(z)
+            finally:
+                with self._arrivals:
+                    self._in_flight -= 1
+                    self._callers -= 1
+                    self._wake_worker_if_due()
         self._ensure_workers()
         try:
             request.wait()

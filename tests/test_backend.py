@@ -178,8 +178,22 @@ def test_onnxruntime_small_decodes_run_on_a_one_thread_session(vae_checkpoint):
     assert engine.runtime.decoder.get_session_options().intra_op_num_threads == torch.get_num_threads()
 
 
-def test_closing_an_engine_ends_its_coalescer_threads_and_it_keeps_serving(vae_checkpoint):
+def test_a_lone_onnxruntime_decode_runs_on_its_callers_thread(vae_checkpoint, monkeypatch):
     engine = InferenceEngine(vae_checkpoint, device="cpu")
+    seen = []
+    original = engine.runtime.decode_small
+
+    def recording(z):
+        seen.append(threading.current_thread())
+        return original(z)
+
+    monkeypatch.setattr(engine.runtime, "decode_small", recording)
+    engine.decode_coalesced(np.zeros(4, np.float32))
+    assert seen == [threading.current_thread()] and not engine.coalescer.threads  # no hand-off, no lane started
+
+
+def test_closing_an_engine_ends_its_coalescer_threads_and_it_keeps_serving(vae_checkpoint):
+    engine = InferenceEngine(vae_checkpoint, device="cpu", runtime="torch")  # torch: always in a lane
     expected = engine.decode(np.zeros((1, 4), np.float32))
     engine.decode_coalesced(np.zeros(4, np.float32))
     threads = engine.coalescer.threads
@@ -197,9 +211,10 @@ def test_an_engine_nobody_holds_is_freed_and_its_threads_end(vae_checkpoint):
     import gc
     import weakref
 
-    engine = InferenceEngine(vae_checkpoint, device="cpu")
+    engine = InferenceEngine(vae_checkpoint, device="cpu", runtime="torch")
     engine.decode_coalesced(np.zeros(4, np.float32))
     threads = engine.coalescer.threads
+    assert threads
     ref = weakref.ref(engine)
     del engine
     gc.collect()
@@ -217,6 +232,7 @@ def test_an_engine_evicted_from_the_streamlit_cache_is_closed_and_freed(vae_chec
 
     engines._engine.clear()
     monkeypatch.setattr(engines, "open_user_model", lambda path, bottleneck=None: vae_checkpoint)
+    monkeypatch.setenv("LATENT_EXPLORER_RUNTIME", "torch")  # its lanes always start
     refs, threads = [], []
     for i in range(33):  # one more than the cache keeps
         engine = engines._engine(f"/nowhere/{i}", "sig")
@@ -225,6 +241,7 @@ def test_an_engine_evicted_from_the_streamlit_cache_is_closed_and_freed(vae_chec
         threads.append(engine.coalescer.threads)
         del engine
     first_threads = threads[0]
+    assert first_threads
     assert not any(t.is_alive() for t in first_threads)  # closed on eviction, at once
     gc.collect()
     assert refs[0]() is None  # and freed

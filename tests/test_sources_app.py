@@ -38,7 +38,22 @@ def models(tmp_path_factory, mnist):
     flat = mnist.x[:512].reshape(512, -1)
     ae.fit(flat, flat, epochs=1, batch_size=128, verbose=0)
     ae.save(root / "dense.keras")
-    return root, {"onnx": onnx_folder, "keras": root / "dense.keras"}
+    inputs = keras.Input((28, 28, 1))
+    h = keras.layers.Conv2D(16, 3, activation="relu", padding="same")(inputs)
+    h = keras.layers.MaxPooling2D(2, padding="same")(h)
+    h = keras.layers.Conv2D(8, 3, activation="relu", padding="same")(h)
+    conv_encoder = keras.Model(inputs, keras.layers.MaxPooling2D(2, padding="same")(h), name="encoder")
+    codes = keras.Input((7, 7, 8))
+    h = keras.layers.Conv2DTranspose(8, 3, strides=2, activation="relu", padding="same")(codes)
+    h = keras.layers.Conv2DTranspose(16, 3, strides=2, activation="relu", padding="same")(h)
+    conv_decoder = keras.Model(codes, keras.layers.Conv2D(1, 3, activation="sigmoid", padding="same")(h), name="decoder")
+    images = keras.Input((28, 28, 1))
+    conv = keras.Model(images, conv_decoder(conv_encoder(images)))
+    conv.compile(optimizer="adam", loss="binary_crossentropy")
+    nhwc = mnist.x[:256].transpose(0, 2, 3, 1)
+    conv.fit(nhwc, nhwc, epochs=1, batch_size=64, verbose=0)
+    conv.save(root / "conv.keras")
+    return root, {"onnx": onnx_folder, "keras": root / "dense.keras", "keras-conv": root / "conv.keras"}
 
 
 def every_page(at: AppTest) -> None:
@@ -48,7 +63,7 @@ def every_page(at: AppTest) -> None:
         assert not at.error, (page, [e.value for e in at.error])
 
 
-@pytest.mark.parametrize("kind", ["onnx", "keras"])
+@pytest.mark.parametrize("kind", ["onnx", "keras", "keras-conv"])
 def test_every_page_renders_on_a_typed_path_to_an_own_model(models, kind, monkeypatch):
     root, paths = models
     monkeypatch.setenv("LATENT_EXPLORER_ROOTS", str(root))
@@ -59,9 +74,9 @@ def test_every_page_renders_on_a_typed_path_to_an_own_model(models, kind, monkey
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     card = " ".join(c.value for c in at.sidebar.caption)
-    assert {"onnx": "source: ONNX folder", "keras": "source: Keras 3"}[kind] in card
+    assert {"onnx": "source: ONNX folder", "keras": "source: Keras 3", "keras-conv": "source: Keras 3"}[kind] in card
     assert "CPU, onnxruntime" in card
-    if kind == "keras":
+    if kind.startswith("keras"):
         assert "assumed: pixel range [0, 1]" in card
     every_page(at)
     assert np.isfinite(at.session_state["context"].engine.decode(np.zeros((1, at.session_state["context"].engine.latent_dim), np.float32))).all()
