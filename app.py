@@ -1,4 +1,4 @@
-"""Latent Explorer: streamlit run app.py"""
+"""Latent Explorer: streamlit run app.py  (your own PyTorch code: streamlit run app.py -- --model adapter.py)"""
 from __future__ import annotations
 
 import os
@@ -8,6 +8,7 @@ import streamlit as st
 from explorer.checkpoint import CheckpointError
 from explorer.data import BUILTIN, GENERATED, DatasetError, default_preprocessing
 from explorer.shipped import DEFAULT_CHECKPOINT
+from explorer.sources.uploads import ACCEPTED_TYPES
 from explorer.ui import checkpoint_uploads, datasets, engines, heap, mapview, session
 from explorer.ui.paths import resolve_user_path
 
@@ -40,32 +41,41 @@ def sidebar() -> session.Context:
     a view is shareable by its URL, and Streamlit keeps the choice across page switches (and
     sends it along to a browser that switched page before it had mounted the sidebar)."""
     st.sidebar.title("Latent Explorer")
-    shipped = {m.name: m for m in engines.shipped_models()}
-    picked = st.sidebar.multiselect("Checkpoints", list(shipped), default=[DEFAULT_CHECKPOINT],
+    listed = engines.listed_models()
+    picked = st.sidebar.multiselect("Checkpoints", list(listed), default=[DEFAULT_CHECKPOINT],
                                     key="ckpt", bind="query-params",
-                                    help="The first one is the active model; Compare uses all of them.")
-    paths = [shipped[name].path for name in picked]
+                                    help="The first one is the active model; Compare uses all of them. Your own "
+                                         "PyTorch code joins this list when the server is started with "
+                                         "--model adapter.py.")
+    paths = [(listed[name], False) for name in picked if name in listed]  # (path, from the browser)
     errors: list[str] = []
 
     with st.sidebar.expander("Your own checkpoint"):
-        uploads = st.file_uploader("Upload .safetensors (and its config.json)", type=["safetensors", "json"],
+        uploads = st.file_uploader("Upload a checkpoint (.safetensors, + config.json), an ONNX pair (encoder and "
+                                   "decoder .onnx, + explorer.json) or .keras file(s)", type=ACCEPTED_TYPES,
                                    accept_multiple_files=True, key="ckpt_upload")
-        typed = st.text_input("…or a path to a checkpoint folder or file", key="ckpt_path", bind="query-params")
+        typed = st.text_input("…or a path to a checkpoint, an ONNX folder or a .keras file", key="ckpt_path",
+                              bind="query-params")
+        bottleneck = st.text_input("Keras bottleneck layer (only when asked for)", key="ckpt_bottleneck",
+                                   bind="query-params",
+                                   help="For a one-file Keras autoencoder that is one stack of layers: the layer "
+                                        "whose output is the code.")
     if uploads:
         try:
-            paths.insert(0, checkpoint_uploads.stored_upload(uploads))
+            paths.insert(0, (checkpoint_uploads.stored_upload(uploads), True))
         except (CheckpointError, OSError) as e:
             errors.append(f"Uploaded checkpoint: {e}")
     if typed.strip():
         try:
-            paths.insert(0, resolve_user_path(typed))
+            paths.insert(0, (resolve_user_path(typed), True))
         except ValueError as e:
             errors.append(f"Checkpoint path: {e}")
 
     loaded = []
-    for path in paths:
+    for path, from_browser in paths:
         try:
-            loaded.append(engines.engine_for(path))
+            loaded.append(engines.engine_for(path, from_browser=from_browser,
+                                             bottleneck=bottleneck if from_browser else ""))
         except CheckpointError as e:
             errors.append(f"Checkpoint {path.name}: {e}")
 

@@ -1,4 +1,4 @@
-"""Command line: python -m explorer train | evaluate | encode | info."""
+"""Command line: python -m explorer train | evaluate | encode | info | export | sweep."""
 from __future__ import annotations
 
 import argparse
@@ -31,7 +31,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     for key in ("body", "recon_loss", "sparsity", "noise"):
         if getattr(args, key) is not None:
             model_args[key] = getattr(args, key)
-    for key in ("sparsity_weight", "rho", "noise_level", "contraction_weight", "beta", "conv_hidden"):
+    for key in ("sparsity_weight", "rho", "noise_level", "contraction_weight", "beta", "tc_weight",
+                "conv_hidden"):
         if getattr(args, key) is not None:
             model_args[key] = getattr(args, key)
     if args.hidden:
@@ -47,6 +48,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     out = ckpt.save(model, args.out, {"name": name, "dataset": dataset.describe(), "training": record})
     print(f"saved {out}")
     print_metrics(record)
+    print_disentanglement(record)
 
 
 def print_metrics(m: dict) -> None:
@@ -55,6 +57,16 @@ def print_metrics(m: dict) -> None:
           f"(model MSE = {m['mse_vs_pca']:.3f}x PCA)")
     if "anomaly_auc" in m:
         print(f"anomaly class {m['anomaly_class']}: ROC AUC {m['anomaly_auc']:.4f}  (PCA {m['pca_anomaly_auc']:.4f})")
+
+
+def print_disentanglement(m: dict) -> None:
+    """MIG / DCI / SAP of the model and of PCA at the same size, where the dataset has factors."""
+    if "mig" not in m:
+        return
+    for label, p in (("model", ""), ("PCA  ", "pca_")):
+        print(f"{label} MIG {m[p + 'mig']:.3f}  DCI disentanglement {m[p + 'dci_disentanglement']:.3f}  "
+              f"completeness {m[p + 'dci_completeness']:.3f}  informativeness {m[p + 'dci_informativeness']:.3f}  "
+              f"SAP {m[p + 'sap']:.3f}")
 
 
 def recorded_dataset(checkpoint, name: str | None):
@@ -73,7 +85,34 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     dataset = recorded_dataset(checkpoint, args.dataset)
     ckpt.check_fits(checkpoint, dataset.input_shape, dataset.name)
     exclude = checkpoint.config.get("training", {}).get("anomaly_class")
-    print_metrics(evaluate(checkpoint.model, dataset, exclude_class=exclude))
+    result = evaluate(checkpoint.model, dataset, exclude_class=exclude)
+    print_metrics(result)
+    print_disentanglement(result)
+    print_representation_quality(checkpoint, dataset)
+
+
+def print_representation_quality(checkpoint: ckpt.Checkpoint, dataset) -> None:
+    """kNN, linear-probe and clustering figures of the codes beside PCA at the same size and pixels."""
+    from . import quality
+    from .backend import InferenceEngine
+
+    if dataset.y is None:
+        print("representation quality: not computed (the dataset has no labels)")
+        return
+    engine = InferenceEngine(checkpoint)
+    try:
+        codes = engine.encode_dataset(dataset).codes
+    finally:
+        engine.close()
+    columns = {"model": quality.model_quality(engine.source.content_hash, dataset, codes),
+               f"PCA {engine.latent_dim}": quality.pca_quality(dataset, engine.latent_dim),
+               "pixels": quality.pixel_quality(dataset)}
+    rows = {"kNN accuracy (5-NN)": "knn_accuracy", "linear probe, 10 labels/class": "probe_10",
+            "linear probe, 100 labels/class": "probe_100", "linear probe, all labels": "probe_all",
+            "NMI (k-means)": "nmi", "ARI (k-means)": "ari"}
+    print(f"{'representation (test split)':<31}" + "".join(f"{name:>10}" for name in columns))
+    for label, field in rows.items():
+        print(f"{label:<31}" + "".join(f"{getattr(q, field):>10.3f}" for q in columns.values()))
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -97,6 +136,49 @@ def cmd_encode(args: argparse.Namespace) -> None:
     else:
         np.savez(out, z=codes, **({"y": dataset.y} if dataset.y is not None else {}))
     print(f"wrote {len(codes)} codes of size {codes.shape[1]} to {out}")
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    import torch
+
+    from .sweep import run_sweep
+    from .train import TrainConfig
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dataset = load_dataset(args.dataset)
+    model_args: dict = {}
+    if args.hidden is not None:
+        model_args["hidden"] = parse_list(args.hidden)
+    if args.recon_loss is not None:
+        model_args["recon_loss"] = args.recon_loss
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      shift=args.shift, device=args.device)
+    summary = run_sweep(args.model, model_args, dataset, args.latent_dims, args.out, cfg)
+    pca = {p["latent_dim"]: p["test_mse"] for p in summary["pca"]}
+    print(f"{'size':>5} {args.model + ' MSE':>14} {'PCA MSE':>10} {'ratio':>7}")
+    for point in summary["families"][args.model]["points"]:
+        d = point["latent_dim"]
+        print(f"{d:>5} {point['test_mse']:>14.5f} {pca[d]:>10.5f} {point['test_mse'] / pca[d]:>7.3f}")
+    print(f"wrote {Path(args.out) / 'sweep.json'}")
+
+
+def add_sweep_parser(sub) -> None:
+    s = sub.add_parser("sweep", help="train one model per latent size with one recipe, PCA beside each")
+    s.add_argument("--model", required=True, choices=sorted(MODEL_TYPES))
+    s.add_argument("--dataset", default="mnist")
+    s.add_argument("--latent-dims", type=int, nargs="+", required=True)
+    s.add_argument("--out", required=True, help="sweep folder (a second family is added to it)")
+    s.add_argument("--hidden", help="MLP widths, e.g. 128 (empty string: none)")
+    s.add_argument("--recon-loss", choices=list(RECON_LOSSES))
+    s.add_argument("--epochs", type=int, default=100)
+    s.add_argument("--batch-size", type=int, default=128)
+    s.add_argument("--lr", type=float, default=2e-3)
+    s.add_argument("--shift", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=0)
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=cmd_sweep)
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -145,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--noise-level", type=float)
     t.add_argument("--contraction-weight", type=float)
     t.add_argument("--beta", type=float)
+    t.add_argument("--tc-weight", type=float, help="beta_tcvae: extra weight on the total correlation")
     t.add_argument("--kl-warmup", type=int, default=0, help="epochs of linear KL warm-up (VAEs)")
     t.add_argument("--shift", type=int, default=0, help="random translation augmentation, pixels")
     t.add_argument("--exclude-class", type=int, help="leave this label out of training (anomaly detection)")
@@ -172,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--out", required=True)
     c.set_defaults(func=cmd_encode)
 
+    add_sweep_parser(sub)
     add_export_command(sub)
 
     args = p.parse_args(argv)

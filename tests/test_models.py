@@ -19,21 +19,25 @@ LATENT = 4
 EXTRA_TERMS = {
     "ae": set(), "conv_ae": set(), "denoising_ae": set(),
     "sparse_ae": {"sparsity"}, "contractive_ae": {"contraction"},
-    "vae": {"kl"}, "beta_vae": {"kl"},
+    "vae": {"kl"}, "beta_vae": {"kl"}, "linear_ae": set(),
 }
+# Types built only from some arguments: a linear autoencoder has no hidden layers and no conv body.
+REQUIRED_ARGS = {"linear_ae": {"hidden": []}}
+MLP_ONLY = {"linear_ae"}
 CASES = [
     pytest.param(model_type, body, shape, id=f"{model_type}-{body}-{'x'.join(map(str, shape))}")
     for model_type in sorted(MODEL_TYPES)
     for body in BODIES
     for shape in SHAPES
     if shape != [3, 20, 12] or body == "conv"  # the odd, multi-channel shape exercises conv padding
+    if body == "mlp" or model_type not in MLP_ONLY
 ]
 
 
 def tiny(model_type: str, body: str = "mlp", shape=(1, 8, 8), **extra):
     torch.manual_seed(0)
     args = {"body": body, "hidden": [32], "channels": [8, 16], "latent_dim": LATENT, "input_shape": list(shape)}
-    return build(model_type, {**args, **extra})
+    return build(model_type, {**args, **REQUIRED_ARGS.get(model_type, {}), **extra})
 
 
 def images(shape, n: int, seed: int = 0) -> torch.Tensor:

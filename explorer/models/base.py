@@ -85,7 +85,7 @@ class Autoencoder(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Images in the data's range [0, 1]."""
-        return torch.sigmoid(self.decode_logits(z))
+        return self.to_pixels(self.decode_logits(z))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x).z)
@@ -99,10 +99,14 @@ class Autoencoder(nn.Module):
         terms.update(self.penalties(x, encoding))
         terms["total"] = sum(terms.values())
         with torch.no_grad():
-            terms["mse"] = F.mse_loss(torch.sigmoid(logits), x)
+            terms["mse"] = F.mse_loss(self.to_pixels(logits), x)
         return terms
 
     # --- what variants override ---------------------------------------------------------
+    def to_pixels(self, logits: torch.Tensor) -> torch.Tensor:
+        """The decoder's output as an image in [0, 1]."""
+        return torch.sigmoid(logits)
+
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
         return x
 

@@ -6,10 +6,10 @@ import streamlit as st
 
 from explorer import images, mapping, projection
 from explorer.controls import evenly_spaced, index_caption
-from explorer.ui import datasets, display, handoffs, mapview, session
+from explorer.ui import datasets, display, fidelity, handoffs, mapview, session
 
 SELECTION_SHOWN = 64
-COLOURS = {"label": "label", "error": "reconstruction error"}
+COLOURS = {"label": "label", "error": "reconstruction error", "kept": "neighbourhood kept"}
 
 engine, dataset = session.page_start("Map")
 codes = datasets.dataset_codes(engine, dataset)
@@ -39,11 +39,11 @@ with controls:
             st.form_submit_button("Compute map", type="primary")
         choice = mapview.MapChoice(method, values.get(method, {}))
     mapview.remember(choice)
-    colour_options = (["label"] if dataset.y is not None else []) + ["error"] + dataset.factor_names
+    colour_options = (["label"] if dataset.y is not None else []) + ["error", "kept"] + dataset.factor_names
     # a factor by its own name, which is also what the link holds (a bound radio keeps the shown name)
     colour = st.radio("Colour by", colour_options, format_func=lambda c: COLOURS.get(c, c),
                       horizontal=True, key="map_colour", bind="query-params",
-                      help="The label, the reconstruction error, or one of the dataset's ground-truth factors.")
+                      help="The label, the reconstruction error, how much of each point's code neighbourhood the map keeps, or one of the dataset's ground-truth factors.")
 
 try:
     state = mapview.current_map(engine, dataset, codes, choice)
@@ -68,14 +68,17 @@ def keep_selection() -> None:
 
 
 selection = handoffs.get_selection(dataset)
+faithful = fidelity.map_fidelity(engine.source.content_hash, codes.codes, state.coords)
 with chart:
     mapview.explain(state)
-    st.plotly_chart(mapview.scatter(state, dataset, codes, colour, selected=selection, upload=upload),
+    kept = fidelity.kept_per_point(faithful, len(state.coords)) if colour == "kept" else None
+    st.plotly_chart(mapview.scatter(state, dataset, codes, colour, selected=selection, upload=upload, kept=kept),
                     key=chart_key, on_select=keep_selection, selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False,
                             "toImageButtonOptions": {"filename": f"map-{drawn}", "scale": 2}})
     st.caption("Click, box or lasso points to select them; double-click empty space to clear. The camera in the "
                "chart's toolbar saves it as PNG.")
+    fidelity.show_lines(faithful)
 with controls:
     # Built only when clicked: the table of 5,000 codes is not worth making on every rerun.
     st.download_button("Download the map as CSV", mime="text/csv", file_name=f"map-{drawn}.csv", key="map-csv",

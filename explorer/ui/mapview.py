@@ -152,8 +152,10 @@ def _follow(future: Future, job: str, label: str) -> None:
 
 # --- drawing it --------------------------------------------------------------------------------
 def scatter(state: MapState, dataset: Dataset, codes: DatasetCodes, colour: str, selected: list[int] = (),
-            upload: tuple[np.ndarray | None, str] | None = None, height: int = 620) -> go.Figure:
-    """The dataset's images as points, coloured by label or by reconstruction error; each point
+            upload: tuple[np.ndarray | None, str] | None = None, height: int = 620,
+            kept: np.ndarray | None = None) -> go.Figure:
+    """The dataset's images as points, coloured by label, by reconstruction error or by ``kept``
+    (each point's share of code neighbours kept on the map, NaN where not measured); each point
     carries its dataset index as customdata, so a selection names the images."""
     x, y = state.coords[:, 0], state.coords[:, 1]
     index = np.arange(len(x))
@@ -168,6 +170,13 @@ def scatter(state: MapState, dataset: Dataset, codes: DatasetCodes, colour: str,
                 figure.add_scattergl(x=x[members], y=y[members], customdata=extra(members), mode="markers",
                                      name=name, marker=dict(size=4, opacity=0.75, color=palette[k % len(palette)]),
                                      hovertemplate=f"#{first} · {colour} {name}{hover}<extra></extra>")
+    elif colour == "kept" and kept is not None:
+        figure.add_scattergl(x=x, y=y, customdata=index, mode="markers", name="images", showlegend=False,
+                             marker=dict(size=4, color=np.nan_to_num(kept, nan=-1.0), opacity=0.8,
+                                         colorscale=[[0, "lightgrey"], [0.0001, "#d7191c"], [0.5, "#fdae61"],
+                                                     [1, "#1a9641"]], cmin=-1e-4, cmax=1,
+                                         colorbar=dict(title="10-NN kept", tickvals=[0, 0.5, 1])),
+                             hovertemplate="#%{customdata} · neighbourhood kept %{marker.color:.1f}<extra></extra>")
     else:
         figure.add_scattergl(x=x, y=y, customdata=index, mode="markers", name="images", showlegend=False,
                              marker=dict(size=4, color=codes.errors, colorscale="Viridis", opacity=0.8,
