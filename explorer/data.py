@@ -165,10 +165,6 @@ class UnitImages:
     def ndim(self) -> int:
         return 4
 
-    @property
-    def size(self) -> int:
-        return self.pixels.size
-
     def __len__(self) -> int:
         return len(self.pixels)
 

@@ -127,11 +127,6 @@ def test_factor_grid():
         shapes.sample_factors(shapes.GRID_SIZE + 1)
 
 
-def test_factor_labels():
-    assert shapes.factor_labels(np.array([3, 4, 0, 5, 0, 9])) == {
-        "shape": "heart", "colour": "blue", "scale": "13 px", "rotation": "180°", "x": "14", "y": "50"}
-
-
 # --- the Dataset --------------------------------------------------------------------------
 def test_load_shapes_dataset(monkeypatch):
     ds = data.load_dataset("shapes:600")
