@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Retrains the shipped latent-size sweep (seeded) and rewrites sweep.json. About 8 minutes on 2 CPU cores.
+# Retrains the shipped latent-size sweep (seeded) and rewrites sweep.json. About 2 minutes on 2 CPU cores.
 #   bash checkpoints/sweep/train.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
