@@ -1,4 +1,4 @@
-"""Latent Explorer: streamlit run app.py"""
+"""Latent Explorer: streamlit run app.py  (your own PyTorch code: streamlit run app.py -- --model adapter.py)"""
 from __future__ import annotations
 
 import os
@@ -6,8 +6,9 @@ import os
 import streamlit as st
 
 from explorer.checkpoint import CheckpointError
-from explorer.data import BUILTIN, DatasetError
+from explorer.data import BUILTIN, GENERATED, DatasetError, default_preprocessing
 from explorer.shipped import DEFAULT_CHECKPOINT
+from explorer.sources.uploads import ACCEPTED_TYPES
 from explorer.ui import checkpoint_uploads, datasets, engines, heap, mapview, session
 from explorer.ui.paths import resolve_user_path
 
@@ -31,6 +32,8 @@ PAGES = [
 
 
 DATASET_PATH = "folder or .npz path"  # the dataset choice that reads the path typed below it
+PREPROCESSING = {"digit": "digit (gray, inverted, centred like MNIST)",
+                 "plain": "plain (colour kept, shorter side resized, centre crop)"}
 
 
 def sidebar() -> session.Context:
@@ -38,48 +41,45 @@ def sidebar() -> session.Context:
     a view is shareable by its URL, and Streamlit keeps the choice across page switches (and
     sends it along to a browser that switched page before it had mounted the sidebar)."""
     st.sidebar.title("Latent Explorer")
-    shipped = {m.name: m for m in engines.shipped_models()}
-    picked = st.sidebar.multiselect("Checkpoints", list(shipped), default=[DEFAULT_CHECKPOINT],
+    listed = engines.listed_models()
+    picked = st.sidebar.multiselect("Checkpoints", list(listed), default=[DEFAULT_CHECKPOINT],
                                     key="ckpt", bind="query-params",
-                                    help="The first one is the active model; Compare uses all of them.")
-    paths = [shipped[name].path for name in picked]
+                                    help="The first one is the active model; Compare uses all of them. Your own "
+                                         "PyTorch code joins this list when the server is started with "
+                                         "--model adapter.py.")
+    paths = [(listed[name], False) for name in picked if name in listed]  # (path, from the browser)
     errors: list[str] = []
 
     with st.sidebar.expander("Your own checkpoint"):
-        uploads = st.file_uploader("Upload .safetensors (and its config.json)", type=["safetensors", "json"],
+        uploads = st.file_uploader("Upload a checkpoint (.safetensors, + config.json), an ONNX pair (encoder and "
+                                   "decoder .onnx, + explorer.json) or .keras file(s)", type=ACCEPTED_TYPES,
                                    accept_multiple_files=True, key="ckpt_upload")
-        typed = st.text_input("…or a path to a checkpoint folder or file", key="ckpt_path", bind="query-params")
+        typed = st.text_input("…or a path to a checkpoint, an ONNX folder or a .keras file", key="ckpt_path",
+                              bind="query-params")
+        bottleneck = st.text_input("Keras bottleneck layer (only when asked for)", key="ckpt_bottleneck",
+                                   bind="query-params",
+                                   help="For a one-file Keras autoencoder that is one stack of layers: the layer "
+                                        "whose output is the code.")
     if uploads:
         try:
-            paths.insert(0, checkpoint_uploads.stored_upload(uploads))
+            paths.insert(0, (checkpoint_uploads.stored_upload(uploads), True))
         except (CheckpointError, OSError) as e:
             errors.append(f"Uploaded checkpoint: {e}")
     if typed.strip():
         try:
-            paths.insert(0, resolve_user_path(typed))
+            paths.insert(0, (resolve_user_path(typed), True))
         except ValueError as e:
             errors.append(f"Checkpoint path: {e}")
 
     loaded = []
-    for path in paths:
+    for path, from_browser in paths:
         try:
-            loaded.append(engines.engine_for(path))
+            loaded.append(engines.engine_for(path, from_browser=from_browser,
+                                             bottleneck=bottleneck if from_browser else ""))
         except CheckpointError as e:
             errors.append(f"Checkpoint {path.name}: {e}")
 
-    kind = st.sidebar.selectbox("Dataset", [*BUILTIN, DATASET_PATH], key="data", bind="query-params",
-                                help="mnist: 5,000 MNIST digits, 28×28; digits: scikit-learn's 1,797 digits, 8×8; "
-                                     "or a folder of images (one subfolder per class) or an .npz file.")
-    dataset_name = kind
-    if kind == DATASET_PATH:
-        dataset_name = st.sidebar.text_input("Dataset path (folder of images or .npz)", key="data_path",
-                                             bind="query-params")
-    dataset = None
-    if dataset_name.strip():
-        try:
-            dataset = datasets.dataset_for(dataset_name)
-        except (DatasetError, ValueError) as e:
-            errors.append(f"Dataset: {e}")
+    dataset_name, dataset = dataset_choice(loaded[0] if loaded else None, errors)
     if dataset is not None and dataset.skipped:
         st.sidebar.warning(f"Dataset: {len(dataset.skipped)} file(s) could not be read and were left out, "
                            f"e.g. {dataset.skipped[0]}")
@@ -89,6 +89,36 @@ def sidebar() -> session.Context:
     if loaded:
         model_card(loaded[0])
     return session.Context(engines=loaded, dataset=dataset, dataset_name=dataset_name, errors=errors)
+
+
+def dataset_choice(engine, errors: list[str]):
+    """The dataset picked in the sidebar, its files read at the active model's input shape,
+    with the preprocessing picked (automatic: digit only for a 1-channel model trained on digits)."""
+    kind = st.sidebar.selectbox("Dataset", [*BUILTIN, *GENERATED, DATASET_PATH], key="data", bind="query-params",
+                                help="mnist: 5,000 MNIST digits, 28×28; digits: scikit-learn's 1,797 digits, 8×8; "
+                                     "shapes: 50,000 generated 64×64 colour sprites with known factors (type "
+                                     "shapes:144000 as a path for the full grid); or a folder of images (one "
+                                     "subfolder per class) or an .npz file.")
+    if kind != DATASET_PATH:
+        name, shape, preprocessing = kind, None, None
+    else:
+        name = st.sidebar.text_input("Dataset path (folder of images or .npz)", key="data_path", bind="query-params")
+        # Plain option names: a bound widget writes the shown name into the link.
+        picked = st.sidebar.selectbox("Preprocessing", ["auto", *PREPROCESSING], key="prep", bind="query-params",
+                                      help="How a folder's files become the model's input. Digit: like an uploaded "
+                                           "digit (for photos of digits); plain: any picture; auto: digit only for "
+                                           "a 1-channel model trained on digits.")
+        shape = list(engine.input_shape) if engine else [1, 28, 28]
+        preprocessing = (default_preprocessing(shape, datasets.trained_on(engine) if engine else "mnist")
+                         if picked == "auto" else picked)
+        st.sidebar.caption(f"Files are read as {shape[0]}×{shape[1]}×{shape[2]}, {PREPROCESSING[preprocessing]}.")
+    if not name.strip():
+        return name, None
+    try:
+        return name, datasets.dataset_for(name, shape, preprocessing)
+    except (DatasetError, ValueError) as e:
+        errors.append(f"Dataset: {e}")
+        return name, None
 
 
 def model_card(engine) -> None:

@@ -25,12 +25,14 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    dataset = load_dataset(args.dataset, size=args.image_size)
+    dataset = load_dataset(args.dataset, size=args.image_size, channels=args.image_channels,
+                           preprocessing=args.preprocessing)
     model_args: dict = {"latent_dim": args.latent_dim}
     for key in ("body", "recon_loss", "sparsity", "noise"):
         if getattr(args, key) is not None:
             model_args[key] = getattr(args, key)
-    for key in ("sparsity_weight", "rho", "noise_level", "contraction_weight", "beta", "conv_hidden"):
+    for key in ("sparsity_weight", "rho", "noise_level", "contraction_weight", "beta", "tc_weight",
+                "conv_hidden"):
         if getattr(args, key) is not None:
             model_args[key] = getattr(args, key)
     if args.hidden:
@@ -46,6 +48,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     out = ckpt.save(model, args.out, {"name": name, "dataset": dataset.describe(), "training": record})
     print(f"saved {out}")
     print_metrics(record)
+    print_disentanglement(record)
 
 
 def print_metrics(m: dict) -> None:
@@ -56,14 +59,35 @@ def print_metrics(m: dict) -> None:
         print(f"anomaly class {m['anomaly_class']}: ROC AUC {m['anomaly_auc']:.4f}  (PCA {m['pca_anomaly_auc']:.4f})")
 
 
+def print_disentanglement(m: dict) -> None:
+    """MIG / DCI / SAP of the model and of PCA at the same size, where the dataset has factors."""
+    if "mig" not in m:
+        return
+    for label, p in (("model", ""), ("PCA  ", "pca_")):
+        print(f"{label} MIG {m[p + 'mig']:.3f}  DCI disentanglement {m[p + 'dci_disentanglement']:.3f}  "
+              f"completeness {m[p + 'dci_completeness']:.3f}  informativeness {m[p + 'dci_informativeness']:.3f}  "
+              f"SAP {m[p + 'sap']:.3f}")
+
+
+def recorded_dataset(checkpoint, name: str | None):
+    """``name``, else the dataset the checkpoint was trained on, its files read at the model's
+    input shape with the preprocessing the training used."""
+    record = checkpoint.config.get("dataset", {})
+    channels, size, _ = checkpoint.config["input_shape"]
+    return load_dataset(name or record.get("name", "mnist"), size=size, channels=channels,
+                        preprocessing=record.get("preprocessing"))
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .train import evaluate
 
     checkpoint = ckpt.load(args.checkpoint)
-    dataset = load_dataset(args.dataset or checkpoint.config.get("dataset", {}).get("name", "mnist"))
+    dataset = recorded_dataset(checkpoint, args.dataset)
     ckpt.check_fits(checkpoint, dataset.input_shape, dataset.name)
     exclude = checkpoint.config.get("training", {}).get("anomaly_class")
-    print_metrics(evaluate(checkpoint.model, dataset, exclude_class=exclude))
+    result = evaluate(checkpoint.model, dataset, exclude_class=exclude)
+    print_metrics(result)
+    print_disentanglement(result)
     print_representation_quality(checkpoint, dataset)
 
 
@@ -101,7 +125,7 @@ def cmd_encode(args: argparse.Namespace) -> None:
     from .backend import InferenceEngine
 
     checkpoint = ckpt.load(args.checkpoint)
-    dataset = load_dataset(args.dataset or checkpoint.config.get("dataset", {}).get("name", "mnist"))
+    dataset = recorded_dataset(checkpoint, args.dataset)
     ckpt.check_fits(checkpoint, dataset.input_shape, dataset.name)
     codes = InferenceEngine(checkpoint).encode(dataset.x)
     out = Path(args.out)
@@ -203,10 +227,15 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--noise-level", type=float)
     t.add_argument("--contraction-weight", type=float)
     t.add_argument("--beta", type=float)
+    t.add_argument("--tc-weight", type=float, help="beta_tcvae: extra weight on the total correlation")
     t.add_argument("--kl-warmup", type=int, default=0, help="epochs of linear KL warm-up (VAEs)")
     t.add_argument("--shift", type=int, default=0, help="random translation augmentation, pixels")
     t.add_argument("--exclude-class", type=int, help="leave this label out of training (anomaly detection)")
     t.add_argument("--image-size", type=int, default=28, help="side length for a folder of images")
+    t.add_argument("--image-channels", type=int, choices=[1, 3], help="1 (gray) or 3 (colour) for a folder of "
+                   "images (default 1), or to convert an .npz (default: as stored)")
+    t.add_argument("--preprocessing", choices=["digit", "plain"], help="how a folder's files are read: digit "
+                   "(like MNIST; the default for 1 channel) or plain (colour kept, centre crop)")
     t.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: its default)")
     t.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     t.set_defaults(func=cmd_train)

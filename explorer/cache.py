@@ -99,8 +99,9 @@ class RowWriter:
     ``out[a:b] = rows``). Nothing stays mapped, so filling a file of any size holds only the
     rows in hand (a writable memory map would keep every page it touched in the process)."""
 
-    def __init__(self, fd: int, shape: tuple[int, ...], dtype, offset: int):
+    def __init__(self, fd: int, shape: tuple[int, ...], dtype, offset: int, path: str | Path):
         self.fd, self.shape, self.dtype, self.offset = fd, shape, np.dtype(dtype), offset
+        self.path = Path(path)  # so other processes can write rows too
         self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtype.itemsize
 
     def __len__(self) -> int:
@@ -134,7 +135,7 @@ def build_array(kind: str, entry_key: str, shape: tuple[int, ...], dtype, fill) 
         del header
         fd = os.open(tmp, os.O_RDWR)
         try:
-            fill(RowWriter(fd, shape, dtype, offset))
+            fill(RowWriter(fd, shape, dtype, offset, tmp))
         finally:
             os.close(fd)
         os.chmod(tmp, 0o644)

@@ -12,6 +12,7 @@ from .metrics import PCABaseline, per_sample_mse, per_sample_ssim
 from .models.variants import corrupt
 
 RECORDED_METRICS = ("test_mse", "test_psnr", "test_ssim", "pca_mse", "mse_vs_pca")
+DISENTANGLEMENT_METRICS = ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap")
 
 
 @dataclass
@@ -80,6 +81,19 @@ def recorded_metrics(engines: list[InferenceEngine]) -> list[dict]:
         training = engine.source.training
         rows.append({"checkpoint": engine.source.name, "type": engine.source.model_type,
                      "latent": engine.latent_dim, **{k: training.get(k) for k in RECORDED_METRICS}})
+    return rows
+
+
+def recorded_disentanglement(engines: list[InferenceEngine]) -> list[dict]:
+    """MIG / DCI / SAP recorded at training for the checkpoints that have them, each followed by
+    PCA's at its latent size (same held-out images); [] when none was scored against factors."""
+    rows = []
+    for engine in engines:
+        training = engine.source.training
+        if training.get("mig") is None:
+            continue
+        for name, prefix in ((engine.source.name, ""), (f"PCA (k={engine.latent_dim})", "pca_")):
+            rows.append({"model": name, **{k: training.get(prefix + k) for k in DISENTANGLEMENT_METRICS}})
     return rows
 
 

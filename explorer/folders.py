@@ -8,9 +8,14 @@ straight into its place in the file, so memory stays bounded whatever the folder
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import multiprocessing
+import json
 import os
+import queue
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +26,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 MAX_IMAGES = 200_000
 TOP_FOLDER = "(top folder)"  # the class of loose images that lie beside class subfolders
 PREPROCESSING = ("digit", "plain")
-IN_PROCESS_BELOW = 200  # fewer files are decoded here: starting worker processes would cost more
-WORKER_CHUNK = 64  # files per message to a worker
+IN_PROCESS_BELOW = 200  # fewer files are decoded here: starting worker processes costs more
 
 Progress = Callable[[float], None] | None
 
@@ -85,15 +89,17 @@ def decode_file(path: Path, size: int, channels: int, preprocessing: str) -> np.
     return images.plain_pixels(images.open_image(data, draft_side=size), size, channels)
 
 
-def decode_job(job: tuple[int, str, int, int, str]) -> tuple[int, np.ndarray | None, str | None]:
-    """One file in a worker process: (index, pixels, None) or (index, None, why it failed)."""
+def decode_row(out, index: int, path: Path, size: int, channels: int, preprocessing: str) -> str | None:
+    """Decode one file into row ``index`` of ``out``; None, or why it could not be read."""
     from .images import ImageError
 
-    index, path, size, channels, preprocessing = job
     try:
-        return index, decode_file(Path(path), size, channels, preprocessing), None
-    except (ImageError, OSError) as e:
-        return index, None, str(e) if isinstance(e, ImageError) else f"cannot be read ({e.strerror or e})"
+        out[index] = decode_file(path, size, channels, preprocessing)
+    except ImageError as e:
+        return str(e)
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    return None
 
 
 def listing_digest(listing: list[tuple[str, int, int]]) -> str:
@@ -134,7 +140,7 @@ def read_folder(root: str | Path, size: int, channels: int, preprocessing: str, 
         skipped: list[str] = []
         kept: list[int] = []
 
-        def fill(out: np.ndarray) -> None:
+        def fill(out) -> None:  # a cache.RowWriter
             kept[:], skipped[:] = decode_into(out, root, [n for n, _, _ in listing], size, channels,
                                               preprocessing, progress, workers)
             if not kept:
@@ -150,20 +156,18 @@ def read_folder(root: str | Path, size: int, channels: int, preprocessing: str, 
     return FolderImages(pixels[: len(kept_idx)], names, labels, classes, [str(s) for s in meta["skipped"]], key)
 
 
-def decode_into(out: np.ndarray, root: Path, names: list[str], size: int, channels: int, preprocessing: str,
+def decode_into(out, root: Path, names: list[str], size: int, channels: int, preprocessing: str,
                 progress: Progress, workers: int | None) -> tuple[list[int], list[str]]:
-    """Decode every file into ``out`` (row i = file i), then move the readable ones to the front
-    in order. Returns (indices of the readable files, "name: why" of the others)."""
-    jobs = [(i, str(root / name), size, channels, preprocessing) for i, name in enumerate(names)]
+    """Decode every file into its row of ``out`` (a cache.RowWriter: row i = file i), then move
+    the readable ones to the front in order. Returns (indices of the readable files, "name: why"
+    of the others)."""
     failed: dict[int, str] = {}
-    step = max(1, len(jobs) // 200)
-    for done, (index, pixels, error) in enumerate(run_jobs(jobs, workers), 1):
-        if error is None:
-            out[index] = pixels
-        else:
+    step = max(1, len(names) // 200)
+    for done, (index, error) in enumerate(decoded(out, root, names, size, channels, preprocessing, workers), 1):
+        if error is not None:
             failed[index] = error
-        if progress and (done % step == 0 or done == len(jobs)):
-            progress(done / len(jobs))
+        if progress and (done % step == 0 or done == len(names)):
+            progress(done / len(names))
     kept = [i for i in range(len(names)) if i not in failed]
     for row, index in enumerate(kept):
         if row != index:  # row < index always: each move reads a row not yet overwritten
@@ -171,12 +175,74 @@ def decode_into(out: np.ndarray, root: Path, names: list[str], size: int, channe
     return kept, [f"{names[i]}: {why}" for i, why in sorted(failed.items())]
 
 
-def run_jobs(jobs: list[tuple], workers: int | None):
-    """Yield decode_job results, in any order: in this process for a few files, else in a pool of
-    spawned processes (spawned, not forked: the app's server has threads a fork would copy mid-use)."""
+def decoded(out, root: Path, names: list[str], size: int, channels: int, preprocessing: str, workers: int | None):
+    """Yield (index, None or why it failed) as each file lands in ``out``: decoded here for a
+    few files, else by worker processes."""
     workers = workers or os.cpu_count() or 1
-    if len(jobs) < IN_PROCESS_BELOW or workers == 1:
-        yield from map(decode_job, jobs)
+    if len(names) < IN_PROCESS_BELOW or workers == 1:
+        for index, name in enumerate(names):
+            yield index, decode_row(out, index, root / name, size, channels, preprocessing)
         return
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        yield from pool.imap_unordered(decode_job, jobs, chunksize=WORKER_CHUNK)
+    yield from decoded_by_workers(out, root, names, size, channels, preprocessing, workers)
+
+
+def decoded_by_workers(out, root: Path, names: list[str], size: int, channels: int, preprocessing: str,
+                       workers: int):
+    """Plain ``python -m explorer.folders`` processes, each given every ``workers``-th file, write
+    their rows straight into the store's file and report each file on a line of their output.
+    (Not multiprocessing: its spawned children re-run the main script, which in the app is app.py,
+    and forking the app's threaded server is unsafe.)"""
+    task = {"path": str(out.path), "offset": out.offset, "shape": list(out.shape), "root": str(root),
+            "size": size, "channels": channels, "preprocessing": preprocessing}
+    package_parent = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)}
+    reports: queue.Queue = queue.Queue()
+    processes = []
+    for worker in range(workers):
+        process = subprocess.Popen([sys.executable, "-m", "explorer.folders"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True, env=env)
+        threading.Thread(target=forward_lines, args=(process.stdout, reports), daemon=True).start()
+        with contextlib.suppress(BrokenPipeError):  # died before reading its task: its files are reported below
+            process.stdin.write(json.dumps({**task, "jobs": [[i, names[i]] for i in range(worker, len(names), workers)]}))
+            process.stdin.close()
+        processes.append(process)
+    reported: set[int] = set()
+    running = workers
+    while running:
+        line = reports.get()
+        if line is None:  # one worker's output ended
+            running -= 1
+            continue
+        index, _, error = line.rstrip("\n").partition("\t")
+        reported.add(int(index))
+        yield int(index), error or None
+    codes = [process.wait() for process in processes]
+    for index in (i for i in range(len(names)) if i not in reported):
+        yield index, f"not decoded: a decoding process stopped (exit codes {codes})"
+
+
+def forward_lines(stream, reports: queue.Queue) -> None:
+    for line in stream:
+        reports.put(line)
+    reports.put(None)
+
+
+def worker_main() -> None:
+    """A decoding worker: a task as JSON on stdin; one line "index<TAB>why it failed" (empty when
+    it did not) per file on stdout, as each is written into the store's file."""
+    from .cache import RowWriter
+
+    task = json.load(sys.stdin)
+    root = Path(task["root"])
+    fd = os.open(task["path"], os.O_RDWR)
+    try:
+        out = RowWriter(fd, tuple(task["shape"]), np.uint8, task["offset"], task["path"])
+        for index, name in task["jobs"]:
+            error = decode_row(out, index, root / name, task["size"], task["channels"], task["preprocessing"])
+            print(f"{index}\t{' '.join((error or '').split())}", flush=True)
+    finally:
+        os.close(fd)
+
+
+if __name__ == "__main__":
+    worker_main()

@@ -19,6 +19,16 @@ MAX_PIXELS = 25_000_000  # refuse decompression bombs before decoding
 WORK_SIDE = 1024  # larger images are reduced (box filter, in PIL) before any float array is made
 ALLOWED_FORMATS = {"PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"}
 MNIST_BOX = 20 / 28  # MNIST digits fit a 20x20 box inside the 28x28 frame
+# One shape must stand out before an upload is taken for a digit (measured on generated photos of
+# digits and of non-digits, benchmarks/bench_upload_ood.py). Lengths are shares of the picture's side.
+SHAPE_SIDE = 256  # the shape is judged on a copy reduced to this side: fast, and scale-free enough
+JOIN_GAP = 0.01  # ink pieces closer than this are one shape (a stroke broken by the pen or the light)
+DOMINANT_SHARE = 0.5  # the largest shape holds at least half the ink (a digit may be broken in two)
+SLIVER = 0.04  # a largest shape shorter than this (of the shorter side) is a sliver or a speck
+EDGE_BAND, EDGE_SHARE = 0.03, 0.5  # a shape with over half its ink in the outer 3% runs along the edge
+SOFT_SHARE = 0.45  # over this share of the ink in mid-tones: a shadow or a gradient, not pen strokes
+CLUTTER_SHARE = 0.35  # over this share of the strong edges away from the shape: a scene, not a digit
+SOLID = 0.22  # a shape whose thickest part is over this share of its length is a blob, not pen strokes
 
 
 class ImageError(ValueError):
@@ -191,7 +201,9 @@ def mnist_like(gray: np.ndarray, size: int, out: Preprocessed) -> np.ndarray:
                          "upload a picture of a single digit")
     if floor > gray.min() + 0.02:
         out.notes.append(f"background grain removed (pixels below {floor:.2f} set to background)")
-    gray = np.clip((gray - floor) / (gray.max() - floor), 0, 1)
+    ink = np.clip((gray - floor) / (gray.max() - floor), 0, 1)
+    check_single_shape(ink, gray)
+    gray = ink
     rows, cols = np.nonzero(gray > 0.2)
     gray = gray[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
     out.steps.append(("cropped", gray))
@@ -208,6 +220,69 @@ def mnist_like(gray: np.ndarray, size: int, out: Preprocessed) -> np.ndarray:
     canvas = canvas.clip(0, 1)
     out.steps.append((f"resized to {box}px and centred by mass in {size}x{size}", canvas))
     return canvas
+
+
+def check_single_shape(ink: np.ndarray, gray: np.ndarray) -> None:
+    """Refuse a picture in which no single shape stands out as a digit would.
+
+    ``ink`` is the picture with its background taken off (0 background, 1 the strongest ink) and
+    ``gray`` the same before that (light ink on dark). Without this check a texture, a scene or a
+    page of text is cropped to whatever little survives, and that sliver encodes as a plausible digit.
+    """
+    ink, gray = reduced(ink, SHAPE_SIDE), reduced(gray, SHAPE_SIDE)
+    h, w = ink.shape
+    strokes = ink > 0.2
+    if not strokes.any():  # what stood out was finer than a pixel of the reduced copy
+        raise ImageError("what stands out is only a speck: upload a picture of a single digit, large enough to see")
+    joined = ndimage.binary_dilation(strokes, iterations=max(1, round(JOIN_GAP * max(h, w))))
+    labels, count = ndimage.label(joined, structure=np.ones((3, 3)))
+    mass = ndimage.sum(ink * strokes, labels, index=np.arange(1, count + 1))
+    largest = labels == np.argmax(mass) + 1
+    share = mass.max() / mass.sum()
+    if share < DOMINANT_SHARE:
+        raise ImageError(f"no single shape stands out: the largest holds only {share:.0%} of what stands out "
+                         f"from the background, the rest lies in {count - 1} other piece{'s' * (count > 2)} (like "
+                         "specks, a texture or a page of text). Upload a picture of a single digit")
+    shape = largest & strokes
+    rows, cols = np.nonzero(shape)
+    extent = max(np.ptp(rows), np.ptp(cols)) + 1
+    if extent < SLIVER * min(h, w):
+        raise ImageError(f"what stands out is only a sliver or a speck ({extent / min(h, w):.0%} of the picture's "
+                         "side): upload a picture of a single digit, large enough to see")
+    band_y, band_x = int(EDGE_BAND * h), int(EDGE_BAND * w)
+    inside = np.zeros_like(shape)
+    inside[band_y: h - band_y, band_x: w - band_x] = True
+    on_edge = (ink * (shape & ~inside)).sum() / (ink * shape).sum()
+    if on_edge > EDGE_SHARE:
+        raise ImageError("what stands out runs along the edge of the picture (a frame, or the edge of the paper), "
+                         "not a digit: crop the picture to the digit")
+    weak = (ink > 0.05) & (ink < 0.5)
+    soft = ink[weak].sum() / ink[ink > 0.05].sum()
+    if soft > SOFT_SHARE:
+        raise ImageError(f"what stands out fades in softly ({soft:.0%} of it in half-tones), like a shadow, a "
+                         "gradient or a blur, not pen strokes: upload a sharp picture of a single digit")
+    thickest = ndimage.distance_transform_edt(np.pad(shape, 1)).max() / extent
+    if thickest > SOLID:
+        raise ImageError(f"what stands out is a solid blob (its thickest part is {thickest:.0%} of its length), "
+                         "like an animal, a face or an object, not pen strokes: upload a picture of a single digit")
+    smooth = ndimage.gaussian_filter(gray, 1.0)
+    edges = np.hypot(ndimage.sobel(smooth, 0), ndimage.sobel(smooth, 1))
+    strong = edges > 0.25 * edges.max()
+    near = ndimage.binary_dilation(largest, iterations=max(1, round(2 * JOIN_GAP * max(h, w))))
+    clutter = (strong & ~near).sum() / strong.sum()
+    if clutter > CLUTTER_SHARE:
+        raise ImageError(f"the picture holds more than one shape ({clutter:.0%} of its strong edges lie away "
+                         "from the main one), like a photo of a scene or a face: crop it to a single digit "
+                         "on plain paper")
+
+
+def reduced(a: np.ndarray, side: int) -> np.ndarray:
+    """A (H, W) float array box-filtered down so that its longer side is at most ``side``."""
+    scale = side / max(a.shape)
+    if scale >= 1:
+        return a
+    size = (max(1, round(a.shape[1] * scale)), max(1, round(a.shape[0] * scale)))
+    return np.asarray(Image.fromarray(a.astype(np.float32), mode="F").resize(size, Image.Resampling.BOX))
 
 
 # --- pictures out -----------------------------------------------------------------------

@@ -164,6 +164,13 @@ def generate(size: int = DEFAULT_SIZE, seed: int = 0, progress: Progress = None)
     return render(factors, progress=progress), factors
 
 
+def factor_values() -> list[list[str]]:
+    """Each factor's values in words, in factor order. A rotation step is an angle only for a
+    given shape (see factor_labels), so here it is the step."""
+    return [list(SHAPES), list(COLOURS), [f"{2 * r:.0f} px" for r in RADII],
+            [f"step {k}" for k in range(ROTATION_STEPS)], [str(p) for p in POSITIONS], [str(p) for p in POSITIONS]]
+
+
 def factor_labels(row: np.ndarray) -> dict[str, str]:
     """A factor row in words, for captions and tooltips."""
     shape, colour, scale, rotation, px, py = (int(v) for v in row)

@@ -11,9 +11,14 @@ import torch
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
-from . import metrics
+from . import disentangle, metrics
 from .data import Dataset
 from .models import Autoencoder, build
+
+
+PCA_FIT_SIZE = 4000  # training images the PCA baseline is fitted on (all of MNIST's 4,000; a sample of larger sets)
+FACTOR_FIT_SIZE = 5000  # training codes the DCI and SAP predictors are fitted on
+FACTOR_EVAL_SIZE = 5000  # held-out test codes every disentanglement score is measured on
 
 
 @dataclass
@@ -70,6 +75,21 @@ def reconstruct(model: Autoencoder, x: np.ndarray, batch_size: int = 512) -> np.
     return np.concatenate(out) if out else np.zeros_like(x)
 
 
+@torch.no_grad()
+def encode(model: Autoencoder, x, batch_size: int = 512) -> np.ndarray:
+    """The codes (means, for a VAE) of images ``x``, which may be any array-like of (N, C, H, W)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model.encode(torch.as_tensor(np.asarray(x[i: i + batch_size])).to(device)).z.cpu().numpy()
+           for i in range(0, len(x), batch_size)]
+    return np.concatenate(out)
+
+
+def subsample(idx: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """At most ``n`` of ``idx``, drawn without replacement for a seed, in order."""
+    return idx if len(idx) <= n else np.sort(np.random.default_rng(seed).choice(idx, n, replace=False))
+
+
 def train(model_type: str, model_args: dict, dataset: Dataset, cfg: TrainConfig, progress: bool = True) -> tuple[Autoencoder, dict]:
     """Train a model; returns the best model on validation MSE and the training record."""
     if cfg.epochs < 1:
@@ -124,11 +144,12 @@ def train(model_type: str, model_args: dict, dataset: Dataset, cfg: TrainConfig,
 
 
 def evaluate(model: Autoencoder, dataset: Dataset, exclude_class: int | None = None) -> dict:
-    """Test-split metrics of a model beside PCA at the same latent size on the same split."""
+    """Test-split metrics of a model beside PCA at the same latent size on the same split;
+    where the dataset has ground-truth factors, the disentanglement scores of both too."""
     x_test, y_test = dataset.split("test")
-    x_train = dataset.x[dataset.train_indices(exclude_class)]
+    train_idx = dataset.train_indices(exclude_class)
     recon = reconstruct(model, x_test)
-    pca = metrics.PCABaseline(model.latent_dim, x_train)
+    pca = metrics.PCABaseline(model.latent_dim, dataset.x[subsample(train_idx, PCA_FIT_SIZE)])
     pca_recon = pca.reconstruct(x_test)
     result = {f"test_{k}": round(v, 6) for k, v in metrics.summary(x_test, recon).items()}
     result.update({f"pca_{k}": round(v, 6) for k, v in metrics.summary(x_test, pca_recon).items()})
@@ -138,4 +159,19 @@ def evaluate(model: Autoencoder, dataset: Dataset, exclude_class: int | None = N
         result["anomaly_class"] = int(exclude_class)
         result["anomaly_auc"] = round(metrics.anomaly_roc(metrics.per_sample_mse(x_test, recon), is_anomaly)["auc"], 4)
         result["pca_anomaly_auc"] = round(metrics.anomaly_roc(metrics.per_sample_mse(x_test, pca_recon), is_anomaly)["auc"], 4)
+    if dataset.factors is not None:
+        result.update(evaluate_factors(model, dataset, pca))
+    return result
+
+
+def evaluate_factors(model: Autoencoder, dataset: Dataset, pca: metrics.PCABaseline) -> dict:
+    """MIG, DCI and SAP of the model's codes and of PCA's (keys with ``pca_``), measured on
+    held-out test images; DCI's and SAP's predictors are fitted on training images."""
+    fit, held = subsample(dataset.train_idx, FACTOR_FIT_SIZE), subsample(dataset.test_idx, FACTOR_EVAL_SIZE)
+    x_fit, x_held = dataset.x[fit], dataset.x[held]
+    result = {}
+    for prefix, codes_of in (("", lambda x: encode(model, x)), ("pca_", pca.encode)):
+        scores = disentangle.report(codes_of(x_fit), dataset.factors[fit], codes_of(x_held), dataset.factors[held])
+        result.update({prefix + k: round(v, 4) for k, v in scores.items()})
+    result["factor_eval_size"] = len(held)
     return result

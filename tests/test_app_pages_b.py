@@ -22,6 +22,8 @@ from explorer.ui import engines
 ROOT = Path(__file__).resolve().parents[1]
 
 PAGES = ["interpolate", "sample", "arithmetic", "sliders"]
+# the dataset each shipped family is shown on (shapes: a small draw of the generator, typed as a path)
+FAMILY_DATA = {"mnist": {"data": "mnist"}, "shapes": {"data": "folder or .npz path", "data_path": "shapes:2000"}}
 
 
 @pytest.fixture
@@ -85,7 +87,7 @@ def differ(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
 @pytest.mark.parametrize("model", engines.shipped_models(), ids=lambda m: m.name)
 def test_pages_render_on_every_shipped_checkpoint(model):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params.update(ckpt=model.name, data="mnist")
+    at.query_params.update(ckpt=model.name, **FAMILY_DATA[model.name.split("-")[0]])
     for page in PAGES:
         at.switch_page(f"explorer/ui/{page}.py").run()
         assert_clean(at)

@@ -216,7 +216,7 @@ def test_an_engine_evicted_from_the_streamlit_cache_is_closed_and_freed(vae_chec
     from explorer.ui import engines
 
     engines._engine.clear()
-    monkeypatch.setattr(engines, "open_user_model", lambda path: vae_checkpoint)
+    monkeypatch.setattr(engines, "open_user_model", lambda path, bottleneck=None: vae_checkpoint)
     refs, threads = [], []
     for i in range(33):  # one more than the cache keeps
         engine = engines._engine(f"/nowhere/{i}", "sig")
@@ -238,7 +238,7 @@ def test_a_changed_checkpoint_file_releases_the_previous_engine(vae_checkpoint, 
     from explorer.ui import engines
 
     engines._engine.clear()
-    monkeypatch.setattr(engines, "open_user_model", lambda path: vae_checkpoint)
+    monkeypatch.setattr(engines, "open_user_model", lambda path, bottleneck=None: vae_checkpoint)
     signatures = iter(["v1", "v2"])
     monkeypatch.setattr(engines, "file_signature", lambda path: next(signatures))
     old = engines.engine_for(tmp_path)

@@ -199,6 +199,15 @@ def test_parallel_decoding_matches_in_process(tmp_path):
     assert progress[-1] == 1 and progress == sorted(progress)
 
 
+def test_a_worker_that_dies_is_reported_not_hung(tmp_path, monkeypatch):
+    for i in range(folders.IN_PROCESS_BELOW + 1):
+        solid("L", (4, 4), i % 256).save(tmp_path / f"{i:04d}.png")
+    monkeypatch.setattr(folders.sys, "executable", "/bin/false")  # every worker exits at once
+    with pytest.raises(DatasetError, match="none of the 201 images could be read .*a decoding process stopped "
+                                           r"\(exit codes \[1(, 1)*\]\)"):
+        data.load_folder(tmp_path, size=4, channels=1, preprocessing="plain")
+
+
 def test_too_many_images_is_refused(tmp_path):
     for i in range(3):
         solid("L", (4, 4), 0).save(tmp_path / f"{i}.png")
@@ -207,7 +216,7 @@ def test_too_many_images_is_refused(tmp_path):
 
 
 # --- .npz ---------------------------------------------------------------------------------
-def test_npz_colour(tmp_path):
+def test_npz_colour(tmp_path, monkeypatch):
     x = np.zeros((10, 20, 30, 3), np.uint8)
     x[..., 0] = 255  # red
     x[:, :, :5] = (0, 0, 255)  # a blue strip on the left, cropped away by the centre square
@@ -224,3 +233,29 @@ def test_npz_colour(tmp_path):
     # a grayscale .npz for a colour model
     np.savez(path, x=np.full((4, 6, 6), 0.5))
     assert np.allclose(data.load_dataset(str(path), size=6, channels=3).x, 128 / 255)
+    # a large one stays uint8 and is identified without a float copy of it
+    np.savez(path, x=x)
+    monkeypatch.setattr(data, "EAGER_FLOAT_BYTES", 0)
+    lazy = data.load_dataset(str(path))
+    assert isinstance(lazy.x, data.UnitImages) and np.array_equal(lazy.x[:], as_stored.x)
+    monkeypatch.setattr(data.UnitImages, "__array__", lambda *a, **k: pytest.fail("converted whole"))
+    assert lazy.identity.startswith("rgb.npz-")
+
+
+def test_cli_trains_and_evaluates_on_a_colour_folder(tmp_path, capsys):
+    from explorer.__main__ import main as cli
+
+    folder = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    for name in ("warm", "cold"):
+        (folder / name).mkdir(parents=True)
+        for i in range(20):
+            Image.fromarray(rng.integers(0, 256, (20, 30 + i, 3), dtype=np.uint8)).save(folder / name / f"{i}.png")
+    out = tmp_path / "model"
+    assert cli(["train", "--model", "ae", "--dataset", str(folder), "--image-size", "12", "--image-channels", "3",
+                "--epochs", "1", "--latent-dim", "2", "--out", str(out)]) == 0
+    config = __import__("json").loads((out / "config.json").read_text())
+    assert config["input_shape"] == [3, 12, 12] and config["dataset"]["preprocessing"] == "plain"
+    capsys.readouterr()
+    assert cli(["evaluate", str(out)]) == 0  # reads the folder again at 3x12x12, plainly
+    assert "test MSE" in capsys.readouterr().out

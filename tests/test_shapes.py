@@ -144,6 +144,10 @@ def test_load_shapes_dataset(monkeypatch):
     assert ds.classes == ["square", "ellipse", "triangle", "heart"]
     assert np.array_equal(np.asarray(ds.x), shapes.render(ds.factors) / np.float32(255))
     assert ds.describe()["factor_names"] == ds.factor_names
+    shape, colour, scale, rotation, x, y = ds.factors[4]
+    assert ds.factor_text(4) == (f"shape {shapes.SHAPES[shape]} · colour {shapes.COLOURS[colour]} · "
+                                 f"scale {2 * shapes.RADII[scale]:.0f} px · rotation step {rotation} · "
+                                 f"x {shapes.POSITIONS[x]} · y {shapes.POSITIONS[y]}")
     # the second load reads the cache: nothing is rendered
     monkeypatch.setattr(shapes, "render", lambda *a, **k: pytest.fail("rendered again"))
     again = data.load_dataset("shapes:600")
@@ -177,5 +181,5 @@ def test_default_and_full_sizes_by_name():
 
 
 def test_other_datasets_carry_no_factors(digits):
-    assert digits.factors is None and digits.factor_names == []
+    assert digits.factors is None and digits.factor_names == [] and digits.factor_text(0) == ""
     assert "factor_names" not in digits.describe()

@@ -13,11 +13,16 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFile
+from PIL import Image, ImageDraw, ImageFile, ImageFont
 from scipy import ndimage
 
-from explorer import images
+from benchmarks import bench_upload_ood, upload_images
+from explorer import images, novelty
+from explorer.backend import InferenceEngine
+from explorer.data import load_mnist
 from explorer.images import ImageError, preprocess_bytes
+from explorer.shipped import SHIPPED_DIR
+from explorer.sources import open_model
 
 SEVEN = [(25, 20), (75, 20), (45, 100)]  # a "7" in a 100x120 picture, stroke 10 px
 NOT_AN_IMAGE = "not an image this app can read"
@@ -458,3 +463,92 @@ def test_plain_preprocessing_resizes_without_inverting():
     image = out.image
     assert image.shape == (28, 28) and 0 <= image.min() and image.max() <= 1
     assert image[0, 0] > 0.9 and image.mean() > 0.6, "the light background was kept"
+
+
+# --- not a digit: no single shape stands out (issue 9, defect 7) -------------------------------------------
+# Each of these was accepted before: cropped to whatever little stood out, it encoded as a plausible digit.
+def paper(width: int = 240, height: int = 200) -> Image.Image:
+    return Image.new("L", (width, height), 235)
+
+
+def specks() -> Image.Image:
+    im = paper()
+    draw = ImageDraw.Draw(im)
+    for x, y in np.random.default_rng(0).uniform(10, 190, (30, 2)):
+        draw.ellipse([x, y, x + 5, y + 5], fill=30)
+    return im
+
+
+def text_page() -> Image.Image:
+    im = paper(320, 240)
+    draw = ImageDraw.Draw(im)
+    font = ImageFont.load_default(size=14)
+    for line in range(10):
+        draw.text((12, 10 + 22 * line), "a page of text is not a digit at all, no", fill=20, font=font)
+    return im
+
+
+def sliver() -> Image.Image:
+    im = paper()
+    ImageDraw.Draw(im).rectangle([150, 90, 153, 91], fill=40)
+    return im
+
+
+def frame_edge() -> Image.Image:
+    im = paper()
+    ImageDraw.Draw(im).rectangle([0, 0, 5, 199], fill=30)  # the dark edge of a table beside the paper
+    return im
+
+
+def shadow() -> np.ndarray:
+    """A round shadow on white paper, darkest in the middle and fading out to 90 pixels."""
+    yy, xx = np.mgrid[0:200, 0:240]
+    return 0.9 - 0.5 * np.clip(1 - np.hypot(xx - 120, yy - 100) / 90, 0, 1) ** 2
+
+
+def coin() -> Image.Image:
+    im = paper()
+    ImageDraw.Draw(im).ellipse([70, 50, 170, 150], fill=40)
+    return im
+
+
+@pytest.mark.parametrize("data, fragment", [
+    (upload_images.even_texture(), "no single shape stands out"),
+    (encode(specks(), "PNG"), "no single shape stands out"),
+    (encode(text_page(), "PNG"), "no single shape stands out"),
+    (encode(sliver(), "PNG"), "only a sliver or a speck"),
+    (encode(frame_edge(), "PNG"), "runs along the edge of the picture"),
+    (encode(Image.fromarray((shadow() * 255).astype(np.uint8)), "PNG"), "fades in softly"),
+    (encode(coin(), "PNG"), "a solid blob"),
+], ids=["even-texture", "specks", "page-of-text", "sliver", "frame-edge", "shadow", "solid-blob"])
+def test_picture_where_no_single_stroke_shape_stands_out_is_refused(data, fragment):
+    message = refused(data, fragment)
+    assert "digit" in message, "the message says what to upload instead"
+
+
+def test_photo_of_a_scene_is_refused():
+    # A generated face whose dark parts (eyes, brows, mouth) are small beside the strong edges of
+    # the face, the hair and the shoulders.
+    face = upload_images.non_digits(6, seed=0)[11]
+    assert face.category == "face"
+    refused(face.data, "holds more than one shape", "strong edges")
+
+
+def test_photos_of_handwritten_digits_on_paper_are_accepted():
+    for photo in upload_images.digit_photos(30, seed=3):
+        check_digit(preprocess_bytes(photo.data).image)
+
+
+def test_generated_uploads_are_judged_like_the_upload_page_judges_them():
+    # A small version of benchmarks/bench_upload_ood.py on an untuned seed (the benchmark's 600
+    # pictures: see its docstring for the figures).
+    engine = InferenceEngine(open_model(SHIPPED_DIR / "mnist-vae"), device="cpu")
+    dataset = load_mnist()
+    codes = engine.encode_dataset(dataset)
+    reference = novelty.reference_from(codes.codes, codes.errors, dataset.train_idx, dataset.test_idx)
+    others = bench_upload_ood.outcomes(upload_images.non_digits(8, seed=2), engine, reference)
+    digits = bench_upload_ood.outcomes(upload_images.digit_photos(40, seed=2), engine, reference)
+    caught = np.mean([bench_upload_ood.rejected(o) for o in others])
+    accepted = np.mean([not bench_upload_ood.rejected(o) for o in digits])
+    assert caught >= 0.9, others
+    assert accepted >= 0.9, digits

@@ -18,6 +18,8 @@ any source is a ``CheckpointError`` whose message says what to fix.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,10 @@ from typing import Any
 import numpy as np
 
 from ..checkpoint import CheckpointError
+
+# Keras runs on PyTorch here (no TensorFlow): its backend is fixed when it is first imported.
+if "keras" not in sys.modules:
+    os.environ["KERAS_BACKEND"] = "torch"
 
 NOT_RECORDED = "not recorded"
 KINDS = ("native", "onnx", "keras", "python")
@@ -51,6 +57,17 @@ class TrainingRecord:
     best_val_mse: float | None = None
     anomaly_auc: float | None = None
     pca_anomaly_auc: float | None = None
+    # disentanglement against a dataset's ground-truth factors (explorer.disentangle), and PCA's
+    mig: float | None = None
+    dci_disentanglement: float | None = None
+    dci_completeness: float | None = None
+    dci_informativeness: float | None = None
+    sap: float | None = None
+    pca_mig: float | None = None
+    pca_dci_disentanglement: float | None = None
+    pca_dci_completeness: float | None = None
+    pca_dci_informativeness: float | None = None
+    pca_sap: float | None = None
     epochs: int | None = None
     anomaly_class: int | None = None  # the class held out of training, if one was
     date: str | None = None

@@ -108,7 +108,7 @@ def check_archive(raw: bytes, what: str) -> dict:
 
 def _keras_classes() -> dict[str, set[str]]:
     """Names Keras itself provides, by namespace (the public API, never a user's module)."""
-    import keras
+    keras = import_keras()
 
     spaces = {"layers": keras.layers, "models": keras.models, "initializers": keras.initializers,
               "regularizers": keras.regularizers, "constraints": keras.constraints, "losses": keras.losses,

@@ -48,7 +48,7 @@ def server_models(argv: list[str] | None = None, environ: dict | None = None) ->
     and by $LATENT_EXPLORER_MODELS, resolved, in order, without repeats."""
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--model", action="append", default=[])
     named, _ = parser.parse_known_args(argv)
     paths = named.model + [p for p in environ.get(MODELS_ENV, "").split(os.pathsep) if p.strip()]

@@ -10,7 +10,7 @@ from explorer.images import grid
 from explorer.ui import datasets, display, handoffs, session
 
 GROUPS_KEY = "arithmetic_saved_groups"  # {"A": (dataset identity, indices), "B": ...}: saved map selections
-SOURCES = {"labels": "two labels", "selections": "two saved map selections"}
+SOURCES = {"labels": "two labels", "factor": "two values of one factor", "selections": "two saved map selections"}
 DEFAULT_TARGETS = 4
 MAX_TARGETS = 12
 
@@ -34,7 +34,8 @@ codes = datasets.dataset_codes(engine, dataset).codes
 size = len(dataset.x)
 
 st.subheader("Attribute vector")
-sources = (["labels"] if dataset.y is not None and dataset.classes else []) + ["selections"]
+sources = ((["labels"] if dataset.y is not None and dataset.classes else [])
+           + (["factor"] if dataset.factors is not None else []) + ["selections"])
 source = st.radio("Groups from", sources, format_func=SOURCES.get, horizontal=True, key="arithmetic_groups",
                   bind="query-params")
 if source == "labels":
@@ -49,6 +50,22 @@ if source == "labels":
     group_b = dataset.train_idx[latent.labels_to_indices(train_labels, classes.index(label_b))]
     test_b = dataset.test_idx[dataset.y[dataset.test_idx] == classes.index(label_b)]
     names = (f"label {label_a}", f"label {label_b}")
+elif source == "factor":
+    pick = st.columns(3)
+    factor = pick[0].selectbox("Factor", dataset.factor_names, key="arithmetic_factor", bind="query-params")
+    k = dataset.factor_names.index(factor)
+    column = dataset.factors[:, k]
+    values = [int(v) for v in np.unique(column)]
+    words = dataset.factor_values[k] if dataset.factor_values else [str(v) for v in range(max(values) + 1)]
+    value_a = pick[1].selectbox("Value A: towards", values, index=len(values) - 1, format_func=words.__getitem__,
+                                key="arithmetic_fa", bind="query-params")
+    value_b = pick[2].selectbox("Value B: away from", values, format_func=words.__getitem__, key="arithmetic_fb",
+                                bind="query-params")
+    # the other factors vary independently, so the mean difference isolates this one
+    group_a = dataset.train_idx[latent.labels_to_indices(column[dataset.train_idx], value_a)]
+    group_b = dataset.train_idx[latent.labels_to_indices(column[dataset.train_idx], value_b)]
+    test_b = dataset.test_idx[column[dataset.test_idx] == value_b]
+    names = (f"{factor} {words[value_a]}", f"{factor} {words[value_b]}")
 else:
     selection = handoffs.get_selection(dataset)
     save = st.columns(3)
@@ -67,8 +84,8 @@ else:
 vector = None
 if len(group_a) == 0 or len(group_b) == 0:
     empty = " and ".join(n for n, g in zip(("Group A", "Group B"), (group_a, group_b)) if len(g) == 0)
-    hint = ("this label has no training images" if source == "labels"
-            else "select images on the Map and save the selection here")
+    hint = {"labels": "this label has no training images", "factor": "this value has no training images",
+            "selections": "select images on the Map and save the selection here"}[source]
     st.warning(f"{empty} {'is' if ' and ' not in empty else 'are'} empty: {hint}. The vector needs both groups.")
 else:
     vector = latent.attribute_vector(codes, group_a, group_b)

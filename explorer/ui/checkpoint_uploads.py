@@ -1,7 +1,7 @@
-"""Checkpoints uploaded in the sidebar: stored on disk in a folder named by their content,
-once per upload, and pruned beyond a byte budget.
+"""Models uploaded in the sidebar: stored on disk in a folder named by their content, once per
+upload, and pruned beyond a byte budget.
 
-Nothing uploaded is ever unpickled: loading goes through ``checkpoint.load``.
+Nothing uploaded is ever unpickled or run: loading goes through ``sources.open_user_model``.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from .. import cache
-from ..checkpoint import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, CheckpointError
+from ..sources.uploads import plan_upload
 
 UPLOADS_KEEP_BYTES = 2 * 2**30  # uploaded checkpoints kept on disk; those stored longest ago go first
 SESSION_KEY = "ckpt_upload_stored"  # (file ids, path) of this session's last stored upload
@@ -32,39 +32,29 @@ def stored_upload(uploads) -> Path:
 
 
 def store_upload(files: list) -> Path:
-    """Put uploaded checkpoint files in a folder named by their content; returns its path.
+    """Put uploaded model files in a folder named by their content; returns what to open (the
+    folder, or the one file in it).
 
-    Accepts one ``.safetensors`` (config in its metadata) or ``config.json`` + weights.
+    Accepts one ``.safetensors`` (config in its metadata) or ``config.json`` + weights, an ONNX
+    pair (+ ``explorer.json``), or ``.keras`` file(s) (``sources.uploads.plan_upload``); a
+    Python file is refused.
     """
-    names = [f.name for f in files]
-    weights = [f for f in files if f.name.endswith((".safetensors", ".pt"))]
-    configs = [f for f in files if f.name.endswith(".json")]
-    others = [n for n in names if not n.endswith((".safetensors", ".pt", ".json"))]
-    if others:
-        raise CheckpointError(f"not checkpoint files: {others}; upload a .safetensors, optionally with its config.json")
-    if len(weights) != 1:
-        raise CheckpointError(f"upload one weights file (.safetensors), optionally with its config.json; got {names}")
-    if len(configs) > 1:
-        raise CheckpointError(f"upload at most one config.json with the weights; got {names}")
+    plan = plan_upload([f.name for f in files])
+    by_name = {f.name: f for f in files}
     digest = hashlib.sha256()
     for f in sorted(files, key=lambda f: f.name):
         digest.update(f.name.encode() + f.getvalue())
     folder = cache.cache_dir() / "uploads" / digest.hexdigest()[:24]
     folder.mkdir(parents=True, exist_ok=True)
-    if configs:
-        weights_name = WEIGHTS_NAME if weights[0].name.endswith(".safetensors") else LEGACY_WEIGHTS_NAME
-        files_to_write, result = {CONFIG_NAME: configs[0], weights_name: weights[0]}, folder
-    else:
-        files_to_write, result = {WEIGHTS_NAME: weights[0]}, folder / WEIGHTS_NAME
-    for name, upload in files_to_write.items():
+    for name, uploaded in plan.names.items():
         # The folder is named by the content, so a file already there is this one: rewriting it
         # would change its mtime, and with it the engine cache's key (a reload per rerun).
         # Atomic, so two sessions uploading the same files never read each other's half file.
         if not (folder / name).is_file():
-            cache.atomic_write(folder / name, upload.getvalue())
+            cache.atomic_write(folder / name, by_name[uploaded].getvalue())
     os.utime(folder)  # most recently stored: pruned last
     prune_uploads(keep=folder)
-    return result
+    return folder / plan.entry if plan.entry else folder
 
 
 def prune_uploads(keep: Path) -> None:

@@ -107,5 +107,26 @@ st.dataframe(recorded, hide_index=True, column_config={
     "mse_vs_pca": st.column_config.NumberColumn("MSE ÷ PCA's", format="%.3f",
                                                 help="Below 1: the model beats PCA at the same latent size."),
 })
+disentanglement = compare.recorded_disentanglement(ctx.engines)
+if disentanglement:
+    st.subheader("Disentanglement (recorded at training, held-out test images)")
+    st.dataframe(pd.DataFrame(disentanglement), hide_index=True, column_config={
+        "mig": st.column_config.NumberColumn("MIG", format="%.3f",
+                                             help="Mutual information gap (Chen et al. 2018): per factor, how much more "
+                                                  "the best dimension knows about it than the second best, as a share "
+                                                  "of its entropy; averaged over factors."),
+        "dci_disentanglement": st.column_config.NumberColumn("DCI disentanglement", format="%.3f",
+                                                             help="Each dimension informs about one factor (1) or "
+                                                                  "all alike (0); Eastwood & Williams 2018."),
+        "dci_completeness": st.column_config.NumberColumn("DCI completeness", format="%.3f",
+                                                          help="Each factor is carried by one dimension (1) or "
+                                                               "spread over all (0)."),
+        "dci_informativeness": st.column_config.NumberColumn("DCI informativeness", format="%.3f",
+                                                             help="Mean held-out accuracy of predicting the factors "
+                                                                  "from the whole code."),
+        "sap": st.column_config.NumberColumn("SAP", format="%.3f",
+                                             help="Separated attribute predictability (Kumar et al. 2018): per factor, "
+                                                  "the gap between the two single dimensions that predict it best."),
+    })
 display.csv_download(pd.DataFrame(compare.per_image_scores(result, captions)), "Download per-image scores as CSV",
                     "comparison.csv", key="comparison-csv")

@@ -1,5 +1,6 @@
-"""The checkpoints the sidebar offers, and one inference engine per checkpoint file, shared by
-every session."""
+"""The models the sidebar offers (shipped checkpoints, and the Python adapters the server's
+starter named with --model or $LATENT_EXPLORER_MODELS), and one inference engine per model,
+shared by every session."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,8 @@ from ..backend import InferenceEngine
 from ..cache import file_signature
 from ..checkpoint import CONFIG_NAME
 from ..shipped import SHIPPED_DIR
-from ..sources import open_user_model
+from ..sources import open_listed, open_user_model
+from ..sources.python import server_models
 
 
 @dataclass
@@ -39,26 +41,42 @@ def shipped_models() -> list[ShippedModel]:
     return models
 
 
+def listed_models() -> dict[str, Path]:
+    """Name -> path of every model in the sidebar's list: the shipped checkpoints, then the
+    adapters named when the server was started (by file name; nothing runs until one is picked)."""
+    models = {m.name: m.path for m in shipped_models()}
+    for path in server_models():
+        name = path.stem if path.stem not in models else f"{path.stem} (adapter)"
+        models[name] = path
+    return models
+
+
 def _release_engine(engine: InferenceEngine) -> None:
     engine.close()  # its coalescer's threads end; a session still holding it keeps working
 
 
 @st.cache_resource(show_spinner=False, max_entries=32, on_release=_release_engine)
-def _engine(path: str, signature: str) -> InferenceEngine:
-    return InferenceEngine(open_user_model(path))
+def _engine(path: str, signature: str, from_browser: bool = True, bottleneck: str = "") -> InferenceEngine:
+    # From the browser (typed, uploaded) never a Python file; from the list, an adapter only
+    # when the server's starter named it.
+    opener = open_user_model if from_browser else open_listed
+    return InferenceEngine(opener(path, bottleneck=bottleneck or None))
 
 
-_signatures: dict[str, str] = {}  # the signature each path was last loaded with
+_signatures: dict[tuple, str] = {}  # the signature each path was last loaded with
 
 
-def engine_for(path: Path) -> InferenceEngine:
+def engine_for(path: Path, from_browser: bool = True, bottleneck: str = "") -> InferenceEngine:
     """The engine of the model at ``path``, shared by every session (raises CheckpointError).
+    ``from_browser``: the path was typed or uploaded (a Python adapter is then refused).
+    ``bottleneck``: for a one-file Keras autoencoder whose split is not evident.
     When the files on disk change, a new engine is made and the one of their previous version
     is released (closed) at once, so no session keeps using a stale model."""
     key, signature = str(path), file_signature(path)
-    previous = _signatures.get(key)
+    options = (from_browser, bottleneck.strip())
+    previous = _signatures.get((key, options))
     if previous is not None and previous != signature:
-        _engine.clear(key, previous)
-    engine = _engine(key, signature)
-    _signatures[key] = signature
+        _engine.clear(key, previous, *options)
+    engine = _engine(key, signature, *options)
+    _signatures[(key, options)] = signature
     return engine

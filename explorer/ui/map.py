@@ -39,9 +39,11 @@ with controls:
             st.form_submit_button("Compute map", type="primary")
         choice = mapview.MapChoice(method, values.get(method, {}))
     mapview.remember(choice)
-    colour_options = list(COLOURS) if dataset.y is not None else ["error", "kept"]
-    colour = st.radio("Colour by", colour_options, format_func=COLOURS.get, horizontal=True, key="map_colour",
-                      bind="query-params")
+    colour_options = (["label"] if dataset.y is not None else []) + ["error", "kept"] + dataset.factor_names
+    # a factor by its own name, which is also what the link holds (a bound radio keeps the shown name)
+    colour = st.radio("Colour by", colour_options, format_func=lambda c: COLOURS.get(c, c),
+                      horizontal=True, key="map_colour", bind="query-params",
+                      help="The label, the reconstruction error, how much of each point's code neighbourhood the map keeps, or one of the dataset's ground-truth factors.")
 
 try:
     state = mapview.current_map(engine, dataset, codes, choice)
@@ -92,7 +94,9 @@ else:
                 + (f"; {SELECTION_SHOWN} of them, evenly spaced, are shown" if len(selection) > SELECTION_SHOWN else "")
                 + ". Original | reconstruction; the other pages can use this selection.")
     pairs = images.side_by_side(dataset.x[shown], engine.reconstruct(dataset.x[shown]))
-    display.show_gallery(pairs, [f"{index_caption(dataset, i)} · {codes.errors[i]:.4f}" for i in shown], side=56)
+    display.show_gallery(pairs, [f"{index_caption(dataset, i)} · {codes.errors[i]:.4f}"
+                                 + (f" · {dataset.factor_text(i)}" if dataset.factors is not None else "")
+                                 for i in shown], side=56 if dataset.factors is None else 96)
     left, right = st.columns([1, 5])
     with left:
         display.png_download(pairs, 8, "selection.png", key="selection")

@@ -15,6 +15,7 @@ import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
+from PIL import ImageColor
 
 from explorer import cache, projection
 from explorer.backend import DatasetCodes, InferenceEngine
@@ -159,13 +160,16 @@ def scatter(state: MapState, dataset: Dataset, codes: DatasetCodes, colour: str,
     x, y = state.coords[:, 0], state.coords[:, 1]
     index = np.arange(len(x))
     figure = go.Figure()
-    if colour == "label" and dataset.y is not None and dataset.classes:
-        palette = px.colors.qualitative.D3 if len(dataset.classes) <= 10 else px.colors.qualitative.Alphabet
-        for k, name in enumerate(dataset.classes):
-            members = index[dataset.y == k]
-            figure.add_scattergl(x=x[members], y=y[members], customdata=members, mode="markers", name=name,
-                                 marker=dict(size=4, opacity=0.75, color=palette[k % len(palette)]),
-                                 hovertemplate=f"#%{{customdata}} · label {name}<extra></extra>")
+    groups = colour_groups(dataset, colour)
+    if groups is not None:
+        values, names, palette = groups
+        first, hover, extra = factor_hover(dataset)
+        for k, name in enumerate(names):
+            members = index[values == k]
+            if len(members):
+                figure.add_scattergl(x=x[members], y=y[members], customdata=extra(members), mode="markers",
+                                     name=name, marker=dict(size=4, opacity=0.75, color=palette[k % len(palette)]),
+                                     hovertemplate=f"#{first} · {colour} {name}{hover}<extra></extra>")
     elif colour == "kept" and kept is not None:
         figure.add_scattergl(x=x, y=y, customdata=index, mode="markers", name="images", showlegend=False,
                              marker=dict(size=4, color=np.nan_to_num(kept, nan=-1.0), opacity=0.8,
@@ -190,6 +194,37 @@ def scatter(state: MapState, dataset: Dataset, codes: DatasetCodes, colour: str,
                          title=f"{state.projection.heading} of {len(x):,} codes", dragmode="lasso",
                          xaxis_title=state.projection.axis_names[0], yaxis_title=state.projection.axis_names[1])
     return figure
+
+
+def colour_groups(dataset: Dataset, colour: str) -> tuple[np.ndarray, list[str], list[str]] | None:
+    """(group of each point, group names, palette) for colouring by label or by a factor; None
+    for the continuous reconstruction error. Factors whose values are words (shape, colour) get
+    distinct colours (their own, when the values are colour names); ordered ones (scale,
+    position, rotation) a sequential scale."""
+    if colour == "label" and dataset.y is not None and dataset.classes:
+        palette = px.colors.qualitative.D3 if len(dataset.classes) <= 10 else px.colors.qualitative.Alphabet
+        return dataset.y, dataset.classes, palette
+    if colour in dataset.factor_names:
+        column = dataset.factor_names.index(colour)
+        values = dataset.factors[:, column]
+        names = (dataset.factor_values[column] if dataset.factor_values
+                 else [str(v) for v in range(int(values.max()) + 1)])
+        if all(name in ImageColor.colormap for name in names):  # a colour factor, drawn in its colours
+            return values, names, names
+        if all(name.isalpha() for name in names):
+            return values, names, px.colors.qualitative.D3 if len(names) <= 10 else px.colors.qualitative.Alphabet
+        return values, names, px.colors.sample_colorscale("Viridis", np.linspace(0, 1, max(len(names), 2)))
+    return None
+
+
+def factor_hover(dataset: Dataset):
+    """(the index's placeholder, hover text after it, customdata of given points). With factors,
+    each point carries them as numbers beside its index, so a tooltip names them all without
+    a string per point; without, the customdata is the index alone."""
+    if dataset.factors is None:
+        return "%{customdata}", "", lambda members: members
+    hover = "".join(f"<br>{name} %{{customdata[{j + 1}]}}" for j, name in enumerate(dataset.factor_names))
+    return "%{customdata[0]}", hover, lambda members: np.column_stack([members, dataset.factors[members]])
 
 
 def labels(dataset: Dataset) -> list[str] | None:

@@ -1,11 +1,14 @@
 """Sliders: one slider per latent dimension, most important first, starting at a dataset image's
-code; the decoded image follows the sliders. Below, a traversal grid of the top dimensions."""
+code; the decoded image follows the sliders. Below, a traversal grid of the top dimensions.
+Where the dataset has ground-truth factors, each dimension is named by the factor it carries
+most information about, and the dimension x factor information matrix is drawn beside the grid."""
 from __future__ import annotations
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import controls, latent
+from explorer import controls, disentangle, latent
 from explorer.ui import datasets, display, session
 
 MODES = {"prior": "prior ±3σ", "percentile": "1st–99th percentile of the codes", "minmax": "min–max of the codes"}
@@ -23,15 +26,31 @@ def set_sliders(values: np.ndarray) -> None:
         st.session_state[slider_key(dim)] = float(value)
 
 
+@st.cache_data(show_spinner="Measuring what each dimension knows about each factor…", max_entries=16)
+def factor_share(content_hash: str, dataset_identity: str, _codes: np.ndarray, _factors: np.ndarray) -> np.ndarray:
+    return disentangle.factor_share(_codes, _factors)
+
+
+def share_heatmap(share: np.ndarray, factor_names: list[str], dims: np.ndarray) -> go.Figure:
+    """The traversal's dimensions (rows, in its order) x factors, coloured by the share of each
+    factor's entropy the dimension carries."""
+    figure = go.Figure(go.Heatmap(z=share[dims], x=factor_names, y=[f"z{d}" for d in dims], zmin=0, zmax=1,
+                                  colorscale="Blues", text=np.round(share[dims], 2), texttemplate="%{text}",
+                                  colorbar={"title": "MI ÷ H"}))
+    figure.update_layout(yaxis={"autorange": "reversed"}, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                         height=60 + 36 * len(dims))
+    return figure
+
+
 @st.fragment
 def explore(engine, image: np.ndarray, caption: str, start: np.ndarray, bounds: np.ndarray, order: np.ndarray,
-            importance: np.ndarray, measure: str) -> None:
+            labels: list[str]) -> None:
     """Sliders and the decoded image: moving a slider reruns only this part of the page."""
     values = np.empty(len(bounds))
 
     def slider(dim: int) -> None:
         low, high, step = bounds[dim]
-        values[dim] = st.slider(f"z{dim} · {measure} {importance[dim]:.3g}", float(low), float(high), step=float(step),
+        values[dim] = st.slider(f"z{dim} · {labels[dim]}", float(low), float(high), step=float(step),
                                 format=f"%.{controls.slider_decimals(step)}f", key=slider_key(dim))
 
     left, right = st.columns([3, 2])
@@ -91,13 +110,27 @@ if clipped.any():
                "their sliders start at the nearest end.")
 
 measure = "KL" if dataset_codes.logvar is not None else "var"
+labels = [f"{measure} {value:.3g}" for value in importance]
+share = None
+if dataset.factors is not None:
+    held_out = dataset.test_idx
+    share = factor_share(engine.source.content_hash, dataset.identity, codes[held_out], dataset.factors[held_out])
+    named = disentangle.dimension_labels(share, dataset.factor_names)
+    labels = [f"{factor} · {label}" for factor, label in zip(named, labels)]
 caption = controls.index_caption(dataset, index)
-explore(engine, dataset.x[index], caption, start, bounds, order, importance, measure)
+explore(engine, dataset.x[index], caption, start, bounds, order, labels)
 
 st.subheader("Traversal")
 dims = order[: int(n_rows)]
 traversal = engine.decode(latent.traversal_grid(codes[index], dims, ranges, int(n_values)))
-display.show_grid(traversal, int(n_values), key="traversal", filename=f"traversal-{engine.source.name}-{index}.png",
-                 caption=f"Rows, top to bottom: {', '.join(f'z{d}' for d in dims)}. Each row sweeps one dimension "
-                         f"from the low to the high end of its range ({MODES[mode]}); "
-                         f"the others keep the code of {caption}.")
+grid_area, heatmap_area = st.columns([3, 2]) if share is not None else (st.container(), None)
+with grid_area:
+    display.show_grid(traversal, int(n_values), key="traversal", filename=f"traversal-{engine.source.name}-{index}.png",
+                      caption=f"Rows, top to bottom: {', '.join(f'z{d}' for d in dims)}. Each row sweeps one "
+                              f"dimension from the low to the high end of its range ({MODES[mode]}); "
+                              f"the others keep the code of {caption}.")
+if heatmap_area is not None:
+    heatmap_area.plotly_chart(share_heatmap(share, dataset.factor_names, dims), key="factor-heatmap")
+    heatmap_area.caption("How much each dimension knows about each factor: mutual information on the test "
+                         "images as a share of the factor's entropy (1: the dimension determines it). "
+                         "A disentangled code has one strong cell per row and column.")

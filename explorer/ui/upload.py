@@ -1,12 +1,14 @@
-"""Upload: your own image through the model: preprocessing, reconstruction, place on the map,
-nearest neighbours, and how its reconstruction error compares with the dataset's."""
+"""Upload: your own image through the model: preprocessing, reconstruction, how typical it is
+(its code among the training codes, its reconstruction error among the test images'), place on
+the map, and nearest neighbours."""
 from __future__ import annotations
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import images, mapping, metrics
+from explorer import images, mapping, metrics, novelty
 from explorer.controls import index_caption
+from explorer.data import default_preprocessing
 from explorer.ui import datasets, display, handoffs, mapview, session
 
 # MIME types, not extensions: the browser's picker filters by them, and Streamlit then leaves the
@@ -15,6 +17,12 @@ from explorer.ui import datasets, display, handoffs, mapview, session
 ACCEPTED = ["image/png", "image/jpeg", "image/gif", "image/bmp", "image/tiff", "image/webp"]
 NEIGHBOURS = 8
 SOURCE_KEY = "upload_bytes"  # (file name, bytes): the upload survives a visit to another page
+VERDICT_BOX = {"typical": st.success, "unusual": st.warning, "unlike the training data": st.error}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def typicality_reference(content_hash: str, dataset_identity: str, _codes, _dataset) -> novelty.Reference:
+    return novelty.reference_from(_codes.codes, _codes.errors, _dataset.train_idx, _dataset.test_idx)
 
 
 def forget_upload() -> None:
@@ -51,11 +59,16 @@ channels, height, width = engine.input_shape
 if height != width:
     st.error(f"{engine.source.name} takes {height}×{width} images; uploads can only be fitted to square inputs.")
     st.stop()
-mnist_style = st.toggle("MNIST-style preprocessing", value=True, key="upload_mnist_style", persist_state="session",
-                        help="Invert to light ink on dark, crop, fit into a 20/28 box and centre by mass, as the "
-                             "MNIST digits were made. Off: just grayscale and resize.")
+if channels == 1:
+    mnist_style = st.toggle("MNIST-style preprocessing", key="upload_mnist_style", persist_state="session",
+                            value=default_preprocessing(engine.input_shape, datasets.trained_on(engine)) == "digit",
+                            help="Invert to light ink on dark, crop, fit into a 20/28 box and centre by mass, as "
+                                 "the MNIST digits were made. Off: just grayscale and resize.")
 try:
-    prepared = images.preprocess_bytes(data, size=height, channels=channels, mnist_style=mnist_style)
+    if channels == 1:
+        prepared = images.preprocess_bytes(data, size=height, channels=channels, mnist_style=mnist_style)
+    else:  # a colour model: the colour kept, read like a folder's images (shorter side, centre crop)
+        prepared = images.preprocess_plain_bytes(data, size=height, channels=channels)
 except images.ImageError as e:
     handoffs.clear_upload()
     st.error(f"Cannot use {name}: {e}.")
@@ -73,7 +86,8 @@ for note in prepared.notes:
 
 st.subheader("Reconstruction")
 error = float(metrics.per_sample_mse(image[None], reconstruction[None])[0])
-percentile = metrics.error_percentile(codes.errors, error)
+reference = typicality_reference(engine.source.content_hash, dataset.identity, codes, dataset)
+verdict = novelty.judge(reference, code, error)
 left, middle, right = st.columns([1, 1, 3])
 with left:
     display.show_image(image, "model input", min_side=168)
@@ -81,14 +95,24 @@ with middle:
     display.show_image(reconstruction, "reconstruction", min_side=168)
 with right:
     st.metric("Reconstruction error (MSE)", f"{error:.4f}")
-    st.markdown(f"Higher than **{percentile:.1f}%** of the dataset's {len(codes.errors):,} images"
-                + (" — unusual for this model." if percentile >= 95 else "."))
-    histogram = go.Figure(go.Histogram(x=codes.errors, nbinsx=60, name="dataset"))
+    st.markdown(f"Higher than **{verdict.error_percentile:.1f}%** of the dataset's "
+                f"{len(reference.test_errors):,} test images.")
+    histogram = go.Figure(go.Histogram(x=reference.test_errors, nbinsx=60, name="test images"))
     histogram.add_vline(x=error, line_color="red", line_dash="dash", annotation_text=name,
                         annotation_position="top right")
-    histogram.update_layout(xaxis_title="reconstruction error (MSE)", yaxis_title="images", height=260,
+    histogram.update_layout(xaxis_title="reconstruction error (MSE)", yaxis_title="test images", height=260,
                             showlegend=False, margin=dict(l=10, r=10, t=30, b=10))
     st.plotly_chart(histogram, key="upload-error-histogram")
+
+st.subheader("How typical it is")
+# A low reconstruction error alone proves little (a near-empty picture redraws well); where the
+# code lies among the training codes is the second witness, and the worse of the two decides.
+VERDICT_BOX[verdict.label](verdict.explanation())
+st.metric(f"Mean distance to its {novelty.NEIGHBOURS} nearest training codes", f"{verdict.distance:.2f}",
+          help="Euclidean distance in latent space; its percentile is among the test images' codes.")
+st.caption(f"Unusual from the {novelty.UNUSUAL:g}th percentile of either, unlike the training data from the "
+           f"{novelty.UNLIKE:g}th; percentiles are among the dataset's {len(reference.test_errors):,} test images, "
+           f"which the model did not train on, measured against its {len(reference.train_codes):,} training images.")
 
 st.subheader("On the map")
 try:

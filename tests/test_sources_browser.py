@@ -1,0 +1,107 @@
+"""In a real browser: an ONNX pair (+ explorer.json) and a .keras file uploaded through the
+sidebar each become the active model, and the Map draws their codes."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from benchmarks.harness import ChromiumMissing, ServerError, StreamlitServer, chromium_launch_options
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "test-output" / "e2e-sources"
+RUN_TIMEOUT_MS = 180_000  # the first run after an upload exports the model and encodes 5,000 images
+
+
+@pytest.fixture(scope="module")
+def own_models(tmp_path_factory, mnist) -> dict[str, list[Path]]:
+    from explorer.sources import open_model
+    from explorer.sources.export import export_onnx
+
+    root = tmp_path_factory.mktemp("uploads")
+    onnx = export_onnx(open_model(ROOT / "checkpoints" / "mnist-ae"), root / "onnx", exporters=("torchscript",))
+    os.environ["KERAS_BACKEND"] = "torch"
+    import keras
+
+    keras.utils.set_random_seed(0)
+    encoder = keras.Sequential([keras.Input((784,)), keras.layers.Dense(64, activation="relu"),
+                                keras.layers.Dense(8)], name="encoder")
+    decoder = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64, activation="relu"),
+                                keras.layers.Dense(784, activation="sigmoid")], name="decoder")
+    ae = keras.Sequential([encoder, decoder])
+    ae.compile(optimizer="adam", loss="binary_crossentropy")
+    flat = mnist.x[:512].reshape(512, -1)
+    ae.fit(flat, flat, epochs=1, batch_size=128, verbose=0)
+    ae.save(root / "tutorial.keras")
+    return {"onnx": [onnx / "encoder.onnx", onnx / "decoder.onnx", onnx / "explorer.json"],
+            "keras": [root / "tutorial.keras"]}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    OUT.mkdir(parents=True, exist_ok=True)
+    started = StreamlitServer(tmp_path_factory.mktemp("cache"), OUT / "server.log")
+    try:
+        try:
+            started.wait_healthy(90)
+        except ServerError as e:
+            pytest.fail(str(e), pytrace=False)
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        options = chromium_launch_options()
+    except ChromiumMissing as e:
+        pytest.fail(str(e), pytrace=False)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(**options)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server) -> Page:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(RUN_TIMEOUT_MS)
+    expect.set_options(timeout=RUN_TIMEOUT_MS)
+    yield page
+    context.close()
+
+
+def settle(page: Page) -> None:
+    expect(page.locator('[data-testid="stApp"]')).to_have_attribute("data-test-script-state", "notRunning")
+    expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0)
+
+
+@pytest.mark.parametrize("kind, source_text", [("onnx", "source: ONNX folder"), ("keras", "source: Keras 3")])
+def test_an_uploaded_own_model_becomes_active_and_the_map_draws_it(page, server, own_models, kind, source_text):
+    page.goto(f"{server.url}/")
+    expect(page.locator('[data-testid="stMain"] h1').first).to_be_visible()
+    settle(page)
+    page.locator('[data-testid="stSidebar"] summary', has_text="Your own checkpoint").click()
+    page.locator('[data-testid="stSidebar"] [data-testid="stFileUploaderDropzoneInput"]').set_input_files(files=[
+        {"name": f.name, "mimeType": "application/octet-stream", "buffer": f.read_bytes()} for f in own_models[kind]])
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar).to_contain_text(source_text)
+    expect(sidebar).to_contain_text("CPU, onnxruntime")
+    latent = {"onnx": 16, "keras": 8}[kind]
+    expect(sidebar).to_contain_text(f"latent {latent}")
+    title = page.locator(".js-plotly-plot .gtitle", has_text="of 5,000 codes")
+    expect(title).to_be_visible()
+    settle(page)
+    page.screenshot(path=str(OUT / f"map-{kind}.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    errors = page.locator('[data-testid="stAlertContentError"]')
+    assert errors.count() == 0, errors.all_inner_texts()
+    points = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(plot =>
+        (plot._fullData || []).map(t => (t.x || []).length)).reduce((a, b) => a + b, 0)""")
+    assert points >= 5000
