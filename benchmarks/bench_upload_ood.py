@@ -81,6 +81,8 @@ def main() -> None:
     print("how non-digits were stopped:")
     for outcome, count in collections.Counter(o for o in other_outcomes if rejected(o)).most_common():
         print(f"  {count:4d}  {outcome}")
+    through = collections.Counter(o for o in other_outcomes if not rejected(o))
+    print("non-digits let through: " + (", ".join(f"{n} {o}" for o, n in through.most_common()) or "none"))
     lost = collections.Counter(o for o in digit_outcomes if rejected(o))
     if lost:
         print("digit photos lost:")
