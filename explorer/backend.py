@@ -21,7 +21,7 @@ import torch
 
 from . import cache
 from .coalesce import Coalescer
-from .data import Dataset
+from .data import Dataset, UnitImages
 from .checkpoint import CheckpointError
 from .sources import Model, TorchParts, as_model
 from .threads import one_intra_op_thread  # noqa: F401  (imported from here by benchmarks)
@@ -232,12 +232,14 @@ class InferenceEngine:
 
     def _check_images(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
         """Float32 (N, C, H, W) of this model's shape. Finiteness is checked on the (much
-        smaller) outputs: a NaN or inf pixel always reaches them."""
-        x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-        x = x.astype(np.float32, copy=False)
-        if x.ndim == len(self.input_shape) and x.shape == tuple(self.input_shape):
-            x = x[None]
-        if x.shape[1:] != tuple(self.input_shape):
+        smaller) outputs: a NaN or inf pixel always reaches them. A memory-mapped uint8 store
+        stays as it is: batches are converted as they are read, never the whole dataset at once."""
+        if not isinstance(x, UnitImages):
+            x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+            x = x.astype(np.float32, copy=False)
+            if x.ndim == len(self.input_shape) and x.shape == tuple(self.input_shape):
+                x = x[None]
+        if tuple(x.shape[1:]) != tuple(self.input_shape):
             raise ValueError(f"images of shape {list(x.shape[1:])} do not fit this model, which expects {list(self.input_shape)}")
         return x
 

@@ -366,3 +366,14 @@ def test_cuda_mixed_precision_matches_float32(vae_checkpoint, digits):
     np.testing.assert_allclose(images, cpu.decode(reference[:64]), atol=0.02)
     out = gpu.decode_coalesced(reference[0])
     np.testing.assert_allclose(out[0], cpu.decode(reference[:1])[0], atol=0.02)
+
+
+def test_a_memory_mapped_uint8_dataset_is_encoded_batch_by_batch(engine, digits, monkeypatch):
+    """A large dataset's uint8 store is never converted to float32 whole (50,000 shapes would be 2.4 GB)."""
+    from explorer.data import Dataset, UnitImages
+
+    pixels = np.round(digits.x[:600] * 255).astype(np.uint8)
+    store = Dataset("uint8-digits", UnitImages(pixels), digits.y[:600], digits.classes, content_key="uint8-digits")
+    monkeypatch.setattr(UnitImages, "__array__", lambda self, dtype=None, copy=None: pytest.fail("converted whole"))
+    codes = engine.encode_dataset(store)
+    np.testing.assert_allclose(codes.codes, engine.encode(pixels.astype(np.float32) / 255), atol=1e-5)
