@@ -80,3 +80,21 @@ def roots(tmp_path, monkeypatch) -> tuple[Path, Path]:
     outside.mkdir()
     monkeypatch.setenv("LATENT_EXPLORER_ROOTS", str(allowed))
     return allowed, outside
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for every browser test: Playwright's sync API allows one instance
+    per thread, so each test file starting its own broke the second file's tests."""
+    from playwright.sync_api import sync_playwright
+
+    from benchmarks.harness import ChromiumMissing, chromium_launch_options
+
+    try:
+        options = chromium_launch_options()
+    except ChromiumMissing as e:
+        pytest.fail(str(e), pytrace=False)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(**options)
+        yield browser
+        browser.close()

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from benchmarks.harness import ChromiumMissing, ServerError, StreamlitServer, chromium_launch_options
+from benchmarks.harness import ServerError, StreamlitServer
 
 pytestmark = pytest.mark.browser
 
@@ -47,18 +47,6 @@ def server(tmp_path_factory) -> StreamlitServer:
         yield started
     finally:
         started.stop()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    try:
-        options = chromium_launch_options()
-    except ChromiumMissing as e:
-        pytest.fail(str(e), pytrace=False)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(**options)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
