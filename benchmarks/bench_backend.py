@@ -134,21 +134,9 @@ def report(label: str, engine, parts, x, args) -> None:
 
 def keras_autoencoder(folder: Path, x: np.ndarray) -> Path:
     """The Dense tutorial autoencoder (784-128-64-32 / 32-64-128-784 sigmoid), fitted one epoch."""
-    os.environ["KERAS_BACKEND"] = "torch"
-    import keras
+    from examples.keras_autoencoders import dense_autoencoder, fitted
 
-    keras.utils.set_random_seed(0)
-    encoder = keras.Sequential([keras.Input((784,)), keras.layers.Dense(128, activation="relu"),
-                                keras.layers.Dense(64, activation="relu"), keras.layers.Dense(32, activation="relu")],
-                               name="encoder")
-    decoder = keras.Sequential([keras.Input((32,)), keras.layers.Dense(64, activation="relu"),
-                                keras.layers.Dense(128, activation="relu"),
-                                keras.layers.Dense(784, activation="sigmoid")], name="decoder")
-    model = keras.Sequential([encoder, decoder])
-    model.compile(optimizer="adam", loss="binary_crossentropy")
-    flat = x.reshape(len(x), -1)
-    model.fit(flat, flat, epochs=1, batch_size=128, verbose=0)
-    model.save(folder / "dense.keras")
+    fitted(dense_autoencoder, x)[0].save(folder / "dense.keras")
     return folder / "dense.keras"
 
 

@@ -2,7 +2,6 @@
 to an ONNX folder and to a .keras file, and an adapter the server's starter named."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,36 +22,10 @@ def models(tmp_path_factory, mnist):
     root = tmp_path_factory.mktemp("own-models")
     onnx_folder = export_onnx(open_model(ROOT / "checkpoints" / "mnist-ae"), root / "mnist-ae-onnx",
                               exporters=("torchscript",))
-    os.environ["KERAS_BACKEND"] = "torch"
-    import keras
+    from examples.keras_autoencoders import conv_autoencoder, dense_autoencoder, fitted
 
-    keras.utils.set_random_seed(0)
-    encoder = keras.Sequential([keras.Input((784,)), keras.layers.Dense(128, activation="relu"),
-                                keras.layers.Dense(64, activation="relu"), keras.layers.Dense(32, activation="relu")],
-                               name="encoder")
-    decoder = keras.Sequential([keras.Input((32,)), keras.layers.Dense(64, activation="relu"),
-                                keras.layers.Dense(128, activation="relu"),
-                                keras.layers.Dense(784, activation="sigmoid")], name="decoder")
-    ae = keras.Sequential([encoder, decoder])
-    ae.compile(optimizer="adam", loss="binary_crossentropy")
-    flat = mnist.x[:512].reshape(512, -1)
-    ae.fit(flat, flat, epochs=1, batch_size=128, verbose=0)
-    ae.save(root / "dense.keras")
-    inputs = keras.Input((28, 28, 1))
-    h = keras.layers.Conv2D(16, 3, activation="relu", padding="same")(inputs)
-    h = keras.layers.MaxPooling2D(2, padding="same")(h)
-    h = keras.layers.Conv2D(8, 3, activation="relu", padding="same")(h)
-    conv_encoder = keras.Model(inputs, keras.layers.MaxPooling2D(2, padding="same")(h), name="encoder")
-    codes = keras.Input((7, 7, 8))
-    h = keras.layers.Conv2DTranspose(8, 3, strides=2, activation="relu", padding="same")(codes)
-    h = keras.layers.Conv2DTranspose(16, 3, strides=2, activation="relu", padding="same")(h)
-    conv_decoder = keras.Model(codes, keras.layers.Conv2D(1, 3, activation="sigmoid", padding="same")(h), name="decoder")
-    images = keras.Input((28, 28, 1))
-    conv = keras.Model(images, conv_decoder(conv_encoder(images)))
-    conv.compile(optimizer="adam", loss="binary_crossentropy")
-    nhwc = mnist.x[:256].transpose(0, 2, 3, 1)
-    conv.fit(nhwc, nhwc, epochs=1, batch_size=64, verbose=0)
-    conv.save(root / "conv.keras")
+    fitted(dense_autoencoder, mnist.x[:512])[0].save(root / "dense.keras")
+    fitted(conv_autoencoder, mnist.x[:256])[0].save(root / "conv.keras")
     return root, {"onnx": onnx_folder, "keras": root / "dense.keras", "keras-conv": root / "conv.keras"}
 
 

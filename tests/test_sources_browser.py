@@ -2,7 +2,6 @@
 sidebar each become the active model, and the Map draws their codes."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -24,19 +23,9 @@ def own_models(tmp_path_factory, mnist) -> dict[str, list[Path]]:
 
     root = tmp_path_factory.mktemp("uploads")
     onnx = export_onnx(open_model(ROOT / "checkpoints" / "mnist-ae"), root / "onnx", exporters=("torchscript",))
-    os.environ["KERAS_BACKEND"] = "torch"
-    import keras
+    from examples.keras_autoencoders import dense_autoencoder, fitted
 
-    keras.utils.set_random_seed(0)
-    encoder = keras.Sequential([keras.Input((784,)), keras.layers.Dense(64, activation="relu"),
-                                keras.layers.Dense(8)], name="encoder")
-    decoder = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64, activation="relu"),
-                                keras.layers.Dense(784, activation="sigmoid")], name="decoder")
-    ae = keras.Sequential([encoder, decoder])
-    ae.compile(optimizer="adam", loss="binary_crossentropy")
-    flat = mnist.x[:512].reshape(512, -1)
-    ae.fit(flat, flat, epochs=1, batch_size=128, verbose=0)
-    ae.save(root / "tutorial.keras")
+    fitted(dense_autoencoder, mnist.x[:512])[0].save(root / "tutorial.keras")
     return {"onnx": [onnx / "encoder.onnx", onnx / "decoder.onnx", onnx / "explorer.json"],
             "keras": [root / "tutorial.keras"]}
 
@@ -81,7 +70,7 @@ def test_an_uploaded_own_model_becomes_active_and_the_map_draws_it(page, server,
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar).to_contain_text(source_text)
     expect(sidebar).to_contain_text("CPU, onnxruntime")
-    latent = {"onnx": 16, "keras": 8}[kind]
+    latent = {"onnx": 16, "keras": 32}[kind]
     expect(sidebar).to_contain_text(f"latent {latent}")
     title = page.locator(".js-plotly-plot .gtitle", has_text="of 5,000 codes")
     expect(title).to_be_visible()

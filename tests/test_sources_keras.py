@@ -12,52 +12,24 @@ import numpy as np
 import pytest
 
 os.environ["KERAS_BACKEND"] = "torch"  # before Keras is imported, as the app does
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402
 
 from explorer.backend import InferenceEngine  # noqa: E402
 from explorer.checkpoint import CheckpointError  # noqa: E402
 from explorer.sources import open_model  # noqa: E402
+from examples.keras_autoencoders import conv_autoencoder, dense_autoencoder, fitted  # noqa: E402
 
 
 # --- the two tutorial autoencoders --------------------------------------------------------------
-def dense_autoencoder():
-    """Dense 784 -> 128 -> 64 -> 32 encoder, 32 -> 64 -> 128 -> 784 sigmoid decoder."""
-    encoder = keras.Sequential([keras.Input((784,)), keras.layers.Dense(128, activation="relu"),
-                                keras.layers.Dense(64, activation="relu"), keras.layers.Dense(32, activation="relu")],
-                               name="encoder")
-    decoder = keras.Sequential([keras.Input((32,)), keras.layers.Dense(64, activation="relu"),
-                                keras.layers.Dense(128, activation="relu"), keras.layers.Dense(784, activation="sigmoid")],
-                               name="decoder")
-    return keras.Sequential([encoder, decoder], name="dense_autoencoder"), encoder, decoder
-
-
-def conv_autoencoder():
-    """Conv2D / MaxPooling encoder, Conv2DTranspose decoder, as keras.Model(inputs, decoder(encoder(inputs)))."""
-    inputs = keras.Input((28, 28, 1))
-    h = keras.layers.Conv2D(16, 3, activation="relu", padding="same")(inputs)
-    h = keras.layers.MaxPooling2D(2, padding="same")(h)
-    h = keras.layers.Conv2D(8, 3, activation="relu", padding="same")(h)
-    encoder = keras.Model(inputs, keras.layers.MaxPooling2D(2, padding="same")(h), name="encoder")
-    codes = keras.Input((7, 7, 8))
-    h = keras.layers.Conv2DTranspose(8, 3, strides=2, activation="relu", padding="same")(codes)
-    h = keras.layers.Conv2DTranspose(16, 3, strides=2, activation="relu", padding="same")(h)
-    decoder = keras.Model(codes, keras.layers.Conv2D(1, 3, activation="sigmoid", padding="same")(h), name="decoder")
-    images = keras.Input((28, 28, 1))
-    return keras.Model(images, decoder(encoder(images)), name="conv_autoencoder"), encoder, decoder
-
-
 @pytest.fixture(scope="module")
 def tutorials(tmp_path_factory, mnist):
     """Both autoencoders fitted a few steps on MNIST and saved: {name: (path, encoder, decoder, x)}."""
-    keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("keras")
     x = mnist.x[:256]
     out = {}
     for name, build, x_keras in (("dense", dense_autoencoder, x.reshape(len(x), -1)),
                                  ("conv", conv_autoencoder, x.transpose(0, 2, 3, 1))):
-        model, encoder, decoder = build()
-        model.compile(optimizer="adam", loss="binary_crossentropy")
-        model.fit(x_keras, x_keras, epochs=1, batch_size=64, verbose=0)
+        model, encoder, decoder = fitted(build, x)
         path = folder / f"{name}.keras"
         model.save(path)
         out[name] = (path, encoder, decoder, x_keras)
