@@ -24,7 +24,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from .cache import atomic_write
-from .models import MODEL_TYPES, Autoencoder, config_fields
+from .models import MODEL_TYPES, Autoencoder, build, config_fields
 
 FORMAT = "latent-explorer/1"
 CONFIG_NAME = "config.json"
@@ -306,10 +306,9 @@ def type_name(hint: Any) -> str:
 def build_from_config(config: dict) -> Autoencoder:
     """The model on the meta device: no memory is allocated until the weights are known to fit,
     so a config claiming enormous layers cannot exhaust memory."""
-    cls = MODEL_TYPES[config["model_type"]]
     try:
         with torch.device("meta"):
-            return cls(cls.config_class(**config["model"]))
+            return build(config["model_type"], config["model"])
     except (ValueError, TypeError, RuntimeError) as e:
         raise CheckpointError(f"the model arguments are invalid: {e}") from None
 

@@ -6,7 +6,6 @@ dataclass holding the constructor's arguments, which is what a checkpoint stores
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from .base import Autoencoder, AEConfig, Encoding
 
@@ -24,12 +23,9 @@ def register(name: str):
     return wrap
 
 
-def config_for(model_type: str, **kwargs: Any) -> AEConfig:
-    """The config dataclass of ``model_type`` filled from ``kwargs`` (unknown keys raise)."""
-    return MODEL_TYPES[model_type].config_class(**kwargs)
-
-
 def build(model_type: str, config: AEConfig | dict) -> Autoencoder:
+    """The one way a model is made: by its registry key, from its config or the config's fields
+    (unknown fields raise TypeError)."""
     cls = MODEL_TYPES[model_type]
     if isinstance(config, dict):
         config = cls.config_class(**config)
@@ -43,4 +39,4 @@ def config_fields(model_type: str) -> dict[str, dataclasses.Field]:
 # Importing the variants registers them.
 from . import variants  # noqa: E402,F401
 
-__all__ = ["Autoencoder", "AEConfig", "Encoding", "MODEL_TYPES", "register", "build", "config_for", "config_fields"]
+__all__ = ["Autoencoder", "AEConfig", "Encoding", "MODEL_TYPES", "register", "build", "config_fields"]
