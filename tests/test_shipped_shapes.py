@@ -56,8 +56,8 @@ def test_shipped_shapes_checkpoint_beats_pca_and_reproduces_its_figures(name, sh
 
 # Targets this session's CPU trainings (8 epochs, ~4,500 steps) did not reach: kept as strict
 # expected failures with the figures, so that a checkpoint that meets them turns them green.
-MISSED = {"vae": {"shapes-beta-vae": "MIG 0.016 vs the VAE's 0.026 (beta 16)"},
-          "pca": {"shapes-beta-vae": "MIG 0.016 vs PCA's 0.124", "shapes-beta-tcvae": "MIG 0.093 vs PCA's 0.124"}}
+MISSED = {"vae": {},
+          "pca": {"shapes-beta-vae": "MIG 0.108 vs PCA's 0.124", "shapes-beta-tcvae": "MIG 0.093 vs PCA's 0.124"}}
 
 
 def disentangling(baseline: str):
