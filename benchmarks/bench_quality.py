@@ -43,8 +43,8 @@ def main() -> None:
                      lambda: quality.map_fidelity(codes, map_2d))
     print(f"  trustworthiness {fidelity.trustworthiness:.3f}  continuity {fidelity.continuity:.3f}  "
           f"10-NN recall {fidelity.recall:.3f}")
-    train_y, test_y = quality.labelled_splits(dataset)
-    split = (codes[dataset.train_idx], train_y, codes[dataset.test_idx], test_y)
+    train, test = quality.quality_splits(dataset)
+    split = (codes[train], dataset.y[train], codes[test], dataset.y[test])
     figures = timed("representation quality, 16-d codes (kNN, 3 probes, k-means)",
                     lambda: quality.representation_quality(*split), repeats=1)
     print("  " + "  ".join(f"{k} {v:.3f}" for k, v in figures.as_dict().items()))

@@ -89,6 +89,11 @@ class Dataset:
                 "classes": self.classes, "pixel_range": [0.0, 1.0], "size": len(self.x), **extra}
 
 
+def subsample(idx: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """At most ``n`` of ``idx``, drawn without replacement for a seed, in order."""
+    return idx if len(idx) <= n else np.sort(np.random.default_rng(seed).choice(idx, n, replace=False))
+
+
 def split_indices(n: int, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     idx = np.arange(n)
     if n < 5:  # too few to hold out a test set: use everything for both

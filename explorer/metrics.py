@@ -8,6 +8,8 @@ from skimage.metrics import structural_similarity
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from .data import subsample
+
 
 def per_sample_mse(x: np.ndarray, recon: np.ndarray) -> np.ndarray:
     return ((x - recon) ** 2).reshape(len(x), -1).mean(1)
@@ -31,6 +33,15 @@ def per_sample_ssim(x: np.ndarray, recon: np.ndarray) -> np.ndarray:
 def summary(x: np.ndarray, recon: np.ndarray) -> dict[str, float]:
     mse = per_sample_mse(x, recon)
     return {"mse": float(mse.mean()), "psnr": float(psnr(mse).mean()), "ssim": float(per_sample_ssim(x, recon).mean())}
+
+
+PCA_FIT_SIZE = 4000  # training images a PCA baseline is fitted on (all of MNIST's 4,000; a sample of larger sets)
+
+
+def pca_fit_images(dataset, exclude_class: int | None = None) -> np.ndarray:
+    """The training images (without one class if asked) a PCA baseline of ``dataset`` is fitted on:
+    a full SVD of 40,000 colour 64x64 images would take minutes and gigabytes."""
+    return dataset.x[subsample(dataset.train_indices(exclude_class), PCA_FIT_SIZE)]
 
 
 class PCABaseline:

@@ -12,11 +12,10 @@ from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 from . import disentangle, metrics
-from .data import Dataset
+from .data import Dataset, subsample
 from .models import Autoencoder, build
 
 
-PCA_FIT_SIZE = 4000  # training images the PCA baseline is fitted on (all of MNIST's 4,000; a sample of larger sets)
 FACTOR_FIT_SIZE = 5000  # training codes the DCI and SAP predictors are fitted on
 FACTOR_EVAL_SIZE = 5000  # held-out test codes every disentanglement score is measured on
 
@@ -85,11 +84,6 @@ def encode(model: Autoencoder, x, batch_size: int = 512) -> np.ndarray:
     return np.concatenate(out)
 
 
-def subsample(idx: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """At most ``n`` of ``idx``, drawn without replacement for a seed, in order."""
-    return idx if len(idx) <= n else np.sort(np.random.default_rng(seed).choice(idx, n, replace=False))
-
-
 def train(model_type: str, model_args: dict, dataset: Dataset, cfg: TrainConfig, progress: bool = True) -> tuple[Autoencoder, dict]:
     """Train a model; returns the best model on validation MSE and the training record."""
     if cfg.epochs < 1:
@@ -147,9 +141,8 @@ def evaluate(model: Autoencoder, dataset: Dataset, exclude_class: int | None = N
     """Test-split metrics of a model beside PCA at the same latent size on the same split;
     where the dataset has ground-truth factors, the disentanglement scores of both too."""
     x_test, y_test = dataset.split("test")
-    train_idx = dataset.train_indices(exclude_class)
     recon = reconstruct(model, x_test)
-    pca = metrics.PCABaseline(model.latent_dim, dataset.x[subsample(train_idx, PCA_FIT_SIZE)])
+    pca = metrics.PCABaseline(model.latent_dim, metrics.pca_fit_images(dataset, exclude_class))
     pca_recon = pca.reconstruct(x_test)
     result = {f"test_{k}": round(v, 6) for k, v in metrics.summary(x_test, recon).items()}
     result.update({f"pca_{k}": round(v, 6) for k, v in metrics.summary(x_test, pca_recon).items()})

@@ -142,3 +142,20 @@ def test_evaluate_prints_each_figure_beside_pca_and_pixels(tmp_path, capsys):
     for name in ("kNN accuracy", "linear probe, 10", "linear probe, 100", "linear probe, all", "NMI", "ARI"):
         row = next(line for line in lines if line.startswith(name))
         assert all(-1 <= float(v) <= 1 for v in row.split()[-3:]), row  # ARI may dip below 0
+
+
+def test_a_large_memory_mapped_dataset_is_measured_on_a_bounded_sample(monkeypatch):
+    """PCA and pixel figures of a large uint8 store use a seeded sample and never convert it whole
+    (40,000 colour 64x64 shapes made the Compare page fit a full SVD for minutes)."""
+    from explorer.data import Dataset, UnitImages
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 12000)
+    pixels = (rng.random((12000, 1, 4, 4)) * 60 + y[:, None, None, None] * 60).astype(np.uint8)
+    big = Dataset("big", UnitImages(pixels), y, ["a", "b", "c"], content_key="big-uint8")
+    monkeypatch.setattr(UnitImages, "__array__", lambda self, dtype=None, copy=None: pytest.fail("converted whole"))
+    train, test = quality.quality_splits(big)
+    assert len(train) == quality.QUALITY_TRAIN_SIZE and len(test) == quality.QUALITY_TEST_SIZE
+    assert set(train) <= set(big.train_idx) and set(test) <= set(big.test_idx)
+    assert quality.pixel_quality(big).knn_accuracy > 0.9  # the classes are separable by brightness
+    assert quality.pca_quality(big, 2).knn_accuracy > 0.9

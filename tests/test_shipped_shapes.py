@@ -12,7 +12,8 @@ from explorer import disentangle
 from explorer.checkpoint import check_fits, load
 from explorer.data import load_dataset
 from explorer.metrics import per_sample_mse
-from explorer.train import FACTOR_EVAL_SIZE, encode, reconstruct, subsample
+from explorer.data import subsample
+from explorer.train import FACTOR_EVAL_SIZE, encode, reconstruct
 
 FOLDER = Path(__file__).resolve().parents[1] / "checkpoints"
 NAMES = ("shapes-ae", "shapes-vae", "shapes-beta-vae", "shapes-beta-tcvae")
