@@ -94,3 +94,27 @@ def _get(doc: Any, path: tuple) -> Any:
 
 def as_text(document: Any) -> str:
     return document if isinstance(document, str) else json.dumps(document)
+
+
+def outcomes(path, write, entries) -> tuple[list[str], int]:
+    """Write each corpus entry with ``write(document)`` and open ``path`` through open_model:
+    (what escaped as anything but a CheckpointError with a message, how many loaded)."""
+    from explorer.checkpoint import CheckpointError
+    from explorer.sources import open_model
+
+    escaped, loaded = [], 0
+    for label, document in entries:
+        write(document)
+        try:
+            model = open_model(path)
+            model.card_lines()  # what the sidebar shows must not fail either
+            model.training.figure("test_mse")
+        except CheckpointError as e:
+            if not str(e).strip():
+                escaped.append(f"{label}: empty message")
+            continue
+        except BaseException as e:  # noqa: BLE001 - the point is that nothing else escapes
+            escaped.append(f"{label}: {type(e).__name__}: {str(e)[:100]}")
+            continue
+        loaded += 1
+    return escaped, loaded

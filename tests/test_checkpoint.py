@@ -518,30 +518,8 @@ def test_a_checkpoint_without_pca_mse_renders_the_model_card_and_anomaly_page(tm
 
 
 # --- a generated corpus of pathological configs (defect 2) ---------------------------------------
-def _corpus_outcomes(path: Path, write, entries) -> tuple[list[str], int]:
-    """Open every entry through open_model; returns (escapes, number that loaded)."""
-    from explorer.sources import open_model
-
-    escaped, loaded = [], 0
-    for label, document in entries:
-        write(document)
-        try:
-            model = open_model(path)
-        except CheckpointError as e:
-            if not str(e).strip():
-                escaped.append(f"{label}: empty message")
-            continue
-        except BaseException as e:  # noqa: BLE001 - the point is that nothing else escapes
-            escaped.append(f"{label}: {type(e).__name__}: {str(e)[:100]}")
-            continue
-        loaded += 1
-        model.card_lines()  # what the sidebar shows must not fail either
-        model.training.figure("test_mse")
-    return escaped, loaded
-
-
 def test_every_pathological_config_ends_in_a_checkpoint_error(model, tmp_path):
-    from json_corpus import as_text, corpus
+    from json_corpus import as_text, corpus, outcomes as corpus_outcomes
 
     vae = build("vae", {"input_shape": [1, 8, 8], "latent_dim": 4, "hidden": [16]}).eval()
     path = ck.save(vae, tmp_path / "c", {"name": "c", "dataset": {"name": "digits", "classes": ["0", "1"]},
@@ -550,20 +528,20 @@ def test_every_pathological_config_ends_in_a_checkpoint_error(model, tmp_path):
     entries = corpus(good)
     assert len(entries) > 800
     start = time.perf_counter()
-    escaped, loaded = _corpus_outcomes(path, lambda doc: (path / ck.CONFIG_NAME).write_text(as_text(doc)), entries)
+    escaped, loaded = corpus_outcomes(path, lambda doc: (path / ck.CONFIG_NAME).write_text(as_text(doc)), entries)
     assert not escaped, escaped[:20]
     assert 0 < loaded < len(entries) // 2  # free-form parts (training, dataset) may hold anything
     assert time.perf_counter() - start < 60
 
 
 def test_every_pathological_config_in_safetensors_metadata_ends_in_a_checkpoint_error(model, tmp_path):
-    from json_corpus import as_text, corpus
+    from json_corpus import as_text, corpus, outcomes as corpus_outcomes
 
     good = ck.make_config(model, {"name": "m"})
     state = state_of(model)
     path = tmp_path / "single.safetensors"
     entries = corpus(good)[::7]  # every seventh: the same families, in a seventh of the time
-    escaped, loaded = _corpus_outcomes(
+    escaped, loaded = corpus_outcomes(
         path, lambda doc: path.write_bytes(st_save(state, metadata={"config": as_text(doc)})), entries)
     assert not escaped, escaped[:20]
     assert loaded > 0
