@@ -27,6 +27,7 @@ from .sources import Model, TorchParts, as_model
 from .threads import one_intra_op_thread  # noqa: F401  (imported from here by benchmarks)
 
 DEVICE_ENV = "LATENT_EXPLORER_DEVICE"
+FLOAT32 = np.dtype(np.float32)
 RUNTIME_ENV = "LATENT_EXPLORER_RUNTIME"  # "onnxruntime" or "torch": overrides the choice below
 RUNTIMES = ("onnxruntime", "torch")
 BATCH_SIZES = {"cuda": 4096, "mps": 1024, "cpu": 256}
@@ -254,9 +255,14 @@ class InferenceEngine:
         return out
 
     def _check_codes(self, z: np.ndarray | torch.Tensor) -> np.ndarray:
-        z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
-        z = np.atleast_2d(z.astype(np.float32, copy=False))
-        if z.shape[1:] != (self.latent_dim,):
+        # On every slider move: plain attribute checks first (a float32 array needs no copy)
+        if type(z) is not np.ndarray:
+            z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
+        if z.dtype is not FLOAT32:
+            z = z.astype(np.float32)
+        if z.ndim == 1:
+            z = z[None]
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"latent codes of size {z.shape[1:]} do not fit this model's latent size {self.latent_dim}")
         if not np.isfinite(z).all():
             raise ValueError("the latent codes contain NaN or infinite values")

@@ -81,7 +81,6 @@ class Coalescer:
         return list(self._workers)
 
     def submit(self, z: np.ndarray) -> np.ndarray:
-        request = _Request(z)
         with self._arrivals:
             if self._closed:
                 request = None
@@ -91,6 +90,7 @@ class Coalescer:
                 request = False
             else:
                 self._callers += 1
+                request = _Request(z)
                 self._pending.append(request)
                 self._wake_worker_if_due()
         if request is None:

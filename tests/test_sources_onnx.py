@@ -314,6 +314,28 @@ def test_onnxruntime_engine_matches_torch_eager(name, mnist):
     np.testing.assert_allclose(ort_engine.reconstruct(x[:10]), torch_engine.reconstruct(x[:10]), atol=1e-5)
 
 
+def test_gelus_as_dynamo_writes_them_are_fused_for_onnxruntime(tmp_path, mnist, monkeypatch):
+    from explorer.sources import onnx as onnx_source
+
+    native = open_model(ROOT / "checkpoints" / "mnist-vae")  # GELU after each convolution
+    folder = export_onnx(native, tmp_path / "dynamo", exporters=("dynamo",))
+    proto = onnx.load(str(folder / "encoder.onnx"))
+    assert "Erf" in {n.op_type for n in proto.graph.node}  # the file keeps standard operators
+    fused = onnx.load_from_string(onnx_source.fused_for_runtime(proto))
+    ops = [(n.domain, n.op_type) for n in fused.graph.node]
+    assert ops.count(("com.microsoft", "Gelu")) == 2 and ("", "Erf") not in ops
+    x = mnist.x[:64]
+    plain = onnx_source.make_session(proto.SerializeToString(), 1).run(None, {"x": x})
+    for got, want in zip(onnx_source.make_session(fused.SerializeToString(), 1).run(None, {"x": x}), plain):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    assert onnx_source.fused_for_runtime(onnx.load(str(tiny_pair(tmp_path / "tiny") / "encoder.onnx"))) is None
+
+    opened = []
+    monkeypatch.setattr(onnx_source, "fused_for_runtime", lambda p: opened.append(p.graph.name) or None)
+    open_model(folder)
+    assert len(opened) == 2  # open_model runs both graphs through it
+
+
 def test_the_export_is_cached_by_content_hash(tmp_path, monkeypatch):
     from explorer.sources import export
 
