@@ -1,6 +1,7 @@
 """The app as a user meets it, timed in a real browser (Chromium through Playwright).
 
     python -m benchmarks.bench_browser [--moves 40] [--cold-runs 3] [--watcher auto|none|poll]
+    python -m benchmarks.bench_browser --slider-runtimes onnxruntime,torch   # the slider only, by runtime
 
 1. fresh cache: ``streamlit run app.py`` with an empty $LATENT_EXPLORER_CACHE, the browser opened
    on the Map asking for UMAP (``/?map_method=UMAP``) as soon as the server answers; time until the
@@ -34,6 +35,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from benchmarks.harness import ChromiumMissing, StreamlitServer, chromium_launch_options
 from benchmarks.load.process_stats import wait_until_idle
+from explorer.backend import RUNTIME_ENV, RUNTIMES
 from explorer.projection import label as method_label
 
 TARGETS = {"slider": 0.100, "cold": 10.0, "umap": 20.0, "switch": 1.0}
@@ -161,9 +163,10 @@ def cold_start(browser, cache: Path, watcher: str | None, log: Path) -> tuple[fl
         server.stop()
 
 
-def slider_moves(browser, cache: Path, watcher: str | None, log: Path, moves: int) -> tuple[list[float], list[float]]:
+def slider_moves(browser, cache: Path, watcher: str | None, log: Path, moves: int,
+                 runtime: str | None = None) -> tuple[list[float], list[float]]:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    server = StreamlitServer(cache, log, watcher=watcher)
+    server = StreamlitServer(cache, log, watcher=watcher, env={RUNTIME_ENV: runtime} if runtime else None)
     try:
         server.wait_healthy()
         page.goto(f"{server.url}/sliders")
@@ -194,7 +197,13 @@ def main() -> None:
     parser.add_argument("--cold-runs", type=int, default=3, help="cold starts on the warm disk cache")
     parser.add_argument("--watcher", choices=["auto", "none", "poll", "watchdog"], default=None,
                         help="server.fileWatcherType; default: Streamlit's own default, as `streamlit run app.py`")
+    parser.add_argument("--slider-runtimes", default=None,
+                        help="only the slider, once per runtime named (e.g. onnxruntime,torch), alternating "
+                             "in two rounds: the runtimes compared in one run")
     args = parser.parse_args()
+    if args.slider_runtimes:
+        compare_slider_runtimes(args)
+        return
     log = Path(tempfile.gettempdir()) / "bench_browser_server.log"
     log.write_text("")
     cache = Path(tempfile.mkdtemp(prefix="bench-browser-cache-"))
@@ -239,6 +248,40 @@ def main() -> None:
         print(f"Map page: {fresh['lost']} of the {sum(map(len, fresh['switches'].values())) + fresh['lost']} "
               "clicks on \"Compute map\" were lost (the old map came back); each switch is timed on the click "
               "that took effect.")
+
+
+def compare_slider_runtimes(args) -> None:
+    runtimes = [r.strip() for r in args.slider_runtimes.split(",") if r.strip()]
+    unknown = sorted(set(runtimes) - set(RUNTIMES))
+    if unknown:
+        sys.exit(f"unknown runtime(s) {', '.join(unknown)}; known: {', '.join(RUNTIMES)}")
+    log = Path(tempfile.gettempdir()) / "bench_browser_server.log"
+    log.write_text("")
+    cache = Path(tempfile.mkdtemp(prefix="bench-browser-cache-"))
+    times: dict[str, list[float]] = {r: [] for r in runtimes}
+    try:
+        with sync_playwright() as p:
+            try:
+                browser = p.chromium.launch(**chromium_launch_options())
+            except ChromiumMissing as e:
+                sys.exit(str(e))
+            try:
+                for _ in range(2):  # alternating rounds: a change in the machine's load hits both
+                    for runtime in runtimes:
+                        times[runtime] += slider_moves(browser, cache, args.watcher, log, max(30, args.moves) // 2,
+                                                       runtime)[1]
+            finally:
+                browser.close()
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    print(f"\nslider key -> new picture decoded, by the server's runtime ({os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f})")
+    for runtime, values in times.items():
+        print(f"{runtime:12} n {len(values):3d}  p50 {statistics.median(values) * 1000:6.0f} ms  "
+              f"p95 {quantile(values, 0.95) * 1000:6.0f} ms")
+    first = runtimes[0]
+    for runtime in runtimes[1:]:
+        print(f"p50 {first} = {statistics.median(times[first]) / statistics.median(times[runtime]):.2f}x {runtime}'s")
 
 
 if __name__ == "__main__":

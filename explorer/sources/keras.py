@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import CheckpointError, read_limited
+from ..checkpoint import CheckpointError, parse_config_text, read_limited
 from . import Model, TorchParts, TrainingRecord, checked_shape
 
 MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
@@ -95,13 +94,10 @@ def check_archive(raw: bytes, what: str) -> dict:
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{what}: its config.json cannot be read (truncated or damaged: {e})") from None
     try:
-        config = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"{what}: its config.json is not valid JSON") from None
-    except RecursionError:
-        raise CheckpointError(f"{what}: its config.json is nested too deeply") from None
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{what}: its config.json must be a JSON object")
+        text = text.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{what}: its config.json is not UTF-8 text") from None
+    config = parse_config_text(text, f"{what}: its config.json")
     check_config(config, what)
     return config
 
