@@ -104,12 +104,7 @@ class Coalescer:
                     self._callers -= 1
                     self._wake_worker_if_due()
         self._ensure_workers()
-        try:
-            request.wait()
-        finally:
-            with self._arrivals:
-                self._callers -= 1
-                self._wake_worker_if_due()  # the batch may have been waiting for this caller
+        request.wait()  # the lane has counted this caller out: waking takes no lock here
         if request.error is not None:
             raise request.error
         return request.result
@@ -192,7 +187,10 @@ class Coalescer:
                 for r in batch:
                     r.error = e
             with self._arrivals:
+                # Its callers leave submit: counted out here, in one step, so that none of them
+                # takes the lock again on waking (the pending share of the callers is unchanged).
                 self._in_flight -= len(batch)
+                self._callers -= len(batch)
             for r in batch:
                 r.finish()
             del batch  # a closed, idle worker must not keep the last results alive

@@ -105,6 +105,40 @@ def test_coalescing_batches_concurrent_requests(engine, monkeypatch):
     assert sum(sizes) == 8 and max(sizes) > 1  # some requests were served together
 
 
+def test_after_a_storm_of_requests_a_lone_caller_again_decodes_on_its_own_thread():
+    from explorer.coalesce import Coalescer
+
+    ran_on = []
+
+    def run(z):
+        ran_on.append(threading.current_thread())
+        time.sleep(0.0005)
+        return z * 2
+
+    coalescer = Coalescer(run, caller_runs=True)
+    codes = np.arange(16 * 3, dtype=np.float32).reshape(16, 3)
+    results = {}
+
+    def caller(i):
+        results[i] = [coalescer.submit(codes[i: i + 1]) for _ in range(30)]
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert all(np.array_equal(r, codes[i: i + 1] * 2) for i in range(16) for r in results[i])
+        assert any(t in coalescer.threads for t in ran_on)  # the lanes served batches
+        # every caller was counted out of submit, so the next lone caller finds nothing running
+        assert (coalescer._callers, coalescer._in_flight, coalescer._pending) == (0, 0, [])
+        ran_on.clear()
+        np.testing.assert_array_equal(coalescer.submit(codes[:1]), codes[:1] * 2)
+        assert ran_on == [threading.current_thread()]
+    finally:
+        coalescer.close()
+
+
 def test_a_request_arriving_while_a_batch_runs_is_served_in_another_lane(vae_checkpoint, monkeypatch):
     engine = InferenceEngine(vae_checkpoint, device="cpu", coalesce_lanes=2)
     first_running, release_first = threading.Event(), threading.Event()
