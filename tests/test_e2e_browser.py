@@ -162,9 +162,12 @@ def test_every_page_opens_and_runs_clean(page, server, path):
     if path in ("map", "interpolate", "anomaly"):  # their charts are drawn, not just sent
         expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible()
     settle(page)
+    # something drawn; waited for, not counted: on a busy machine the browser may still be turning
+    # the finished run's elements from skeletons into pictures
+    expect(page.locator('[data-testid="stImage"] img, .js-plotly-plot, [data-testid="stFileUploader"]').first
+           ).to_be_attached(timeout=RUN_TIMEOUT_MS)
     shot(page, path)
     assert_clean(page)
-    assert page.locator('[data-testid="stImage"] img, .js-plotly-plot, [data-testid="stFileUploader"]').count() > 0
 
 
 def test_root_url_is_the_map(page, server):
