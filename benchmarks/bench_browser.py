@@ -21,6 +21,7 @@ Needs Debian's chromium (or $CHROMIUM).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -191,6 +192,26 @@ def slider_moves(browser, cache: Path, watcher: str | None, log: Path, moves: in
         server.stop()
 
 
+@contextlib.contextmanager
+def browser_session():
+    """(browser, an empty disk cache for the servers, the servers' log file); all gone afterwards."""
+    log = Path(tempfile.gettempdir()) / "bench_browser_server.log"
+    log.write_text("")
+    cache = Path(tempfile.mkdtemp(prefix="bench-browser-cache-"))
+    try:
+        with sync_playwright() as p:
+            try:
+                browser = p.chromium.launch(**chromium_launch_options())
+            except ChromiumMissing as e:
+                sys.exit(str(e))
+            try:
+                yield browser, cache, log
+            finally:
+                browser.close()
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moves", type=int, default=40, help="slider moves timed (at least 30)")
@@ -204,24 +225,11 @@ def main() -> None:
     if args.slider_runtimes:
         compare_slider_runtimes(args)
         return
-    log = Path(tempfile.gettempdir()) / "bench_browser_server.log"
-    log.write_text("")
-    cache = Path(tempfile.mkdtemp(prefix="bench-browser-cache-"))
     rows = []
-    try:
-        with sync_playwright() as p:
-            try:
-                browser = p.chromium.launch(**chromium_launch_options())
-            except ChromiumMissing as e:
-                sys.exit(str(e))
-            try:
-                fresh = fresh_cache_umap(browser, cache, args.watcher, log)
-                colds = [cold_start(browser, cache, args.watcher, log) for _ in range(args.cold_runs)]
-                to_src, to_drawn = slider_moves(browser, cache, args.watcher, log, max(30, args.moves))
-            finally:
-                browser.close()
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
+    with browser_session() as (browser, cache, log):
+        fresh = fresh_cache_umap(browser, cache, args.watcher, log)
+        colds = [cold_start(browser, cache, args.watcher, log) for _ in range(args.cold_runs)]
+        to_src, to_drawn = slider_moves(browser, cache, args.watcher, log, max(30, args.moves))
 
     def row(name: str, values: list[float], target: float | None, unit: str, judge: str = "p50") -> None:
         value = statistics.median(values) if judge == "p50" else max(values)
@@ -255,25 +263,11 @@ def compare_slider_runtimes(args) -> None:
     unknown = sorted(set(runtimes) - set(RUNTIMES))
     if unknown:
         sys.exit(f"unknown runtime(s) {', '.join(unknown)}; known: {', '.join(RUNTIMES)}")
-    log = Path(tempfile.gettempdir()) / "bench_browser_server.log"
-    log.write_text("")
-    cache = Path(tempfile.mkdtemp(prefix="bench-browser-cache-"))
     times: dict[str, list[float]] = {r: [] for r in runtimes}
-    try:
-        with sync_playwright() as p:
-            try:
-                browser = p.chromium.launch(**chromium_launch_options())
-            except ChromiumMissing as e:
-                sys.exit(str(e))
-            try:
-                for _ in range(2):  # alternating rounds: a change in the machine's load hits both
-                    for runtime in runtimes:
-                        times[runtime] += slider_moves(browser, cache, args.watcher, log, max(30, args.moves) // 2,
-                                                       runtime)[1]
-            finally:
-                browser.close()
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
+    with browser_session() as (browser, cache, log):
+        for _ in range(2):  # alternating rounds: a change in the machine's load hits both
+            for runtime in runtimes:
+                times[runtime] += slider_moves(browser, cache, args.watcher, log, max(30, args.moves) // 2, runtime)[1]
     print(f"\nslider key -> new picture decoded, by the server's runtime ({os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f})")
     for runtime, values in times.items():
