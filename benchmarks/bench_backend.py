@@ -114,9 +114,9 @@ def bench_coalescing(engine, parts, threads: int, calls: int) -> tuple[float, fl
 
     direct(codes[:1]), engine.decode_coalesced(codes[:1])  # warm-up
     # Interleaved rounds, the best of each: one round of 800 decodes is at the mercy of the load.
-    rounds = [(run(direct), run(engine.decode_coalesced)) for _ in range(3)]
-    (direct_rate, direct_lat), (coalesced_rate, coalesced_lat) = (max((r[k] for r in rounds), key=lambda t: t[0])
-                                                                  for k in (0, 1))
+    direct_runs, coalesced_runs = zip(*[(run(direct), run(engine.decode_coalesced)) for _ in range(3)])
+    direct_rate, direct_lat = max(direct_runs, key=lambda r: r[0])
+    coalesced_rate, coalesced_lat = max(coalesced_runs, key=lambda r: r[0])
     return direct_rate, coalesced_rate, statistics.median(direct_lat), statistics.median(coalesced_lat)
 
 

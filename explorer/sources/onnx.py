@@ -129,8 +129,8 @@ class OnnxRunner:
         return (self._decode(self._encode(x)[0]),)
 
     def decode_small(self, z: np.ndarray) -> np.ndarray:
-        # one row: one thread, no team to wake; a coalesced batch: all of them (8 threads of
-        # slider decodes ran 1.0-1.6x faster so than with batches on the one-thread session)
+        # one row: one thread, no team to wake; a coalesced batch: all threads (8 threads of
+        # slider decodes ran 1.0-1.6x faster than with batches on the one-thread session)
         return self._decode(z, self.decoder_small if len(z) == 1 else self.decoder)
 
     def worker_setup(self) -> None:
