@@ -328,12 +328,40 @@ def test_gelus_as_dynamo_writes_them_are_fused_for_onnxruntime(tmp_path, mnist, 
     plain = onnx_source.make_session(proto.SerializeToString(), 1).run(None, {"x": x})
     for got, want in zip(onnx_source.make_session(fused.SerializeToString(), 1).run(None, {"x": x}), plain):
         np.testing.assert_allclose(got, want, atol=1e-5)
+    import onnx_ir
+
+    deserialised = []
+    deserialise = onnx_ir.serde.deserialize_model
+    monkeypatch.setattr(onnx_ir.serde, "deserialize_model", lambda p: deserialised.append(p.graph.name) or deserialise(p))
     assert onnx_source.fused_for_runtime(onnx.load(str(tiny_pair(tmp_path / "tiny") / "encoder.onnx"))) is None
+    assert onnx_source.fused_for_runtime(proto) is not None
+    assert deserialised == [proto.graph.name]  # a graph without Erf is not even converted for the rewriter
 
     opened = []
     monkeypatch.setattr(onnx_source, "fused_for_runtime", lambda p: opened.append(p.graph.name) or None)
     open_model(folder)
     assert len(opened) == 2  # open_model runs both graphs through it
+
+
+@pytest.mark.parametrize("threads, sessions", [(1, 2), (2, 4)])
+def test_the_probe_sessions_that_checked_the_graphs_run_them_where_one_thread_is_wanted(threads, sessions, tmp_path,
+                                                                                        monkeypatch):
+    from explorer.sources import onnx as onnx_source
+
+    folder = tiny_pair(tmp_path / "tiny")
+    made = []
+    make = onnx_source.make_session
+    monkeypatch.setattr(onnx_source, "make_session", lambda model, n: made.append(n) or make(model, n))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        runner = open_model(folder).onnx_runner()
+    finally:
+        torch.set_num_threads(previous)
+    assert len(made) == sessions and made[:2] == [1, 1]  # the two probes, then what the runner still needs
+    assert runner.decoder_small.get_session_options().intra_op_num_threads == 1
+    assert runner.encoder.get_session_options().intra_op_num_threads == threads
+    assert runner.decode_small(np.zeros((1, runner.latent_dim), np.float32)).shape[0] == 1
 
 
 def test_the_export_is_cached_by_content_hash(tmp_path, monkeypatch):

@@ -69,15 +69,19 @@ class OnnxRunner:
 
     def __init__(self, encoder: bytes | str, decoder: bytes | str, enc: Io, dec: Io, input_shape, layout: str,
                  pixel_range: tuple[float, float], mean_output: int, logvar_output: int | None, latent_dim: int,
-                 threads: int | None = None):
+                 threads: int | None = None, one_thread: tuple | None = None):
+        """``one_thread``: (encoder, decoder) sessions already open on one thread (the probes that
+        checked the graphs), reused wherever one thread is what is wanted."""
         self.input_shape = tuple(input_shape)
         self.latent_dim = latent_dim
         self.layout, self.pixel_range = layout, tuple(pixel_range)
         self.enc, self.dec = enc, dec
         self.mean_output, self.logvar_output = mean_output, logvar_output
-        self.encoder = make_session(encoder, threads)
-        self.decoder = make_session(decoder, threads)
-        self.decoder_small = make_session(decoder, 1)
+        threads = session_threads(threads)
+        enc_one, dec_one = one_thread or (None, None)
+        self.encoder = enc_one if threads == 1 and enc_one else make_session(encoder, threads)
+        self.decoder = dec_one if threads == 1 and dec_one else make_session(decoder, threads)
+        self.decoder_small = dec_one or make_session(decoder, 1)
 
     # --- conversions ------------------------------------------------------------------------
     def _images_in(self, x: np.ndarray) -> np.ndarray:
@@ -151,6 +155,8 @@ def fused_for_runtime(proto) -> bytes | None:
     that product; unfused, the elementwise chain runs outside its blocked-layout convolutions
     and encoding ran at 0.75x the fused speed. The rewrite is onnxscript's; a graph it cannot
     take is used as it is (only slower)."""
+    if not any(node.op_type == "Erf" for graph in (proto.graph, *proto.functions) for node in graph.node):
+        return None  # nothing to fuse: no second copy of a big graph
     try:
         import onnx_ir as ir
         from onnx_ir.passes.common import RemoveUnusedNodesPass
@@ -165,16 +171,21 @@ def fused_for_runtime(proto) -> bytes | None:
         return None
 
 
+def session_threads(threads: int | None) -> int:
+    """Intra-op threads for a session: as asked, or (None) as many as torch uses here."""
+    if threads is None:
+        import torch
+
+        threads = torch.get_num_threads()
+    return max(1, int(threads))
+
+
 def make_session(model: bytes | str, threads: int | None):
     """A CPU-only session. ``threads``: intra-op threads (None: as many as torch uses here)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    if threads is None:
-        import torch
-
-        threads = torch.get_num_threads()
-    options.intra_op_num_threads = max(1, int(threads))
+    options.intra_op_num_threads = session_threads(threads)
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3  # errors only: its warnings would fill the server log
@@ -540,7 +551,8 @@ def build(folder: Path, encoder, decoder, spec: dict, content_hash: str) -> Onnx
         raise CheckpointError(f"{DECODER_FILE}: decodes one code to shape {list(np.asarray(y).shape)}, which does not "
                               f"hold one {shape[0]}×{shape[1]}×{shape[2]} image")
     dec_io.flat = np.asarray(y).ndim != 4
-    real = OnnxRunner(encoder, decoder, enc_io, dec_io, shape, layout, pixel_range, mean, logvar, latent)
+    real = OnnxRunner(encoder, decoder, enc_io, dec_io, shape, layout, pixel_range, mean, logvar, latent,
+                      one_thread=(probe_enc, probe_dec))
     variational = spec.get("variational", logvar is not None)
     name = spec.get("name") or folder.name
     return OnnxModel(folder, real, name, content_hash, variational, TrainingRecord.from_dict(spec.get("training")),
