@@ -55,10 +55,10 @@ def test_shipped_shapes_checkpoint_beats_pca_and_reproduces_its_figures(name, sh
     assert disentangle.mig(mi, disentangle.factor_entropies(shapes.factors[held])) == pytest.approx(record["mig"], abs=1e-3)
 
 
-# Targets this session's CPU trainings (8 epochs, ~4,500 steps) did not reach: kept as strict
+# Targets the CPU trainings (8 and 20 epochs, ~4,500 and ~11,000 steps) did not reach: kept as strict
 # expected failures with the figures, so that a checkpoint that meets them turns them green.
 MISSED = {"vae": {},
-          "pca": {"shapes-beta-vae": "MIG 0.108 vs PCA's 0.124", "shapes-beta-tcvae": "MIG 0.093 vs PCA's 0.124"}}
+          "pca": {"shapes-beta-vae": "MIG 0.108 vs PCA's 0.124", "shapes-beta-tcvae": "MIG 0.138 vs PCA's 0.124"}}
 
 
 def disentangling(baseline: str):
