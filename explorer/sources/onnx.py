@@ -79,9 +79,9 @@ class OnnxRunner:
         self.mean_output, self.logvar_output = mean_output, logvar_output
         threads = session_threads(threads)
         enc_one, dec_one = one_thread or (None, None)
-        self.encoder = enc_one if threads == 1 and enc_one else make_session(encoder, threads)
-        self.decoder = dec_one if threads == 1 and dec_one else make_session(decoder, threads)
         self.decoder_small = dec_one or make_session(decoder, 1)
+        self.encoder = enc_one if threads == 1 and enc_one else make_session(encoder, threads)
+        self.decoder = self.decoder_small if threads == 1 else make_session(decoder, threads)
 
     # --- conversions ------------------------------------------------------------------------
     def _images_in(self, x: np.ndarray) -> np.ndarray:
@@ -155,7 +155,7 @@ def fused_for_runtime(proto) -> bytes | None:
     that product; unfused, the elementwise chain runs outside its blocked-layout convolutions
     and encoding ran at 0.75x the fused speed. The rewrite is onnxscript's; a graph it cannot
     take is used as it is (only slower)."""
-    if not any(node.op_type == "Erf" for graph in (proto.graph, *proto.functions) for node in graph.node):
+    if not any(node.op_type == "Erf" for node in all_nodes(proto)):
         return None  # nothing to fuse: no second copy of a big graph
     try:
         import onnx_ir as ir
@@ -345,6 +345,11 @@ def _graphs(graph):
                     stack.extend(attr.graphs)
 
 
+def all_nodes(proto) -> list:
+    """Every node of a model: its graph's, its subgraphs' and its local functions'."""
+    return [n for g in _graphs(proto.graph) for n in g.node] + [n for f in proto.functions for n in f.node]
+
+
 def check_model(proto, folder: Path, what: str) -> list[Path]:
     """Refuse what onnxruntime should never be asked to load; returns the external data files."""
     import onnx
@@ -352,10 +357,7 @@ def check_model(proto, folder: Path, what: str) -> list[Path]:
     local_functions = {(f.domain, f.name) for f in proto.functions}
     imported = {op.domain for op in proto.opset_import}
     foreign = sorted(d for d in imported if d not in ALLOWED_DOMAINS and d not in {f[0] for f in local_functions})
-    nodes = [n for g in _graphs(proto.graph) for n in g.node]
-    for f in proto.functions:
-        for node in f.node:
-            nodes.append(node)
+    nodes = all_nodes(proto)
     for node in nodes:
         if node.domain not in ALLOWED_DOMAINS and (node.domain, node.op_type) not in local_functions:
             foreign.append(node.domain)
