@@ -287,6 +287,12 @@ class Store:
     def __len__(self) -> int:
         return len(self.index)
 
+    def dataset_codes(self):
+        """The codes as ``InferenceEngine.encode_dataset`` gives them (a ``DatasetCodes``)."""
+        from .backend import DatasetCodes
+
+        return DatasetCodes(self.codes, self.logvar, self.errors)
+
     def factor_text(self, row: int) -> str:
         """One image's factors in words ("" without factors)."""
         if self.factors is None:

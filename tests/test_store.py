@@ -57,6 +57,9 @@ def test_store_holds_the_engines_scores_labels_factors_and_thumbnails(in_process
     np.testing.assert_array_equal(store.factors, factors)
     np.testing.assert_array_equal(store.y, factors[:, 0])
     assert store.classes == list(shapes.SHAPES) and store.factor_names == shapes.FACTOR_NAMES
+    assert store.dataset_codes().codes is store.codes
+    assert store.factor_text(0) == " · ".join(f"{n} {v[f]}" for n, v, f in
+                                              zip(shapes.FACTOR_NAMES, shapes.factor_values(), factors[0]))
     # images come back by reference (rendered again from their factors), thumbnails are PNGs
     np.testing.assert_array_equal(store.images([3, 1999]), images[[3, 1999]] / np.float32(255))
     thumb = Image.open(io.BytesIO(store.thumbnails([1999])[0]))
@@ -198,7 +201,10 @@ def test_without_ray_the_cli_says_how_to_install_it(tmp_path, capsys, monkeypatc
 def test_shapes_names_pick_the_grid():
     assert blocks.shapes_grid("shapes:1000000") == ("1px", 1_000_000)
     assert blocks.shapes_grid("shapes:144000") == ("4px", 144_000)
-    assert blocks.shapes_grid("shapes-fine:full") == ("1px", shapes.FINE_GRID_SIZE == 1_971_360 and 1_971_360)
+    assert blocks.shapes_grid("shapes-fine:full") == ("1px", 1_971_360) == ("1px", shapes.FINE_GRID_SIZE)
+    assert blocks.shapes_grid("shapes-fine:500") == ("1px", 500)
+    with pytest.raises(ValueError, match="from 1 to the fine grid's 1,971,360"):
+        blocks.shapes_grid("shapes:1971361")
     record = blocks.describe_dataset("shapes:1000000", (3, 64, 64))
     assert (record.grid, record.size, len(record.factor_values[4])) == ("1px", 1_000_000, 37)
 
