@@ -71,7 +71,7 @@ def tree_of(table: dict, root: int) -> set[int]:
 
 
 class TreeMeter:
-    """CPU seconds and peak RSS of this process and all its descendants, sampled every 0.2 s while
+    """CPU seconds and peak RSS of this process and all its descendants, sampled every 0.5 s while
     a run goes on (a local Ray's processes are descendants of the driver)."""
 
     def __init__(self):
@@ -84,7 +84,7 @@ class TreeMeter:
         table = process_table()
         pids = tree_of(table, os.getpid())
         for pid in pids:
-            self.start_cpu.setdefault(pid, table[pid][1] if not self.last_cpu and pid == os.getpid() else 0.0)
+            self.start_cpu.setdefault(pid, 0.0)  # started during the run: all its CPU time counts
             self.last_cpu[pid] = table[pid][1]
         self.peak_rss = max(self.peak_rss, sum(table[p][2] for p in pids))
 
@@ -97,7 +97,7 @@ class TreeMeter:
         return self
 
     def run(self) -> None:
-        while not self.stop.wait(0.2):
+        while not self.stop.wait(0.5):
             self.sample()
 
     def __exit__(self, *exc):
@@ -208,7 +208,7 @@ def bench_engines(args, work: Path) -> list[Path]:
             else:
                 shutil.rmtree(out)
             print(f"  done: {label}, round {round_ + 1}: {runs[-1].images / runs[-1].wall:,.0f} img/s", flush=True)
-    print_runs(f"shapes-fine:{args.images} (the 1-px grid of shapes:1000000) with {CHECKPOINT.name}, {args.rounds} alternating rounds of {per_round:,} images, "
+    print_runs(f"shapes-fine:{args.images} (the 1-px grid of shapes:1000000) with {CHECKPOINT.name}, {args.rounds} alternating round(s) of {per_round:,} images, "
                f"blocks of {args.block_size:,}, {cores} cores", runs, "in process")
     if args.k_images and not args.no_ray:
         k_runs = []
@@ -273,13 +273,14 @@ def bench_maps(args, stores: list[Path]) -> None:
     print(f"\nmaps of {source} ({codes.shape[1]}-d), sample of {args.sample:,} for t-SNE and UMAP "
           f"(stratified by shape), placed {projection.PLACE_BLOCK:,} at a time")
     print(f"{'map':<8}{'total s':>9}{'fit s':>8}{'place s':>9}{'peak RSS':>11}")
-    warm = projection.warm_up()
+    warm = projection.warm_up() if "umap" in args.methods else 0.0
     for method in args.methods:
         result, seconds, peak = peak_rss_during(lambda: projection.project_large(
             codes, method, labels=labels, sample_size=args.sample, cache_key_parts=("bench_scale",)))
         print(f"{method:<8}{seconds:>9.1f}{result.fit_seconds:>8.1f}{result.place_seconds:>9.1f}"
               f"{peak / 2**20:>9,.0f}MB", flush=True)
-    print(f"(umap's numba compilation, paid before: {warm:.1f} s)")
+    if warm:
+        print(f"(umap's numba compilation, paid before: {warm:.1f} s)")
     n = args.trust_size
     share = max(1, round(n * args.sample / args.codes))
     print(f"\nwhat sampling costs, at {n:,} codes: fitted on all vs fitted on {share:,} ({share / n:.0%}, the share "

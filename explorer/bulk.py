@@ -131,6 +131,10 @@ def encode_to_store(model_path: str | Path, dataset: str, out: str | Path, confi
 
     config = config or EncodeConfig()
     start = time.perf_counter()
+    if config.ray:
+        from .ray_runner import import_ray
+
+        import_ray()  # before anything is written: without Ray, say how to install it
     out = Path(out)
     model = open_model(model_path)
     manifest = make_manifest(model, model_path, dataset, config)
