@@ -195,6 +195,7 @@ def test_without_ray_the_cli_says_how_to_install_it(tmp_path, capsys, monkeypatc
     monkeypatch.setattr(builtins, "__import__", no_ray)
     assert main(["encode", str(MODEL), "shapes:100", "--out", str(tmp_path / "s"), "--ray"]) == 2
     assert "pip install -r requirements-scale.txt" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()  # refused before anything was written
 
 
 # --- the fine grid -------------------------------------------------------------------------------
@@ -226,3 +227,13 @@ def test_a_block_of_a_million_is_generated_alone():
     np.testing.assert_array_equal(block.factors, factors)
     np.testing.assert_array_equal(block.images.pixels, shapes.render(factors, grid="1px"))
     assert bulk.make_manifest(open_model(MODEL), MODEL, "shapes:1000000", EncodeConfig()).num_blocks == 100
+
+
+def test_ray_actors_are_sized_to_what_ray_has():
+    from explorer.ray_runner import plan_actors
+
+    assert plan_actors(EncodeConfig(), cores=2, gpus=0, cpus=2, local=True) == (2, 1, 0.0)
+    assert plan_actors(EncodeConfig(actors=1), cores=2, gpus=0, cpus=2, local=True) == (1, 2, 0.0)
+    assert plan_actors(EncodeConfig(), cores=2, gpus=0, cpus=32, local=False) == (8, 4, 0.0)
+    assert plan_actors(EncodeConfig(), cores=2, gpus=4, cpus=32, local=False) == (4, 8, 1.0)  # one GPU per actor
+    assert plan_actors(EncodeConfig(gpus_per_actor=0.5), cores=2, gpus=1, cpus=8, local=False) == (2, 4, 0.5)
