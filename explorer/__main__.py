@@ -164,7 +164,7 @@ def encode_store(args: argparse.Namespace, dataset: str | None) -> int:
         return 0
     rate = summary.rows / max(summary.seconds - summary.setup_seconds, 1e-9)
     print(f"{summary.engine}: wrote {summary.rows:,} images in {len(summary.reports) - len(summary.failed)} of {total} "
-          f"blocks to {summary.store} in {summary.seconds:.1f} s ({summary.setup_seconds:.1f} s to start, then "
+          f"blocks to {summary.store} in {summary.seconds:.1f} s (the first block started after {summary.setup_seconds:.1f} s, then "
           f"{rate:,.0f} images/s)" + (f"; {summary.resumed} blocks were already there" if summary.resumed else ""))
     skipped = sum(r.skipped for r in summary.reports)
     if skipped:

@@ -43,7 +43,7 @@ class EncodeSummary:
     resumed: int  # blocks already complete when the run started (kept as they were)
     reports: list[BlockReport]  # the blocks this run ran, in the order they finished
     seconds: float  # wall time of the run, from the call to its end
-    setup_seconds: float  # of that, before blocks could run: model load (and Ray's start)
+    setup_seconds: float  # of that, before the first block started: model load (and Ray's start, its actors')
     engine: str  # how the blocks ran, in words
     extra: dict = field(default_factory=dict)  # the engine's own timings (ray_runner: init, actor loads)
 
@@ -98,13 +98,14 @@ class ProgressLine:
     def __init__(self, total_rows: int, total_blocks: int, enabled: bool = True):
         self.total_rows, self.total_blocks, self.enabled = total_rows, total_blocks, enabled
         self.rows = self.blocks = self.failed = 0
-        self.start = time.perf_counter()
+        self.first_started: float | None = None  # wall clock: when the first block began (setup is not counted)
         self.tty = sys.stderr.isatty()
         self.last_print = 0.0
 
     def __call__(self, report: BlockReport) -> None:
         self.blocks += 1
         self.rows += report.rows
+        self.first_started = min(self.first_started or report.started, report.started)
         self.failed += bool(report.error)
         if not self.enabled:
             return
@@ -113,7 +114,7 @@ class ProgressLine:
         now = time.perf_counter()
         if self.tty or now - self.last_print >= 30 or self.blocks == self.total_blocks:
             self.last_print = now
-            rate = self.rows / max(now - self.start, 1e-9)
+            rate = self.rows / max(time.time() - self.first_started, 1e-9)
             line = (f"encoded {self.blocks}/{self.total_blocks} blocks, {self.rows:,}/{self.total_rows:,} images, "
                     f"{rate:,.0f} images/s" + (f", {self.failed} failed" if self.failed else ""))
             print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
@@ -130,7 +131,7 @@ def encode_to_store(model_path: str | Path, dataset: str, out: str | Path, confi
     from .sources import open_model
 
     config = config or EncodeConfig()
-    start = time.perf_counter()
+    start, start_wall = time.perf_counter(), time.time()
     if config.ray:
         from .ray_runner import import_ray
 
@@ -152,12 +153,12 @@ def encode_to_store(model_path: str | Path, dataset: str, out: str | Path, confi
 
     try:
         if not pending:
-            engine_name, setup, extra = "nothing to do", time.perf_counter() - start, {}
+            engine_name, extra = "nothing to do", {}
         elif config.ray:
             from .ray_runner import run_on_ray
 
             model.close()
-            setup, engine_name, extra = run_on_ray(str(model_path), manifest, out, pending, config, record)
+            engine_name, extra = run_on_ray(str(model_path), manifest, out, pending, config, record)
         else:
             engine_name, extra = "in process", {}
             if config.threads:
@@ -167,7 +168,6 @@ def encode_to_store(model_path: str | Path, dataset: str, out: str | Path, confi
             from .backend import InferenceEngine
 
             engine = InferenceEngine(model)
-            setup = time.perf_counter() - start
             try:
                 for block in pending:
                     record(encode_block(engine, manifest, out, block))
@@ -175,7 +175,10 @@ def encode_to_store(model_path: str | Path, dataset: str, out: str | Path, confi
                 engine.close()
     finally:
         line.close()
-    return EncodeSummary(out, manifest, resumed, reports, time.perf_counter() - start, setup, engine_name, extra)
+    seconds = time.perf_counter() - start
+    # block start times are wall-clock (they come from other processes, or nodes)
+    setup = min((r.started for r in reports), default=start_wall + seconds) - start_wall
+    return EncodeSummary(out, manifest, resumed, reports, seconds, setup, engine_name, extra)
 
 
 def default_cores() -> int:

@@ -93,9 +93,9 @@ def plan_actors(config, cores: int, gpus: float, cpus: float, local: bool) -> tu
 
 
 def run_on_ray(model_path: str, manifest: Manifest, store: Path, pending: list[int], config,
-               on_report: Callable[[BlockReport], None]) -> tuple[float, str, dict]:
+               on_report: Callable[[BlockReport], None]) -> tuple[str, dict]:
     """Run ``pending`` blocks as Ray Data actors; ``on_report`` hears of each block as it ends.
-    Returns (seconds before the first block could run, the engine in words, Ray's own timings)."""
+    Returns (the engine in words, Ray's own timings: init, first result, actors' model loads)."""
     from .bulk import default_cores
 
     start = time.perf_counter()
@@ -153,7 +153,7 @@ def run_on_ray(model_path: str, manifest: Manifest, store: Path, pending: list[i
                  "actor_ready_at": sorted(ready for ready, _ in loads.values()),
                  "actor_load_seconds": sorted(load for _, load in loads.values()),
                  "actors": actors, "threads": threads, "gpus_per_actor": gpus}
-        return init_seconds, describe(actors, threads, gpus, local), extra
+        return describe(actors, threads, gpus, local), extra
     finally:
         if started_here:
             ray.shutdown()
