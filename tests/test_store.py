@@ -91,8 +91,7 @@ def test_ray_writes_the_same_store_with_the_same_block_function(in_process, tmp_
         ray_frame, local_frame = ray_table.to_pandas(), local_table.to_pandas()
         np.testing.assert_allclose(np.stack(ray_frame.code), np.stack(local_frame.code), atol=1e-5)
         np.testing.assert_allclose(ray_frame.error, local_frame.error, rtol=1e-4)
-    assert (out / "manifest.json").read_text() == (in_process / "manifest.json").read_text().replace(
-        str(in_process), str(out))
+    assert (out / "manifest.json").read_text() == (in_process / "manifest.json").read_text()
 
 
 def test_a_stopped_run_resumes_and_writes_the_same_store(in_process, tmp_path):
