@@ -238,9 +238,12 @@ def fetch_images(store, rows: np.ndarray) -> np.ndarray:
         from .images import ImageError
 
         channels, size, _ = record.input_shape
+        root = Path(record.root).resolve()
         out = np.empty((len(rows), channels, size, size), np.float32)
         for k, name in enumerate(store.files[rows]):
-            path = Path(record.root) / name
+            path = (root / name).resolve()
+            if not path.is_relative_to(root):  # a store's files are read only under its dataset's folder
+                raise StoreError(f"{name}: not a file under the store's folder {record.root}; refused")
             try:
                 out[k] = folders.decode_file(path, size, channels, record.preprocessing) / np.float32(255)
             except FileNotFoundError:

@@ -179,6 +179,9 @@ def test_a_folder_store_refers_to_its_files_and_names_a_missing_one(tmp_path, mn
     (folder / "2" / "05.png").unlink()
     with pytest.raises(StoreError, match="2/05.png: the image is no longer in"):
         store.images([row])
+    store.files[row] = "../outside.png"  # as a tampered block file would name it
+    with pytest.raises(StoreError, match="not a file under the store's folder"):
+        store.images([row])
 
 
 def test_without_ray_the_cli_says_how_to_install_it(tmp_path, capsys, monkeypatch):
