@@ -184,7 +184,8 @@ def print_runs(title: str, runs: list[EngineRun], baseline: str) -> None:
 
 
 def bench_engines(args, work: Path) -> list[Path]:
-    from explorer.bulk import EncodeConfig, default_cores
+    from explorer.bulk import EncodeConfig
+    from explorer.ray_runner import default_cores
 
     from explorer.backend import InferenceEngine
     from explorer.sources import open_model

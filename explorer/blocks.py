@@ -1,6 +1,6 @@
 """Blocks of a dataset, and the one function that turns a block into a file of a store.
 
-A dataset to encode at scale is described by a small ``DatasetRecord`` (explorer/store.py):
+A dataset to encode at scale is described by a small ``DatasetRecord`` (explorer/store_format.py):
 generated shapes, a folder of files, or arrays (mnist, digits, an .npz). Any process that has
 the record and a block number reads or generates that block on its own: a generated block is
 rendered from its factor rows, a folder's block decodes its own files, so no image ever
@@ -23,8 +23,8 @@ import numpy as np
 
 from . import shapes
 from .data import DatasetError, UnitImages, default_preprocessing, is_named
-from .store import DatasetRecord, Manifest, StoreError, block_is_complete, block_path, block_table, thumbnails, \
-    write_block
+from .store_format import DatasetRecord, Manifest, StoreError, block_is_complete, block_path, block_table, \
+    thumbnails, write_block
 
 MAX_FILES = 50_000_000  # a folder's listing is held as names: about 100 bytes each
 
@@ -195,6 +195,19 @@ def as_uint8(images: np.ndarray | UnitImages) -> np.ndarray:
 
 
 # --- the block function -----------------------------------------------------------------------------
+def block_engine(model_path: str, threads: int | None):
+    """The engine the block function scores with, opened in the process that runs blocks (this
+    one, or a Ray actor); ``threads`` set explicitly (the onnxruntime sessions follow torch's)."""
+    import torch
+
+    from .backend import InferenceEngine
+    from .sources import open_model
+
+    if threads:
+        torch.set_num_threads(threads)
+    return InferenceEngine(open_model(model_path))
+
+
 def encode_block(engine, manifest: Manifest, store: Path, block: int) -> BlockReport:
     """Read or generate block ``block``, score it with ``engine`` (an InferenceEngine), write its
     Parquet file atomically. Any failure comes back as the report's ``error``, never raised."""

@@ -9,7 +9,6 @@ block is reported at the end (run the same command again to retry it) without st
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from .blocks import BlockReport, describe_dataset, encode_block, pending_blocks
-from .store import Manifest, ModelRecord, start_store
+from .store_format import Manifest, ModelRecord, start_store
 
 DEFAULT_BLOCK_SIZE = 10_000  # images per Parquet file: 100 files for a million; ~120 MB of 64x64 colour at once
 MAX_BLOCK_SIZE = 200_000
@@ -77,18 +76,6 @@ def make_manifest(model, model_path: str | Path, dataset: str, config: EncodeCon
     check_fits(model, list(record.input_shape), dataset)
     return Manifest(ModelRecord(model.name, str(Path(model_path).resolve()), model.content_hash, int(model.latent_dim),
                                 bool(model.is_variational)), record, config.block_size)
-
-
-def worker_engine(model_path: str, threads: int | None):
-    """An engine for the block function in a fresh process (a Ray actor) or this one."""
-    import torch
-
-    from .backend import InferenceEngine
-    from .sources import open_model
-
-    if threads:
-        torch.set_num_threads(threads)  # the onnxruntime sessions take torch's thread count
-    return InferenceEngine(open_model(model_path))
 
 
 class ProgressLine:
@@ -179,8 +166,3 @@ def encode_to_store(model_path: str | Path, dataset: str, out: str | Path, confi
     # block start times are wall-clock (they come from other processes, or nodes)
     setup = min((r.started for r in reports), default=start_wall + seconds) - start_wall
     return EncodeSummary(out, manifest, resumed, reports, seconds, setup, engine_name, extra)
-
-
-def default_cores() -> int:
-    """CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

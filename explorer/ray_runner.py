@@ -27,8 +27,8 @@ from typing import Callable
 
 import numpy as np
 
-from .blocks import BlockReport, encode_block
-from .store import Manifest
+from .blocks import BlockReport, block_engine, encode_block
+from .store_format import Manifest
 
 INSTALL_HINT = ("Ray is not installed: install the optional extra with "
                 "`.venv/bin/pip install -r requirements-scale.txt` (ray[data] 2.60, about 200 MB), "
@@ -55,11 +55,9 @@ class BlockWorker:
     """One actor: the model opened once, then ``encode_block`` for each block number handed in."""
 
     def __init__(self, model_path: str, manifest_json: str, store: str, threads: int):
-        from .bulk import worker_engine
-
         start = time.perf_counter()
         os.environ["OMP_NUM_THREADS"] = str(threads)
-        self.engine = worker_engine(model_path, threads)
+        self.engine = block_engine(model_path, threads)
         self.manifest = Manifest.from_json(manifest_json)
         self.store = Path(store)
         self.load_seconds = time.perf_counter() - start
@@ -74,6 +72,11 @@ class BlockWorker:
         columns["ready_at"] = np.full(len(reports), self.ready_at)
         columns["load_seconds"] = np.full(len(reports), self.load_seconds)
         return columns
+
+
+def default_cores() -> int:
+    """CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def plan_actors(config, cores: int, gpus: float, cpus: float, local: bool) -> tuple[int, int, float]:
@@ -96,8 +99,6 @@ def run_on_ray(model_path: str, manifest: Manifest, store: Path, pending: list[i
                on_report: Callable[[BlockReport], None]) -> tuple[str, dict]:
     """Run ``pending`` blocks as Ray Data actors; ``on_report`` hears of each block as it ends.
     Returns (the engine in words, Ray's own timings: init, first result, actors' model loads)."""
-    from .bulk import default_cores
-
     start = time.perf_counter()
     ray = import_ray()
     from ray.data import ActorPoolStrategy, DataContext

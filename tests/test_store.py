@@ -22,7 +22,8 @@ from explorer.backend import InferenceEngine
 from explorer.bulk import EncodeConfig, encode_to_store
 from explorer.data import UnitImages
 from explorer.sources import open_model
-from explorer.store import StoreError, block_path, open_store
+from explorer.store import StoreError, open_store
+from explorer.store_format import block_path
 
 MODEL = Path(__file__).resolve().parents[1] / "checkpoints" / "shapes-vae"
 DATASET, SIZE, BLOCK = "shapes:2000", 2000, 500
