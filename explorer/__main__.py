@@ -122,9 +122,15 @@ def cmd_info(args: argparse.Namespace) -> None:
                       "content_hash": checkpoint.content_hash}, indent=2))
 
 
-def cmd_encode(args: argparse.Namespace) -> None:
+def cmd_encode(args: argparse.Namespace) -> int:
+    """To a .csv or .npz (the whole dataset in memory), or block by block into a store (a folder)."""
+    name = args.dataset or args.dataset_option
+    if Path(args.out).suffix.lower() not in (".csv", ".npz"):
+        return encode_store(args, name)
+    if args.ray or args.address:
+        raise ValueError("--ray writes a store: give --out a folder, not a .csv or .npz file")
     checkpoint = ckpt.load(args.checkpoint)
-    dataset = dataset_for(checkpoint, args.dataset)
+    dataset = dataset_for(checkpoint, name)
     codes = InferenceEngine(checkpoint).encode(dataset.x)
     out = Path(args.out)
     if out.suffix == ".csv":
@@ -134,6 +140,41 @@ def cmd_encode(args: argparse.Namespace) -> None:
     else:
         np.savez(out, z=codes, **({"y": dataset.y} if dataset.y is not None else {}))
     print(f"wrote {len(codes)} codes of size {codes.shape[1]} to {out}")
+    return 0
+
+
+def encode_store(args: argparse.Namespace, dataset: str | None) -> int:
+    """Every block of the dataset into the store ``args.out``, in process or on Ray (resumable)."""
+    from .bulk import EncodeConfig, encode_to_store
+
+    if dataset is None:
+        dataset = open_model(args.checkpoint).trained_on
+        if dataset is None:
+            raise ValueError("name the dataset to encode, e.g. python -m explorer encode MODEL shapes:1000000 --out STORE")
+    config = EncodeConfig(block_size=args.block_size, ray=args.ray or bool(args.address), address=args.address,
+                          actors=args.actors, threads=args.threads, gpus_per_actor=args.gpus_per_actor,
+                          preprocessing=args.preprocessing, seed=args.seed)
+    summary = encode_to_store(args.checkpoint, dataset, args.out, config)
+    total = summary.manifest.num_blocks
+    if summary.resumed == total:
+        print(f"{summary.store} is complete: all {total} blocks were already there")
+        return 0
+    rate = summary.rows / max(summary.seconds - summary.setup_seconds, 1e-9)
+    print(f"{summary.engine}: wrote {summary.rows:,} images in {len(summary.reports) - len(summary.failed)} of {total} "
+          f"blocks to {summary.store} in {summary.seconds:.1f} s (the first block started after {summary.setup_seconds:.1f} s, then "
+          f"{rate:,.0f} images/s)" + (f"; {summary.resumed} blocks were already there" if summary.resumed else ""))
+    skipped = sum(r.skipped for r in summary.reports)
+    if skipped:
+        print(f"{skipped:,} files could not be read and were left out (open_store(...).skipped lists them)")
+    problems = [f"block {r.block} failed: {r.error}" for r in summary.failed]
+    if summary.extra.get("stopped"):
+        problems.append(f"Ray stopped early ({summary.extra['stopped']})")
+    if problems or summary.not_run:
+        left = len(summary.failed) + summary.not_run
+        print("\n".join(problems) + f"\n{left} of {total} blocks are not written: run the same command again to "
+              f"encode them (finished blocks are kept)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
@@ -175,6 +216,30 @@ def add_sweep_parser(sub) -> None:
     s.add_argument("--threads", type=int, default=0)
     s.add_argument("--device", default="cpu")
     s.set_defaults(func=cmd_sweep)
+
+
+def add_encode_parser(sub) -> None:
+    from .bulk import DEFAULT_BLOCK_SIZE
+
+    c = sub.add_parser("encode", help="encode a dataset to .npz or .csv, or block by block into a store (a folder), "
+                                      "in process or on Ray")
+    c.add_argument("checkpoint", help="anything the app opens: checkpoint folder, ONNX folder, .keras, adapter .py")
+    c.add_argument("dataset", nargs="?", help="mnist, digits, shapes[:N] (N up to 1,971,360: beyond 144,000 the 1-px "
+                   "grid), shapes-fine:N, a folder of images or an .npz (default: the one the model was trained on)")
+    c.add_argument("--dataset", dest="dataset_option", help=argparse.SUPPRESS)  # the older spelling
+    c.add_argument("--out", required=True, help="codes.csv or codes.npz (all in memory), or a store folder "
+                   "(one Parquet file per block; a stopped run resumes)")
+    c.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE, help="images per block (store)")
+    c.add_argument("--ray", action="store_true", help="run the blocks as Ray Data actors (a local Ray unless --address)")
+    c.add_argument("--address", help="a running Ray cluster: 'auto' inside `ray job submit`, or ray://HEAD:10001")
+    c.add_argument("--actors", type=int, help="Ray actors (default: 2 locally, one per GPU or CPUs / threads on a cluster)")
+    c.add_argument("--threads", type=int, help="engine threads per process (default: all cores in process, "
+                   "cores / actors on a local Ray, 4 per actor on a cluster)")
+    c.add_argument("--gpus-per-actor", type=float, help="GPUs each actor asks of Ray (default: 1 where Ray has GPUs)")
+    c.add_argument("--preprocessing", choices=["digit", "plain"], help="how a folder's files are read (default: as "
+                   "the app picks for the model)")
+    c.add_argument("--seed", type=int, default=0, help="which sample of the shapes grid")
+    c.set_defaults(func=cmd_encode)
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -242,22 +307,19 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("checkpoint")
     i.set_defaults(func=cmd_info)
 
-    c = sub.add_parser("encode", help="encode a dataset to .npz or .csv")
-    c.add_argument("checkpoint")
-    c.add_argument("--dataset")
-    c.add_argument("--out", required=True)
-    c.set_defaults(func=cmd_encode)
+    add_encode_parser(sub)
 
     add_sweep_parser(sub)
     add_export_command(sub)
 
     args = p.parse_args(argv)
+    from .ray_runner import RayMissing
+
     try:
-        args.func(args)
-    except (ckpt.CheckpointError, DatasetError, ValueError) as e:
+        return args.func(args) or 0
+    except (ckpt.CheckpointError, DatasetError, ValueError, RayMissing) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

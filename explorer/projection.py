@@ -507,3 +507,87 @@ def warm_up() -> float:
     projection.fit(codes)
     projection.transform(codes[:2])
     return time.perf_counter() - start
+
+
+# --- maps of up to a million codes ----------------------------------------------------------
+SAMPLE_FIT = 100_000  # t-SNE and UMAP are fitted on at most this many codes; the rest are placed
+PLACE_BLOCK = 50_000  # codes placed per transform call: bounds the memory of a placement
+MAX_MAP_CODES = 2_000_000  # a map of more is refused (its positions alone would be 32 MB a million)
+LARGE_CACHE_VERSION = 1  # bump when a change here alters the positions project_large produces
+
+
+@dataclass
+class LargeMap:
+    coords: np.ndarray  # (N, 2) map position of every code
+    projection: Projection  # fitted on the sample (PCA: on every code), ready for transform / inverse
+    sample: np.ndarray  # (S,) indices of the codes the map was fitted on (sorted); the rest were placed
+    from_cache: bool  # True when the positions were read from the disk cache
+    fit_seconds: float  # fitting the sample (0 on a cache hit)
+    place_seconds: float  # placing the rest with transform (0 on a cache hit)
+    seconds: float  # wall time of this call
+
+    @property
+    def placed(self) -> int:
+        return len(self.coords) - len(self.sample)
+
+
+def stratified_sample(n: int, size: int, labels: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """At most ``size`` sorted indices of ``n``; with labels, each class keeps its share (at least
+    one of every class present), so a rare class is on the map too."""
+    if n <= size:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        return np.sort(rng.choice(n, size, replace=False))
+    labels = np.asarray(labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = np.maximum(1, np.floor(counts * size / n).astype(np.int64))
+    # hand the rounding's leftover to the classes with the largest remainders, within their counts
+    for k in np.argsort(-(counts * size / n - np.floor(counts * size / n)))[: max(0, size - quota.sum())]:
+        quota[k] = min(counts[k], quota[k] + 1)
+    picked = [rng.choice(np.flatnonzero(labels == c), q, replace=False) for c, q in zip(classes, quota)]
+    return np.sort(np.concatenate(picked))
+
+
+def project_large(codes, method: str, params: dict | None = None, labels: np.ndarray | None = None,
+                  sample_size: int = SAMPLE_FIT, cache_key_parts: Sequence = (), progress: Progress | None = None,
+                  block: int = PLACE_BLOCK) -> LargeMap:
+    """A map of up to millions of codes: PCA fitted on all of them; t-SNE and UMAP fitted on a
+    sample of at most ``sample_size`` (stratified by ``labels`` where given) and the other codes
+    placed in the fitted map with ``transform``, ``block`` at a time. Cached on disk like
+    ``project`` (keyed by a digest of the codes, the method, its parameters and the sample size)."""
+    start = time.perf_counter()
+    codes = as_codes(codes)
+    if len(codes) > MAX_MAP_CODES:
+        raise ValueError(f"a map of {len(codes):,} codes is more than the {MAX_MAP_CODES:,} this app draws")
+    projection = make_projection(method, **(params or {}))
+    exact = method in ("pca", "latent")  # linear maps: fitted on everything in well under a second a million
+    sample = np.arange(len(codes)) if exact else stratified_sample(len(codes), sample_size, labels)
+    digest = hashlib.sha256(np.ascontiguousarray(codes).tobytes()).hexdigest()
+    labels_digest = None if labels is None else hashlib.sha256(np.ascontiguousarray(labels).tobytes()).hexdigest()
+    entry = cache.key(*cache_key_parts, "large", method, projection.params, LARGE_CACHE_VERSION, CACHE_VERSION,
+                      list(codes.shape), digest, sample_size, labels_digest)
+    arrays = cache.load(CACHE_KIND, entry)
+    if arrays is not None and {"coords", "sample"} <= set(arrays):
+        try:
+            coords, cached_sample = arrays.pop("coords"), arrays.pop("sample")
+            if not np.array_equal(cached_sample, sample) or coords.shape != (len(codes), 2):
+                raise ValueError("cached map of another sample")
+            projection.restore(codes[sample], coords[sample], arrays)
+            report(progress, 1.0)
+            return LargeMap(coords, projection, sample, True, 0.0, 0.0, time.perf_counter() - start)
+        except (KeyError, ValueError):
+            pass  # refit and overwrite
+    fit_share = len(sample) / len(codes) if not exact else 1.0
+    coords = np.empty((len(codes), 2), dtype=np.float64)
+    coords[sample] = projection.fit(codes[sample], None if progress is None else
+                                    (lambda f: report(progress, f * (0.3 + 0.7 * fit_share))))
+    fit_seconds = time.perf_counter() - start
+    rest = np.setdiff1d(np.arange(len(codes)), sample, assume_unique=True)
+    for first in range(0, len(rest), block):
+        rows = rest[first: first + block]
+        coords[rows] = projection.transform(codes[rows])
+        report(progress, 0.3 + 0.7 * fit_share + (1 - 0.3 - 0.7 * fit_share) * (first + len(rows)) / len(rest))
+    place_seconds = time.perf_counter() - start - fit_seconds
+    cache.store(CACHE_KIND, entry, coords=coords, sample=sample, **projection.state())
+    return LargeMap(coords, projection, sample, False, fit_seconds, place_seconds, time.perf_counter() - start)

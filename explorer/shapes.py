@@ -9,6 +9,10 @@ sprite on a black background, and every image is one point of a full factor grid
     rotation  10 steps over the shape's symmetry period                10
     x, y      sprite centroid at 14 .. 50 px, 4 px apart               10 each
 
+The fine grid (``FINE``) has the same factors with x and y 1 px apart (37 positions each way,
+1,971,360 images): enough for a million distinct images, and the positions between the 4-px
+grid's are ones the shipped models never saw. Factor x or y is then an index into FINE_POSITIONS.
+
 Rotation is defined modulo each shape's symmetry, so every step is a distinct image: step k
 turns the sprite by k/10 of its period (square 90°, ellipse 180°, equilateral triangle 120°,
 heart 360°). Without this, a square's steps at 0° and 90° would be the same picture with two
@@ -22,6 +26,7 @@ stored as uint8; 50,000 are generated in a few seconds.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -41,6 +46,10 @@ FACTOR_NAMES = ["shape", "colour", "scale", "rotation", "x", "y"]
 FACTOR_SIZES = (len(SHAPES), len(HUES), len(RADII), ROTATION_STEPS, len(POSITIONS), len(POSITIONS))
 GRID_SIZE = int(np.prod(FACTOR_SIZES))  # 144,000
 DEFAULT_SIZE = 50_000
+FINE_POSITIONS = np.arange(14, 51)  # the same span, 1 px apart: 37 positions
+FINE_FACTOR_SIZES = FACTOR_SIZES[:4] + (len(FINE_POSITIONS), len(FINE_POSITIONS))
+FINE_GRID_SIZE = int(np.prod(FINE_FACTOR_SIZES))  # 1,971,360
+GRIDS = {"4px": (POSITIONS, FACTOR_SIZES), "1px": (FINE_POSITIONS, FINE_FACTOR_SIZES)}  # name -> positions, sizes
 
 Progress = Callable[[float], None] | None
 
@@ -110,42 +119,48 @@ def colour_rgb() -> np.ndarray:
 
 
 # --- the factor grid --------------------------------------------------------------------
-def sample_factors(size: int = DEFAULT_SIZE, seed: int = 0) -> np.ndarray:
+def sample_factors(size: int = DEFAULT_SIZE, seed: int = 0, grid: str = "4px") -> np.ndarray:
     """(size, 6) int factors: ``size`` distinct grid points drawn without replacement, in grid order."""
-    if not 1 <= size <= GRID_SIZE:
-        raise ValueError(f"shapes size must be between 1 and the full grid of {GRID_SIZE:,}, got {size:,}")
+    sizes = GRIDS[grid][1]
+    total = int(np.prod(sizes))
+    if not 1 <= size <= total:
+        raise ValueError(f"shapes size must be between 1 and the full grid of {total:,}, got {size:,}")
     rng = np.random.default_rng(seed)
-    flat = np.arange(GRID_SIZE) if size == GRID_SIZE else np.sort(rng.choice(GRID_SIZE, size, replace=False))
-    return np.stack(np.unravel_index(flat, FACTOR_SIZES), 1).astype(np.int64)
+    flat = np.arange(total) if size == total else np.sort(rng.choice(total, size, replace=False))
+    return np.stack(np.unravel_index(flat, sizes), 1).astype(np.int64)
 
 
 CHUNK = 8192  # images rendered at a time: ~100 MB of work memory whatever the size
 
 
-def render(factors: np.ndarray, out: np.ndarray | None = None, progress: Progress = None) -> np.ndarray:
+def render(factors: np.ndarray, out: np.ndarray | None = None, progress: Progress = None,
+           grid: str = "4px") -> np.ndarray:
     """(N, 3, SIDE, SIDE) uint8 images of the given factor rows, written a chunk at a time into
     ``out`` if given (e.g. a cache.RowWriter: a large grid then never sits in memory)."""
     factors = np.asarray(factors, dtype=np.int64)
     if out is None:
         out = np.empty((len(factors), 3, SIDE, SIDE), dtype=np.uint8)
-    masks, rgb = all_masks(), colour_rgb()
+    masks, rgb = cached_masks(), colour_rgb()
     for start in range(0, len(factors), CHUNK):
-        out[start: start + CHUNK] = render_chunk(factors[start: start + CHUNK], masks, rgb)
+        out[start: start + CHUNK] = render_chunk(factors[start: start + CHUNK], masks, rgb, GRIDS[grid][0])
         if progress:
             progress(min(start + CHUNK, len(factors)) / len(factors))
     return out
 
 
-def render_chunk(factors: np.ndarray, masks: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+def render_chunk(factors: np.ndarray, masks: np.ndarray, rgb: np.ndarray,
+                 positions: np.ndarray = POSITIONS) -> np.ndarray:
     out = np.zeros((len(factors), 3, SIDE, SIDE), dtype=np.uint8)
     shape, colour, scale, rotation, px, py = factors.T
     # one vectorised paste per position: every image there writes the same slice of the frame
-    for cy in range(len(POSITIONS)):
-        for cx in range(len(POSITIONS)):
-            rows = np.flatnonzero((py == cy) & (px == cx))
-            if len(rows):
-                paste(out, rows, masks[shape[rows], scale[rows], rotation[rows]], rgb[colour[rows]],
-                      POSITIONS[cy], POSITIONS[cx])
+    # (grouped by sorting, so the 1,369 positions of the fine grid cost one pass, not 1,369)
+    place = py * len(positions) + px
+    order = np.argsort(place, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(place[order]) != 0])
+    for rows in np.split(order, starts[1:]):
+        cy, cx = divmod(int(place[rows[0]]), len(positions))
+        paste(out, rows, masks[shape[rows], scale[rows], rotation[rows]], rgb[colour[rows]],
+              positions[cy], positions[cx])
     return out
 
 
@@ -158,14 +173,23 @@ def paste(out: np.ndarray, rows: np.ndarray, masks: np.ndarray, rgb: np.ndarray,
     out[rows, :, y0:y1, x0:x1] = (cut[:, None] * rgb[:, :, None, None] * 255.0 + 0.5).astype(np.uint8)
 
 
+@functools.cache
+def cached_masks() -> np.ndarray:
+    """all_masks(), drawn once per process (0.4 s) and shared read-only by every render."""
+    masks = all_masks()
+    masks.flags.writeable = False
+    return masks
+
+
 def generate(size: int = DEFAULT_SIZE, seed: int = 0, progress: Progress = None) -> tuple[np.ndarray, np.ndarray]:
     """``(images, factors)``: (size, 3, 64, 64) uint8 and (size, 6) int64, the same for a seed."""
     factors = sample_factors(size, seed)
     return render(factors, progress=progress), factors
 
 
-def factor_values() -> list[list[str]]:
+def factor_values(grid: str = "4px") -> list[list[str]]:
     """Each factor's values in words, in factor order. A rotation step is an angle only for a
     given shape (rotation_degrees), so here it is the step."""
+    positions = [str(p) for p in GRIDS[grid][0]]
     return [list(SHAPES), list(COLOURS), [f"{2 * r:.0f} px" for r in RADII],
-            [f"step {k}" for k in range(ROTATION_STEPS)], [str(p) for p in POSITIONS], [str(p) for p in POSITIONS]]
+            [f"step {k}" for k in range(ROTATION_STEPS)], positions, positions]
