@@ -6,131 +6,32 @@ import os
 import streamlit as st
 
 from explorer.checkpoint import CheckpointError
-from explorer.data import BUILTIN, GENERATED, DatasetError, default_preprocessing
-from explorer.shipped import DEFAULT_CHECKPOINT
-from explorer.sources.uploads import ACCEPTED_TYPES
-from explorer.ui import checkpoint_uploads, datasets, engines, heap, mapview, session
-from explorer.ui.paths import resolve_user_path
+from explorer.data import DatasetError
+from explorer.ui import heap, map_jobs, session, sidebar
 
 # The tab icon is an emoji, drawn by the browser: a ":material/...:" page icon makes every page load fetch
 # the favicon from fonts.gstatic.com (the icons in the navigation come from the bundled font).
 st.set_page_config(page_title="Latent Explorer", page_icon="🧭", layout="wide")
 
 PAGES = [
-    st.Page("explorer/ui/map.py", title="Map", icon=":material/map:", url_path="home", default=True),
-    st.Page("explorer/ui/interpolate.py", title="Interpolate", icon=":material/swap_horiz:", url_path="interpolate"),
-    st.Page("explorer/ui/sample.py", title="Sample", icon=":material/casino:", url_path="sample"),
-    st.Page("explorer/ui/arithmetic.py", title="Arithmetic", icon=":material/calculate:", url_path="arithmetic"),
-    st.Page("explorer/ui/sliders.py", title="Sliders", icon=":material/tune:", url_path="sliders"),
-    st.Page("explorer/ui/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
-    st.Page("explorer/ui/upload.py", title="Upload", icon=":material/upload:", url_path="upload"),
-    st.Page("explorer/ui/anomaly.py", title="Anomaly", icon=":material/warning:", url_path="anomaly"),
+    st.Page("explorer/ui/pages/map.py", title="Map", icon=":material/map:", url_path="home", default=True),
+    st.Page("explorer/ui/pages/interpolate.py", title="Interpolate", icon=":material/swap_horiz:", url_path="interpolate"),
+    st.Page("explorer/ui/pages/sample.py", title="Sample", icon=":material/casino:", url_path="sample"),
+    st.Page("explorer/ui/pages/arithmetic.py", title="Arithmetic", icon=":material/calculate:", url_path="arithmetic"),
+    st.Page("explorer/ui/pages/sliders.py", title="Sliders", icon=":material/tune:", url_path="sliders"),
+    st.Page("explorer/ui/pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    st.Page("explorer/ui/pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload"),
+    st.Page("explorer/ui/pages/anomaly.py", title="Anomaly", icon=":material/warning:", url_path="anomaly"),
     # The default page is served at "/" only; this hidden twin makes a link to "/map" open the Map too,
     # instead of Streamlit's "Page not found" dialog.
-    st.Page("explorer/ui/map.py", title="Map", icon=":material/map:", url_path="map", visibility="hidden"),
+    st.Page("explorer/ui/pages/map.py", title="Map", icon=":material/map:", url_path="map", visibility="hidden"),
 ]
 
 
-DATASET_PATH = "folder or .npz path"  # the dataset choice that reads the path typed below it
-PREPROCESSING = {"digit": "digit (gray, inverted, centred like MNIST)",
-                 "plain": "plain (colour kept, shorter side resized, centre crop)"}
-
-
-def sidebar() -> session.Context:
-    """The checkpoints and the dataset every page works on. Each choice is bound to the link:
-    a view is shareable by its URL, and Streamlit keeps the choice across page switches (and
-    sends it along to a browser that switched page before it had mounted the sidebar)."""
-    st.sidebar.title("Latent Explorer")
-    listed = engines.listed_models()
-    picked = st.sidebar.multiselect("Checkpoints", list(listed), default=[DEFAULT_CHECKPOINT],
-                                    key="ckpt", bind="query-params",
-                                    help="The first one is the active model; Compare uses all of them. Your own "
-                                         "PyTorch code joins this list when the server is started with "
-                                         "--model adapter.py.")
-    paths = [(listed[name], False) for name in picked if name in listed]  # (path, from the browser)
-    errors: list[str] = []
-
-    with st.sidebar.expander("Your own checkpoint"):
-        uploads = st.file_uploader("Upload a checkpoint (.safetensors, + config.json), an ONNX pair (encoder and "
-                                   "decoder .onnx, + explorer.json) or .keras file(s)", type=ACCEPTED_TYPES,
-                                   accept_multiple_files=True, key="ckpt_upload")
-        typed = st.text_input("…or a path to a checkpoint, an ONNX folder or a .keras file", key="ckpt_path",
-                              bind="query-params")
-        bottleneck = st.text_input("Keras bottleneck layer (only when asked for)", key="ckpt_bottleneck",
-                                   bind="query-params",
-                                   help="For a one-file Keras autoencoder that is one stack of layers: the layer "
-                                        "whose output is the code.")
-    if uploads:
-        try:
-            paths.insert(0, (checkpoint_uploads.stored_upload(uploads), True))
-        except (CheckpointError, OSError) as e:
-            errors.append(f"Uploaded checkpoint: {e}")
-    if typed.strip():
-        try:
-            paths.insert(0, (resolve_user_path(typed), True))
-        except ValueError as e:
-            errors.append(f"Checkpoint path: {e}")
-
-    loaded = []
-    for path, from_browser in paths:
-        try:
-            loaded.append(engines.engine_for(path, from_browser=from_browser,
-                                             bottleneck=bottleneck if from_browser else ""))
-        except CheckpointError as e:
-            errors.append(f"Checkpoint {path.name}: {e}")
-
-    dataset_name, dataset = dataset_choice(loaded[0] if loaded else None, errors)
-    if dataset is not None and dataset.skipped:
-        st.sidebar.warning(f"Dataset: {len(dataset.skipped)} file(s) could not be read and were left out, "
-                           f"e.g. {dataset.skipped[0]}")
-
-    for message in errors:
-        st.sidebar.error(message)
-    if loaded:
-        model_card(loaded[0])
-    return session.Context(engines=loaded, dataset=dataset, dataset_name=dataset_name, errors=errors)
-
-
-def dataset_choice(engine, errors: list[str]):
-    """The dataset picked in the sidebar, its files read at the active model's input shape,
-    with the preprocessing picked (automatic: digit only for a 1-channel model trained on digits)."""
-    kind = st.sidebar.selectbox("Dataset", [*BUILTIN, *GENERATED, DATASET_PATH], key="data", bind="query-params",
-                                help="mnist: 5,000 MNIST digits, 28×28; digits: scikit-learn's 1,797 digits, 8×8; "
-                                     "shapes: 50,000 generated 64×64 colour sprites with known factors (type "
-                                     "shapes:144000 as a path for the full grid); or a folder of images (one "
-                                     "subfolder per class) or an .npz file.")
-    if kind != DATASET_PATH:
-        name, shape, preprocessing = kind, None, None
-    else:
-        name = st.sidebar.text_input("Dataset path (folder of images or .npz)", key="data_path", bind="query-params")
-        # Plain option names: a bound widget writes the shown name into the link.
-        picked = st.sidebar.selectbox("Preprocessing", ["auto", *PREPROCESSING], key="prep", bind="query-params",
-                                      help="How a folder's files become the model's input. Digit: like an uploaded "
-                                           "digit (for photos of digits); plain: any picture; auto: digit only for "
-                                           "a 1-channel model trained on digits.")
-        shape = list(engine.input_shape) if engine else [1, 28, 28]
-        preprocessing = (default_preprocessing(shape, datasets.trained_on(engine) if engine else "mnist")
-                         if picked == "auto" else picked)
-        st.sidebar.caption(f"Files are read as {shape[0]}×{shape[1]}×{shape[2]}, {PREPROCESSING[preprocessing]}.")
-    if not name.strip():
-        return name, None
-    try:
-        return name, datasets.dataset_for(name, shape, preprocessing)
-    except (DatasetError, ValueError) as e:
-        errors.append(f"Dataset: {e}")
-        return name, None
-
-
-def model_card(engine) -> None:
-    with st.sidebar.container(border=True):
-        st.markdown(f"**{engine.source.name}**")
-        st.caption("  \n".join(engine.card_lines()))
-
-
-session.set_context(sidebar())
+session.set_context(sidebar.sidebar())
 try:
     if os.environ.get("LATENT_EXPLORER_WARM_START", "1") != "0":  # the tests switch it off
-        mapview.warm_start()
+        map_jobs.warm_start()
 except (CheckpointError, DatasetError, OSError) as e:  # a broken install must not block the app
     st.sidebar.warning(f"Could not prepare the default maps: {e}")
 try:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explorer.backend import InferenceEngine, pick_device
+from explorer.engine import InferenceEngine, pick_device
 from explorer.data import load_mnist
 from explorer.shipped import DEFAULT_CHECKPOINT, SHIPPED_DIR
 from explorer.sources import open_model

@@ -36,7 +36,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from benchmarks.harness import ChromiumMissing, StreamlitServer, chromium_launch_options
 from benchmarks.load.process_stats import wait_until_idle
-from explorer.backend import RUNTIME_ENV, RUNTIMES
+from explorer.engine import RUNTIME_ENV, RUNTIMES
 from explorer.projection import label as method_label
 
 TARGETS = {"slider": 0.100, "cold": 10.0, "umap": 20.0, "switch": 1.0}

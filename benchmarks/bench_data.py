@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MEASURE = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from explorer import cache, data, folders, images, shapes  # imported, as in a running server
+from explorer import cache, data, folders, preprocess, shapes  # imported, as in a running server
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 start = time.perf_counter()
 ds = data.load_dataset({name!r}, **{kwargs!r})

@@ -60,7 +60,7 @@ def load_codes(checkpoint: str | None) -> tuple[np.ndarray, str]:
         return codes, "synthetic clustered 16-d codes (no checkpoint found)"
     import torch
 
-    from explorer.backend import InferenceEngine
+    from explorer.engine import InferenceEngine
     from explorer.checkpoint import load
     from explorer.data import load_dataset
 

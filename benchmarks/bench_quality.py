@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
 from explorer import checkpoint, quality  # noqa: E402
-from explorer.backend import InferenceEngine  # noqa: E402
+from explorer.engine import InferenceEngine  # noqa: E402
 from explorer.data import load_mnist  # noqa: E402
 
 

@@ -15,7 +15,7 @@ import torch
 
 from benchmarks.bench_backend import bench_encode
 from explorer import projection
-from explorer.backend import InferenceEngine, pick_device
+from explorer.engine import InferenceEngine, pick_device
 from explorer.data import load_dataset
 from explorer.sources import open_model
 

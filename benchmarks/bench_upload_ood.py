@@ -1,7 +1,7 @@
 """Uploads that are not digits, and photos of digits that are: how the Upload page judges each.
 
 Runs the page's own pipeline on generated pictures (benchmarks/upload_images.py): preprocessing
-(``images.preprocess_bytes``), encoding with a shipped checkpoint (the app's default unless told), and the novelty verdict
+(``preprocess.preprocess_bytes``), encoding with a shipped checkpoint (the app's default unless told), and the novelty verdict
 (``novelty.judge``, against the MNIST training codes, calibrated on the test codes). Prints, per
 category, the share of non-digits refused or flagged "unlike the training data", and the share of
 digit photos accepted without that flag. Thresholds were tuned on seed 0; report another seed.
@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 from benchmarks.upload_images import NON_DIGIT_CATEGORIES, Upload, digit_photos, non_digits
-from explorer import images, metrics, novelty
-from explorer.backend import InferenceEngine
+from explorer import metrics, novelty, preprocess
+from explorer.engine import InferenceEngine
 from explorer.data import load_mnist
 from explorer.shipped import DEFAULT_CHECKPOINT, SHIPPED_DIR
 from explorer.sources import open_model
@@ -29,8 +29,8 @@ def outcomes(uploads: list[Upload], engine: InferenceEngine, reference: novelty.
     prepared, results = [], []
     for upload in uploads:
         try:
-            image = images.preprocess_bytes(upload.data).image
-        except images.ImageError as e:
+            image = preprocess.preprocess_bytes(upload.data).image
+        except preprocess.ImageError as e:
             results.append("refused: " + str(e).split(" (")[0].split(":")[0])
             continue
         prepared.append((len(results), image[None]))

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from explorer import checkpoint, quality  # noqa: E402
-from explorer.backend import InferenceEngine  # noqa: E402
+from explorer.engine import InferenceEngine  # noqa: E402
 from explorer.data import load_mnist  # noqa: E402
 from explorer.sweep import read_summary  # noqa: E402
 

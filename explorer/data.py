@@ -310,7 +310,7 @@ def fit_images(pixels: np.ndarray, size: int, channels: int) -> np.ndarray:
     preprocessing (shorter side to ``size``, centre crop; colour to luminance or gray to RGB)."""
     from PIL import Image
 
-    from .images import plain_pixels
+    from .preprocess import plain_pixels
 
     out = np.empty((len(pixels), channels, size, size), dtype=np.uint8)
     for i, image in enumerate(pixels):

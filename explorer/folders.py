@@ -81,17 +81,17 @@ def labels_for(names: list[str]) -> tuple[np.ndarray | None, list[str]]:
 
 def decode_file(path: Path, size: int, channels: int, preprocessing: str) -> np.ndarray:
     """(channels, size, size) uint8 of one file; raises ImageError (or OSError) if unreadable."""
-    from . import images
+    from . import preprocess
 
     data = path.read_bytes()
     if preprocessing == "digit":
-        return (images.preprocess_bytes(data, size=size).image * 255 + 0.5).astype(np.uint8)[None]
-    return images.plain_pixels(images.open_image(data, draft_side=size), size, channels)
+        return (preprocess.preprocess_bytes(data, size=size).image * 255 + 0.5).astype(np.uint8)[None]
+    return preprocess.plain_pixels(preprocess.open_image(data, draft_side=size), size, channels)
 
 
 def decode_row(out, index: int, path: Path, size: int, channels: int, preprocessing: str) -> str | None:
     """Decode one file into row ``index`` of ``out``; None, or why it could not be read."""
-    from .images import ImageError
+    from .preprocess import ImageError
 
     try:
         out[index] = decode_file(path, size, channels, preprocessing)
@@ -108,9 +108,9 @@ def listing_digest(listing: list[tuple[str, int, int]]) -> str:
 
 
 def store_key(root: Path, listing: list[tuple[str, int, int]], size: int, channels: int, preprocessing: str) -> str:
-    from . import cache, images
+    from . import cache, preprocess
 
-    code = hashlib.sha256(Path(images.__file__).read_bytes() + Path(__file__).read_bytes()).hexdigest()
+    code = hashlib.sha256(Path(preprocess.__file__).read_bytes() + Path(__file__).read_bytes()).hexdigest()
     return cache.key("folder", str(root.resolve()), listing_digest(listing), size, channels, preprocessing, code)
 
 

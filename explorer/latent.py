@@ -1,4 +1,5 @@
-"""Operations on latent codes: paths, samplers, attribute arithmetic, traversals.
+"""Operations on latent codes: paths, samplers, nearest codes and their spacing, attribute
+arithmetic, traversals.
 
 Plain numpy in and out (codes are (N, D) float arrays), so every page can decode whatever
 these return. Bad input raises ``ValueError`` with a message a user can act on.
@@ -205,6 +206,23 @@ def nearest(samples, codes) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"samples have {samples.shape[1]} dimensions but the codes have {codes.shape[1]}")
     distances, indices = NearestNeighbors(n_neighbors=1).fit(codes).kneighbors(samples)
     return indices[:, 0], distances[:, 0]
+
+
+def typical_neighbour_distance(codes) -> float:
+    """Median distance from a code to its nearest other code: the yardstick for how close a
+    sample's nearest training code is."""
+    codes = np.asarray(codes, dtype=np.float64)
+    if codes.ndim != 2 or len(codes) < 2:
+        raise ValueError(f"need at least two codes to measure their spacing, got shape {codes.shape}")
+    distances, _ = NearestNeighbors(n_neighbors=2).fit(codes).kneighbors(codes)
+    return float(np.median(distances[:, 1]))
+
+
+def nearest_neighbours(codes: np.ndarray, code: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the ``k`` codes closest to ``code`` (Euclidean), nearest first, and their distances."""
+    distances = np.linalg.norm(codes - np.asarray(code).reshape(1, -1), axis=1)
+    order = np.argsort(distances, kind="stable")[:k]
+    return order, distances[order]
 
 
 # --- attribute arithmetic -----------------------------------------------------------------

@@ -28,7 +28,7 @@ def start(page: str = "sliders") -> AppTest:
     """The app with the shipped mnist-ae and MNIST picked, on ``page``."""
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params.update(ckpt="mnist-ae", data="mnist")
-    at.switch_page(f"explorer/ui/{page}.py").run()
+    at.switch_page(f"explorer/ui/pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -53,7 +53,7 @@ def active_model(at: AppTest) -> str:
 
 def assert_page_works(at: AppTest, page: str) -> None:
     """``page`` renders its images, with no exception and no error on the page itself."""
-    at.switch_page(f"explorer/ui/{page}.py").run()
+    at.switch_page(f"explorer/ui/pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert page_errors(at) == []
     assert len(at.main.image) > 0, f"{page} showed no image"
@@ -99,7 +99,7 @@ def test_checkpoint_for_another_input_shape_is_explained_on_the_page(roots):
     assert len(errors) == 1 and "tiny-8x8 expects images of shape [1, 8, 8] (C, H, W) but dataset mnist has " \
                                   "[1, 28, 28]: pick a matching dataset or model" in errors[0], errors
     assert len(at.main.image) == 0
-    at.switch_page("explorer/ui/sample.py").run()
+    at.switch_page("explorer/ui/pages/sample.py").run()
     assert not at.exception and len(page_errors(at)) == 1 and "[1, 8, 8]" in page_errors(at)[0]
 
     at.sidebar.text_input(key="ckpt_path").input("").run()  # back to the shipped checkpoint

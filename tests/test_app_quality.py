@@ -21,7 +21,7 @@ def app(page: str, ckpt: list[str], **params) -> AppTest:
         at.query_params[name] = value
     at.run()
     if page != "map":
-        at.switch_page(f"explorer/ui/{page}.py").run()
+        at.switch_page(f"explorer/ui/pages/{page}.py").run()
     assert not at.exception, at.exception
     return at
 

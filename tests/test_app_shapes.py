@@ -15,7 +15,7 @@ DATASET_PATH = "folder or .npz path"  # the sidebar's dataset choice that reads 
 def open_page(page: str, **params) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.query_params.update(ckpt="shapes-vae", data=DATASET_PATH, data_path=DATA, **params)
-    at.switch_page(f"explorer/ui/{page}.py").run()
+    at.switch_page(f"explorer/ui/pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     return at

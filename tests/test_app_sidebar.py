@@ -23,7 +23,7 @@ def test_sidebar_choices_survive_a_page_switch_that_drops_the_link():
     picked = at.sidebar.multiselect[0].value
 
     at.query_params.clear()  # what a click in the page navigation does to the query string
-    at.switch_page("explorer/ui/sliders.py").run()
+    at.switch_page("explorer/ui/pages/sliders.py").run()
     assert not at.exception
     assert at.sidebar.multiselect[0].value == picked and len(picked) == 2
     assert active_model(at) == "**mnist-conv-ae**"
@@ -52,7 +52,7 @@ def test_a_browser_that_has_not_mounted_the_sidebar_is_sent_its_values(monkeypat
         return states
 
     monkeypatch.setattr(ElementTree, "get_widget_states", without_the_sidebar)
-    at.switch_page("explorer/ui/sliders.py").run()
+    at.switch_page("explorer/ui/pages/sliders.py").run()
     assert not at.exception
     picked, dataset = at.sidebar.multiselect[0], at.sidebar.selectbox[0]
     assert picked.proto.set_value and list(picked.proto.raw_values) == ["mnist-conv-ae", "mnist-ae"]
@@ -63,7 +63,7 @@ def test_a_link_opens_the_view_it_names():
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params.update(ckpt=["mnist-ae", "mnist-vae-2d"], data="mnist", sample_seed="7", sample_n="5")
     at.run()
-    at.switch_page("explorer/ui/sample.py").run()
+    at.switch_page("explorer/ui/pages/sample.py").run()
     assert not at.exception
     assert at.sidebar.multiselect[0].value == ["mnist-ae", "mnist-vae-2d"] and at.sidebar.selectbox[0].value == "mnist"
     assert [w.value for w in at.number_input if w.key in ("sample_seed", "sample_n")] == [7, 5]

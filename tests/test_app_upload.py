@@ -28,7 +28,7 @@ def upload_page(name: str, data: bytes) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
     at.query_params.update(ckpt="mnist-vae", data="mnist")
     at.session_state["upload_bytes"] = (name, data)  # what the uploader keeps across reruns
-    at.switch_page("explorer/ui/upload.py").run()
+    at.switch_page("explorer/ui/pages/upload.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

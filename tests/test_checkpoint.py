@@ -511,7 +511,7 @@ def test_a_checkpoint_without_pca_mse_renders_the_model_card_and_anomaly_page(tm
     card = " ".join(c.value for c in at.sidebar.caption)
     assert f"test MSE {config['training']['test_mse']:.4f} (PCA at the same size: not recorded)" in card
     assert any(m.value == "**no-pca**" for m in at.sidebar.markdown)
-    at.switch_page("explorer/ui/anomaly.py").run()
+    at.switch_page("explorer/ui/pages/anomaly.py").run()
     assert not at.exception, at.exception
     assert not at.error
     assert any(s.value.startswith("Finding the held-out class") for s in at.subheader)

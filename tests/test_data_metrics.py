@@ -260,3 +260,51 @@ def test_anomaly_roc():
     assert metrics.anomaly_roc(-errors, labels)["auc"] == 0.0  # perfectly wrong
     mixed = metrics.anomaly_roc(np.array([0.1, 0.9, 0.5, 0.5]), np.array([0, 0, 1, 1]))
     assert mixed["auc"] == pytest.approx(0.5)
+
+
+# --- anomaly metrics -------------------------------------------------------------------------
+def test_error_percentile_is_share_at_or_below():
+    errors = np.array([0.1, 0.2, 0.3, 0.4])
+    assert metrics.error_percentile(errors, 0.25) == 50.0
+    assert metrics.error_percentile(errors, 0.4) == 100.0
+    assert metrics.error_percentile(errors, 0.0) == 0.0
+
+
+def test_flag_above_sorts_worst_first():
+    report = metrics.flag_above(np.array([0.5, 0.1, 0.9, 0.3, 0.7]), 0.4)
+    assert report.flagged.tolist() == [2, 4, 0]
+    assert (report.count, report.total) == (3, 5)
+    assert report.share == pytest.approx(0.6)
+    assert metrics.flag_above(np.array([0.1, 0.2]), 0.5).count == 0
+
+
+def test_anomaly_report_beats_chance_on_an_unseen_pattern():
+    rng = np.random.default_rng(0)
+    basis = rng.random((2, 1, 6, 6)).astype(np.float32)
+
+    def images(label: int, n: int) -> np.ndarray:
+        if label == 0:  # normal: mixtures of the two basis images
+            return (rng.random((n, 2, 1, 1, 1)) * basis).sum(1).astype(np.float32) / 2
+        return rng.random((n, 1, 6, 6)).astype(np.float32)  # anomalous: noise PCA cannot express
+
+    x_train = np.concatenate([images(0, 200), images(1, 50)])
+    y_train = np.array([0] * 200 + [1] * 50)
+    x_test = np.concatenate([images(0, 40), images(1, 10)])
+    y_test = np.array([0] * 40 + [1] * 10)
+    model_errors = np.r_[np.full(40, 0.01), np.full(10, 0.05)]
+    x_normal = x_train[y_train != 1]
+    report = metrics.anomaly_report(model_errors, x_test, y_test, x_normal, anomaly_class=1, latent_dim=2)
+    assert report.is_anomaly.tolist() == y_test.tolist()
+    assert report.model["auc"] == 1.0
+    assert report.pca["auc"] > 0.9  # fitted without class 1, PCA reconstructs only the normal pattern
+    with pytest.raises(ValueError, match="class 7"):
+        metrics.anomaly_report(model_errors, x_test, y_test, x_normal, anomaly_class=7, latent_dim=2)
+
+
+def test_the_training_split_without_a_class(digits):
+    """One rule for what a model trained without class k saw: training, evaluation and the
+    Anomaly page's PCA baseline all take it from Dataset.train_indices."""
+    kept = digits.train_indices(exclude_class=3)
+    assert set(kept) < set(digits.train_idx) and 3 not in set(digits.y[kept])
+    assert len(kept) == int((digits.y[digits.train_idx] != 3).sum())
+    assert digits.train_indices() is digits.train_idx

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer import data, folders, images
+from explorer import data, folders, preprocess
 from explorer.data import DatasetError
 
 
@@ -70,11 +70,11 @@ def test_plain_preprocessing_of_an_upload():
 
     buf = io.BytesIO()
     banded(60, 30).save(buf, format="PNG")
-    colour = images.preprocess_plain_bytes(buf.getvalue(), size=10, channels=3)
+    colour = preprocess.preprocess_plain_bytes(buf.getvalue(), size=10, channels=3)
     assert colour.image.shape == (3, 10, 10) and colour.image.dtype == np.float32
     assert np.allclose(colour.image, np.array([0, 1, 0])[:, None, None], atol=0.02)
     assert "centre-cropped from 60x30 to a square" in colour.notes
-    gray = images.preprocess_plain_bytes(buf.getvalue(), size=10, channels=1)
+    gray = preprocess.preprocess_plain_bytes(buf.getvalue(), size=10, channels=1)
     assert gray.image.shape == (10, 10) and np.allclose(gray.image, 0.587, atol=0.01)
 
 

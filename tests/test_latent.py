@@ -264,3 +264,17 @@ def test_codes_with_nan_are_refused():
         latent.rank_dimensions(codes)
     with pytest.raises(ValueError, match="2-D"):
         latent.traversal_ranges("minmax", np.zeros(3))
+
+
+# --- nearest codes ------------------------------------------------------------------------
+def test_typical_neighbour_distance_is_the_median_gap_to_the_nearest_other_code():
+    codes = np.array([[0.0], [1.0], [3.0], [7.0]])  # nearest gaps: 1, 1, 2, 4
+    assert latent.typical_neighbour_distance(codes) == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="at least two codes"):
+        latent.typical_neighbour_distance(np.zeros((1, 3)))
+
+
+def test_nearest_neighbours_sorted_by_distance():
+    codes = np.array([[0.0, 0.0], [3.0, 4.0], [1.0, 0.0]])
+    idx, dist = latent.nearest_neighbours(codes, np.array([0.0, 0.0]), 2)
+    assert idx.tolist() == [0, 2] and dist.tolist() == [0.0, 1.0]

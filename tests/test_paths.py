@@ -1,6 +1,6 @@
 """Typed paths, uploaded checkpoint files and the disk cache under hostile or odd input.
 
-Paths go through ``paths.resolve_user_path`` and checkpoints through ``engines.engine_for``,
+Paths go through ``paths.resolve_user_path`` and checkpoints through ``engine_cache.engine_for``,
 as the sidebar does; uploads through ``checkpoint_uploads.store_upload``; cache entries through
 ``cache.load`` / ``cache.store`` and their real users (the projection and encoding caches)."""
 from __future__ import annotations
@@ -20,15 +20,15 @@ import torch
 from safetensors.torch import save as save_safetensors
 
 from explorer import cache, projection
-from explorer.backend import InferenceEngine
+from explorer.engine import InferenceEngine
 from explorer.checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, load
 from explorer.data import Dataset
 from explorer.cache import file_signature
 from explorer.shipped import SHIPPED_DIR
-from explorer.ui import checkpoint_uploads, engines
+from explorer.ui import checkpoint_uploads, engine_cache
 from explorer.ui.checkpoint_uploads import store_upload
-from explorer.ui.datasets import dataset_for
-from explorer.ui.engines import engine_for
+from explorer.ui.dataset_cache import dataset_for
+from explorer.ui.engine_cache import engine_for
 from explorer.ui.paths import ROOTS_ENV, resolve_user_path
 
 SHIPPED = SHIPPED_DIR / "mnist-ae"
@@ -153,7 +153,7 @@ def test_checkpoint_reached_through_a_symlink_outside_is_never_loaded(roots, mon
     shutil.copytree(SHIPPED, outside / "ckpt")
     (allowed / "ckpt").symlink_to(outside / "ckpt")
     loads = []
-    monkeypatch.setattr(engines, "open_user_model", lambda path: loads.append(path))
+    monkeypatch.setattr(engine_cache, "open_user_model", lambda path: loads.append(path))
     with pytest.raises(ValueError, match=OUTSIDE):
         open_typed_checkpoint(str(allowed / "ckpt"))
     assert loads == []

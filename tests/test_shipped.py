@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.backend import InferenceEngine
+from explorer.engine import InferenceEngine
 from explorer.checkpoint import check_fits, load
 from explorer.metrics import PCABaseline, per_sample_mse
 

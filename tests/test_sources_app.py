@@ -31,7 +31,7 @@ def models(tmp_path_factory, mnist):
 
 def every_page(at: AppTest) -> None:
     for page in PAGES:
-        at.switch_page(f"explorer/ui/{page}.py").run()
+        at.switch_page(f"explorer/ui/pages/{page}.py").run()
         assert not at.exception, (page, at.exception)
         assert not at.error, (page, [e.value for e in at.error])
 
@@ -82,5 +82,5 @@ def test_a_python_file_typed_in_the_browser_is_refused_and_not_run(monkeypatch, 
     assert not at.exception
     assert any("never from the browser" in e.value for e in at.sidebar.error)
     assert not marker.exists()
-    at.switch_page("explorer/ui/sliders.py").run()  # the other views keep working on the shipped model
+    at.switch_page("explorer/ui/pages/sliders.py").run()  # the other views keep working on the shipped model
     assert not at.exception and not at.main.error and at.main.title[0].value == "Sliders"

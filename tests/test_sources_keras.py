@@ -14,7 +14,7 @@ import pytest
 os.environ["KERAS_BACKEND"] = "torch"  # before Keras is imported, as the app does
 import keras  # noqa: E402
 
-from explorer.backend import InferenceEngine  # noqa: E402
+from explorer.engine import InferenceEngine  # noqa: E402
 from explorer.checkpoint import CheckpointError  # noqa: E402
 from explorer.sources import open_model  # noqa: E402
 from examples.keras_autoencoders import conv_autoencoder, dense_autoencoder, fitted  # noqa: E402

@@ -12,7 +12,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from explorer.backend import InferenceEngine
+from explorer.engine import InferenceEngine
 from explorer.checkpoint import CheckpointError
 from explorer.sources import open_model, open_user_model
 from explorer.sources.export import export_onnx

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.backend import InferenceEngine
+from explorer.engine import InferenceEngine
 from explorer.checkpoint import CheckpointError
 from explorer.sources import open_model, open_user_model
 from explorer.sources.python import open_registered, server_models

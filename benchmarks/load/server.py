@@ -17,7 +17,7 @@ from benchmarks.load.process_stats import wait_until_idle
 PREWARM = """
 import sys
 from explorer import projection
-from explorer.backend import InferenceEngine
+from explorer.engine import InferenceEngine
 from explorer.data import load_dataset
 from explorer.shipped import DEFAULT_CHECKPOINT, SHIPPED_DIR
 from explorer.sources import open_model

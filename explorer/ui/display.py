@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ..images import grid, png_bytes, upscale
+from ..render import grid, png_bytes, upscale
 
 
 def show_image(image: np.ndarray, caption: str | None = None, min_side: int = 140) -> None:

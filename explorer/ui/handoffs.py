@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from ..backend import InferenceEngine
+from ..engine import InferenceEngine
 from ..data import Dataset
 
 SELECTION_KEY, SELECTION_DATASET_KEY = "selection", "selection_dataset"

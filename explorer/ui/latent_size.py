@@ -7,11 +7,11 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import compare, sweep
+from explorer import comparison, sweep
 from explorer.data import Dataset
 from explorer.metrics import per_sample_mse
 from explorer.shipped import SHIPPED_DIR
-from explorer.ui import baselines, datasets, display, engines as engine_cache
+from explorer.ui import baselines, dataset_cache, display, engine_cache
 
 SWEEP_DIR = SHIPPED_DIR / "sweep"
 IMAGES = 8
@@ -31,7 +31,7 @@ def picked_points(engines, dataset: Dataset) -> list[tuple[str, int, float]]:
     points = []
     for engine in engines:
         if list(engine.input_shape) == dataset.input_shape:
-            errors = datasets.dataset_codes(engine, dataset).errors
+            errors = dataset_cache.dataset_codes(engine, dataset).errors
             points.append((engine.source.name, engine.latent_dim, float(errors[dataset.test_idx].mean())))
     return points
 
@@ -84,7 +84,7 @@ def show(engines, dataset: Dataset) -> None:
 
     family = st.radio("Reconstructions by", [*sorted(summary["families"]), "pca"], format_func=lambda f: FAMILY_NAMES.get(f, f),
                       horizontal=True, key="compare_sweep_family", bind="query-params")
-    indices = compare.random_indices(dataset.test_idx, IMAGES, 0)
+    indices = comparison.random_indices(dataset.test_idx, IMAGES, 0)
     originals = dataset.x[indices]
     rows = reconstructions(family, summary, dataset, originals)
     sizes = lines[family][0]

@@ -9,7 +9,7 @@ import streamlit as st
 
 from explorer import quality
 from explorer.data import Dataset
-from explorer.ui import datasets
+from explorer.ui import dataset_cache
 
 FIGURES = {"knn_accuracy": "5-NN accuracy", "probe_10": "probe, 10 labels/class", "probe_100": "probe, 100 labels/class",
            "probe_all": "probe, all labels", "nmi": "k-means NMI", "ari": "k-means ARI"}
@@ -22,7 +22,7 @@ def quality_rows(engines, dataset: Dataset) -> list[dict]:
         if list(engine.input_shape) != dataset.input_shape or engine.source.content_hash in seen:
             continue
         seen.add(engine.source.content_hash)
-        codes = datasets.dataset_codes(engine, dataset).codes
+        codes = dataset_cache.dataset_codes(engine, dataset).codes
         figures = quality.model_quality(engine.source.content_hash, dataset, codes)
         rows.append({"representation": engine.source.name, "code size": engine.latent_dim, **figures.as_dict()})
         sizes.add(engine.latent_dim)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from ..backend import InferenceEngine
+from ..engine import InferenceEngine
 from ..checkpoint import CheckpointError
 from ..data import Dataset
 from ..sources import check_fits

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import controls, latent
-from explorer.ui import datasets, display, handoffs, mapview, session
+from explorer import latent
+from explorer.indices import index_caption, parse_indices
+from explorer.ui import dataset_cache, display, handoffs, map_jobs, map_plotly, session
 
 SOURCES = {"typed": "dataset indices", "selection": "the Map's selection"}
 METHODS = {"linear": "linear", "slerp": "spherical (slerp)"}
@@ -17,7 +18,7 @@ engine, dataset = session.page_start(
     "Walk from code to code, decode every step, and see where the walk goes on the map. Linear walks "
     "the straight line; slerp follows the sphere, which keeps a VAE's codes at the norm its prior expects.",
 )
-codes = datasets.dataset_codes(engine, dataset)
+codes = dataset_cache.dataset_codes(engine, dataset)
 size = len(dataset.x)
 upload = handoffs.uploaded_image()
 upload_code = handoffs.upload_code(engine)
@@ -35,7 +36,7 @@ if source == "typed":
     typed = row[1].text_input("Dataset indices, in order", value=default, key="interpolate_idx", bind="query-params",
                               help="Two or more, separated by commas: the path visits them in this order.")
     try:
-        indices = controls.parse_indices(typed, size, at_least=needed)
+        indices = parse_indices(typed, size, at_least=needed)
     except ValueError as e:
         st.error(f"Waypoints: {e}.")
         st.stop()
@@ -57,7 +58,7 @@ steps = settings[1].slider("Steps per leg", 2, 24, 8, key="interpolate_steps", b
 
 waypoints = codes.codes[indices]
 originals = dataset.x[indices]
-captions = [controls.index_caption(dataset, i) for i in indices]
+captions = [index_caption(dataset, i) for i in indices]
 if use_upload:
     waypoints = np.concatenate([upload_code[None], waypoints])
     originals = np.concatenate([upload[0][None], originals])
@@ -79,15 +80,15 @@ display.show_grid(decoded, columns, key="path", filename=f"interpolation-{method
                          + ("" if legs == 1 else f": one row per leg, the last image is waypoint {legs + 1}"))
 
 st.subheader("The path on the map")
-state = mapview.current_map(engine, dataset, codes, mapview.last_choice())
-mapview.explain(state)
+state = map_jobs.current_map(engine, dataset, codes, map_jobs.last_choice())
+map_jobs.explain(state)
 try:
     walk_xy = state.projection.transform(walk)
 except ValueError as e:
     st.warning(f"The path cannot be placed on this map: {e}")
     st.stop()
 colour = "label" if dataset.y is not None and dataset.classes else "error"
-figure = mapview.scatter(state, dataset, codes, colour, height=560)
+figure = map_plotly.scatter(state, dataset, codes, colour, height=560)
 figure.add_scattergl(x=walk_xy[:, 0], y=walk_xy[:, 1], mode="lines+markers", name="path", hoverinfo="skip",
                      line=dict(color="black", width=2), marker=dict(size=5, color="black"))
 stops = walk_xy[::steps]

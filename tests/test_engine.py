@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from explorer import cache
-from explorer.backend import InferenceEngine, pick_device
+from explorer.engine import InferenceEngine, pick_device
 from explorer.checkpoint import load, save
 from explorer.metrics import per_sample_mse
 from explorer.models import build
@@ -262,14 +262,14 @@ def test_an_engine_evicted_from_the_streamlit_cache_is_closed_and_freed(vae_chec
     import gc
     import weakref
 
-    from explorer.ui import engines
+    from explorer.ui import engine_cache
 
-    engines._engine.clear()
-    monkeypatch.setattr(engines, "open_user_model", lambda path, bottleneck=None: vae_checkpoint)
+    engine_cache._engine.clear()
+    monkeypatch.setattr(engine_cache, "open_user_model", lambda path, bottleneck=None: vae_checkpoint)
     monkeypatch.setenv("LATENT_EXPLORER_RUNTIME", "torch")  # its lanes always start
     refs, threads = [], []
     for i in range(33):  # one more than the cache keeps
-        engine = engines._engine(f"/nowhere/{i}", "sig")
+        engine = engine_cache._engine(f"/nowhere/{i}", "sig")
         engine.decode_coalesced(np.zeros(4, np.float32))
         refs.append(weakref.ref(engine))
         threads.append(engine.coalescer.threads)
@@ -280,29 +280,29 @@ def test_an_engine_evicted_from_the_streamlit_cache_is_closed_and_freed(vae_chec
     gc.collect()
     assert refs[0]() is None  # and freed
     assert refs[-1]() is not None  # the cache still holds the newest
-    engines._engine.clear()
+    engine_cache._engine.clear()
     gc.collect()
     assert all(r() is None for r in refs)
 
 
 def test_a_changed_checkpoint_file_releases_the_previous_engine(vae_checkpoint, monkeypatch, tmp_path):
-    from explorer.ui import engines
+    from explorer.ui import engine_cache
 
-    engines._engine.clear()
-    monkeypatch.setattr(engines, "open_user_model", lambda path, bottleneck=None: vae_checkpoint)
+    engine_cache._engine.clear()
+    monkeypatch.setattr(engine_cache, "open_user_model", lambda path, bottleneck=None: vae_checkpoint)
     signatures = iter(["v1", "v2"])
-    monkeypatch.setattr(engines, "file_signature", lambda path: next(signatures))
-    old = engines.engine_for(tmp_path)
+    monkeypatch.setattr(engine_cache, "file_signature", lambda path: next(signatures))
+    old = engine_cache.engine_for(tmp_path)
     old.decode_coalesced(np.zeros(4, np.float32))
-    new = engines.engine_for(tmp_path)
+    new = engine_cache.engine_for(tmp_path)
     assert new is not old and old.coalescer.closed and not new.coalescer.closed
-    engines._engine.clear()
+    engine_cache._engine.clear()
 
 
 def test_on_a_serial_device_one_lane_runs_forward_passes_one_at_a_time(vae_checkpoint, monkeypatch):
     """Defect 3: PyTorch's MPS backend does not support forward passes from two threads at once.
     The device type is forced (no MPS here): the engine then runs one lane under its lock."""
-    import explorer.backend as backend
+    import explorer.engine as backend
 
     monkeypatch.setattr(backend, "SERIAL_DEVICE_TYPES", frozenset({"cpu"}))
     engine = InferenceEngine(vae_checkpoint, device="cpu", coalesce_lanes=2)

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import compare
-from explorer.controls import index_caption
+from explorer import comparison
+from explorer.indices import index_caption
 from explorer.ui import baselines, display, handoffs, latent_size, representation, session
 
 MAX_INPUTS = 16
@@ -45,7 +45,7 @@ noise = controls[3].slider("Noise level (Gaussian σ)", 0.0, 1.0, 0.0, 0.05, key
 
 captions: list[str]
 if source == "random":
-    indices = compare.random_indices(dataset.test_idx, int(count), int(seed))
+    indices = comparison.random_indices(dataset.test_idx, int(count), int(seed))
     originals = dataset.x[indices]
     captions = [index_caption(dataset, i) for i in indices]
 elif source == "selection":
@@ -70,7 +70,7 @@ if list(originals.shape[1:]) != dataset.input_shape:
              "the PCA baselines cannot be fitted for them. Upload again with a checkpoint that fits this dataset.")
     st.stop()
 
-result = compare.compare(originals, ctx.engines, lambda k: baselines.pca_baseline(dataset, k), noise, int(seed))
+result = comparison.compare(originals, ctx.engines, lambda k: baselines.pca_baseline(dataset, k), noise, int(seed))
 for message in result.skipped:
     st.warning(message)
 if not result.rows:
@@ -98,7 +98,7 @@ scores = pd.DataFrame([{"model": row.name, "latent": row.latent_dim, "mean MSE":
 st.dataframe(scores.style.format({"mean MSE": "{:.4f}", "mean SSIM": "{:.3f}"}), hide_index=True)
 
 st.subheader("Recorded at training (test split)")
-recorded = pd.DataFrame(compare.recorded_metrics(ctx.engines))
+recorded = pd.DataFrame(comparison.recorded_metrics(ctx.engines))
 st.dataframe(recorded, hide_index=True, column_config={
     "test_mse": st.column_config.NumberColumn("test MSE", format="%.4f"),
     "test_psnr": st.column_config.NumberColumn("test PSNR (dB)", format="%.2f"),
@@ -107,7 +107,7 @@ st.dataframe(recorded, hide_index=True, column_config={
     "mse_vs_pca": st.column_config.NumberColumn("MSE ÷ PCA's", format="%.3f",
                                                 help="Below 1: the model beats PCA at the same latent size."),
 })
-disentanglement = compare.recorded_disentanglement(ctx.engines)
+disentanglement = comparison.recorded_disentanglement(ctx.engines)
 if disentanglement:
     st.subheader("Disentanglement (recorded at training, held-out test images)")
     st.dataframe(pd.DataFrame(disentanglement), hide_index=True, column_config={
@@ -128,5 +128,5 @@ if disentanglement:
                                              help="Separated attribute predictability (Kumar et al. 2018): per factor, "
                                                   "the gap between the two single dimensions that predict it best."),
     })
-display.csv_download(pd.DataFrame(compare.per_image_scores(result, captions)), "Download per-image scores as CSV",
+display.csv_download(pd.DataFrame(comparison.per_image_scores(result, captions)), "Download per-image scores as CSV",
                     "comparison.csv", key="comparison-csv")

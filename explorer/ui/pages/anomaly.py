@@ -5,9 +5,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import images, metrics
-from explorer.controls import index_caption
-from explorer.ui import datasets, display, session
+from explorer import metrics, render
+from explorer.indices import index_caption
+from explorer.ui import dataset_cache, display, session
 
 WORST_SHOWN = 64
 
@@ -16,7 +16,7 @@ engine, dataset = session.page_start(
     "An autoencoder reconstructs what resembles its training data well; a large reconstruction "
     "error marks an image as unusual.",
 )
-codes = datasets.dataset_codes(engine, dataset)
+codes = dataset_cache.dataset_codes(engine, dataset)
 
 
 @st.cache_data(show_spinner="Scoring the held-out class against PCA…", max_entries=16)
@@ -102,6 +102,6 @@ else:
     shown = indices[flagged.flagged[:WORST_SHOWN]]
     st.caption(f"Original | reconstruction, worst first: {len(shown)} of the {flagged.count:,} above the threshold"
                + (f" (the first {WORST_SHOWN})" if flagged.count > WORST_SHOWN else "") + ".")
-    pairs = images.side_by_side(dataset.x[shown], engine.reconstruct(dataset.x[shown]))
+    pairs = render.side_by_side(dataset.x[shown], engine.reconstruct(dataset.x[shown]))
     display.show_gallery(pairs, [f"{index_caption(dataset, i)} · {codes.errors[i]:.4f}" for i in shown], side=56)
     display.png_download(pairs, 8, "worst-reconstructed.png", key="worst")

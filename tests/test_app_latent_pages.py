@@ -17,7 +17,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from explorer.models import MODEL_TYPES
-from explorer.ui import engines
+from explorer.ui import engine_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,7 @@ def media(monkeypatch) -> dict[str, bytes]:
 def open_page(page: str, ckpt: str = "mnist-ae", **params) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.query_params.update(ckpt=ckpt, data="mnist", **params)
-    at.switch_page(f"explorer/ui/{page}.py").run()
+    at.switch_page(f"explorer/ui/pages/{page}.py").run()
     assert_clean(at)
     return at
 
@@ -84,12 +84,12 @@ def differ(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
 
 
 # --- every page on every shipped checkpoint -----------------------------------------------------
-@pytest.mark.parametrize("model", engines.shipped_models(), ids=lambda m: m.name)
+@pytest.mark.parametrize("model", engine_cache.shipped_models(), ids=lambda m: m.name)
 def test_pages_render_on_every_shipped_checkpoint(model):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.query_params.update(ckpt=model.name, **FAMILY_DATA[model.name.split("-")[0]])
     for page in PAGES:
-        at.switch_page(f"explorer/ui/{page}.py").run()
+        at.switch_page(f"explorer/ui/pages/{page}.py").run()
         assert_clean(at)
         assert not at.warning, (page, [w.value for w in at.warning])
         assert at.title[0].value.endswith(page.capitalize()), page
@@ -97,7 +97,7 @@ def test_pages_render_on_every_shipped_checkpoint(model):
     # the prior is offered, and is the default, only where the model was trained towards it
     variational = MODEL_TYPES[model.model_type].is_variational
     assert (widget(at.selectbox, "Slider ranges").value == "prior") == variational
-    at.switch_page("explorer/ui/sample.py").run()
+    at.switch_page("explorer/ui/pages/sample.py").run()
     assert (widget(at.selectbox, "Sampler").value == "prior") == variational
 
 
@@ -145,7 +145,7 @@ def test_interpolate_steps_and_method_change_the_strip(media):
 def test_interpolate_explains_bad_indices():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.query_params.update(ckpt="mnist-ae", data="mnist", interpolate_idx="9, 99999")
-    at.switch_page("explorer/ui/interpolate.py").run()
+    at.switch_page("explorer/ui/pages/interpolate.py").run()
     assert not at.exception
     assert "no image 99999" in at.error[0].value
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import controls, latent
-from explorer.images import grid
-from explorer.ui import datasets, display, handoffs, session
+from explorer import latent
+from explorer.indices import evenly_spaced, index_caption, parse_indices
+from explorer.render import grid
+from explorer.ui import dataset_cache, display, handoffs, session
 
 GROUPS_KEY = "arithmetic_saved_groups"  # {"A": (dataset identity, indices), "B": ...}: saved map selections
 SOURCES = {"labels": "two labels", "factor": "two values of one factor", "selections": "two saved map selections"}
@@ -30,7 +31,7 @@ engine, dataset = session.page_start(
     "An attribute vector is the mean code of group A minus the mean code of group B: adding it to a code "
     "moves that image from \"like B\" towards \"like A\".",
 )
-codes = datasets.dataset_codes(engine, dataset).codes
+codes = dataset_cache.dataset_codes(engine, dataset).codes
 size = len(dataset.x)
 
 st.subheader("Attribute vector")
@@ -107,7 +108,7 @@ if vector is not None:
                                    help="Each row adds α times the vector; α = 0 is the plain reconstruction.")
     steps = settings[2].number_input("Rows (values of α)", 2, 9, 5, key="arithmetic_rows", bind="query-params")
     try:
-        targets = controls.parse_indices(typed or default_targets, size)
+        targets = parse_indices(typed or default_targets, size)
     except ValueError as e:
         st.error(f"Apply to: {e}.")
         targets = []
@@ -119,7 +120,7 @@ if vector is not None:
         # rows of the picture are values of alpha, columns the chosen images
         moved = np.stack([latent.apply_attribute(codes[i], vector, alphas) for i in targets], axis=1)
         images = engine.decode(moved.reshape(-1, codes.shape[1]))
-        st.markdown("Columns: " + ", ".join(controls.index_caption(dataset, i) for i in targets))
+        st.markdown("Columns: " + ", ".join(index_caption(dataset, i) for i in targets))
         for alpha, row_start in zip(alphas, range(0, len(images), len(targets))):
             left, right = st.columns([1, 7], vertical_alignment="center")
             left.markdown(f"**α = {alpha:+.2f}**")
@@ -131,7 +132,7 @@ if vector is not None:
 
 st.subheader("Analogy: a − b + c")
 st.caption("\"a is to b as ? is to c\": the code of a, minus that of b, plus that of c, decoded.")
-spread = [int(i) for i in controls.evenly_spaced(dataset.test_idx, 3)]  # far apart, likely different labels
+spread = [int(i) for i in evenly_spaced(dataset.test_idx, 3)]  # far apart, likely different labels
 picks = st.columns(3)
 chosen = [picks[k].number_input(f"{name} (dataset index)", 0, size - 1, spread[k], key=f"arithmetic_q{name}",
                                 bind="query-params")
@@ -139,5 +140,5 @@ chosen = [picks[k].number_input(f"{name} (dataset index)", 0, size - 1, spread[k
 a, b, c = (int(i) for i in chosen)
 result = engine.decode(latent.analogy(codes[a], codes[b], codes[c])[None])[0]
 display.show_gallery(np.stack([dataset.x[a], dataset.x[b], dataset.x[c], result]),
-                    [f"a: {controls.index_caption(dataset, a)}", f"b: {controls.index_caption(dataset, b)}",
-                     f"c: {controls.index_caption(dataset, c)}", "a − b + c (decoded)"], side=140)
+                    [f"a: {index_caption(dataset, a)}", f"b: {index_caption(dataset, b)}",
+                     f"c: {index_caption(dataset, c)}", "a − b + c (decoded)"], side=140)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ..backend import InferenceEngine
+from ..engine import InferenceEngine
 from ..cache import file_signature
 from ..checkpoint import CONFIG_NAME
 from ..shipped import SHIPPED_DIR

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import images, mapping, projection
-from explorer.controls import evenly_spaced, index_caption
-from explorer.ui import datasets, display, fidelity, handoffs, mapview, session
+from explorer import map_points, projection, render
+from explorer.indices import evenly_spaced, index_caption
+from explorer.ui import dataset_cache, display, fidelity, handoffs, map_jobs, map_plotly, session
 
 SELECTION_SHOWN = 64
 COLOURS = {"label": "label", "error": "reconstruction error", "kept": "neighbourhood kept"}
 
 engine, dataset = session.page_start("Map")
-codes = datasets.dataset_codes(engine, dataset)
-mapview.warm_up_umap()
+codes = dataset_cache.dataset_codes(engine, dataset)
+map_jobs.warm_up_umap()
 
 controls, chart = st.columns([1, 3])
 offered = projection.methods_for(engine.latent_dim)
-choice = mapview.MapChoice(offered[0])
+choice = map_jobs.MapChoice(offered[0])
 with controls:
     if len(offered) > 1:
         # A form: the slow maps are computed only when asked for. Its widgets hold the last map
@@ -37,8 +37,8 @@ with controls:
                             value=spec.default, step=kind(1) if kind is int else 0.05 if spec.high <= 1 else 1.0,
                             help=spec.help, key=f"{name}_{param}", bind="query-params")
             st.form_submit_button("Compute map", type="primary")
-        choice = mapview.MapChoice(method, values.get(method, {}))
-    mapview.remember(choice)
+        choice = map_jobs.MapChoice(method, values.get(method, {}))
+    map_jobs.remember(choice)
     colour_options = (["label"] if dataset.y is not None else []) + ["error", "kept"] + dataset.factor_names
     # a factor by its own name, which is also what the link holds (a bound radio keeps the shown name)
     colour = st.radio("Colour by", colour_options, format_func=lambda c: COLOURS.get(c, c),
@@ -46,7 +46,7 @@ with controls:
                       help="The label, the reconstruction error, how much of each point's code neighbourhood the map keeps, or one of the dataset's ground-truth factors.")
 
 try:
-    state = mapview.current_map(engine, dataset, codes, choice)
+    state = map_jobs.current_map(engine, dataset, codes, choice)
 except ValueError as e:
     st.error(f"No map of these codes: {e}")
     st.stop()
@@ -64,15 +64,15 @@ chart_key = f"map-{drawn}-{st.session_state.get('map_chart_epoch', 0)}"  # a new
 
 def keep_selection() -> None:
     event = st.session_state[chart_key]
-    handoffs.set_selection(mapping.indices_from_points(event["selection"]["points"]), dataset)
+    handoffs.set_selection(map_points.indices_from_points(event["selection"]["points"]), dataset)
 
 
 selection = handoffs.get_selection(dataset)
 faithful = fidelity.map_fidelity(engine.source.content_hash, codes.codes, state.coords)
 with chart:
-    mapview.explain(state)
+    map_jobs.explain(state)
     kept = fidelity.kept_per_point(faithful, len(state.coords)) if colour == "kept" else None
-    st.plotly_chart(mapview.scatter(state, dataset, codes, colour, selected=selection, upload=upload, kept=kept),
+    st.plotly_chart(map_plotly.scatter(state, dataset, codes, colour, selected=selection, upload=upload, kept=kept),
                     key=chart_key, on_select=keep_selection, selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False,
                             "toImageButtonOptions": {"filename": f"map-{drawn}", "scale": 2}})
@@ -82,7 +82,7 @@ with chart:
 with controls:
     # Built only when clicked: the table of 5,000 codes is not worth making on every rerun.
     st.download_button("Download the map as CSV", mime="text/csv", file_name=f"map-{drawn}.csv", key="map-csv",
-                       data=lambda: mapping.map_table(state.coords, codes, mapview.labels(dataset)).to_csv(index=False))
+                       data=lambda: map_points.map_table(state.coords, codes, map_points.point_labels(dataset)).to_csv(index=False))
     st.caption("Positions, labels, reconstruction errors and codes of every image.")
 
 st.subheader("Selection")
@@ -93,7 +93,7 @@ else:
     st.markdown(f"**{len(selection):,} images selected**"
                 + (f"; {SELECTION_SHOWN} of them, evenly spaced, are shown" if len(selection) > SELECTION_SHOWN else "")
                 + ". Original | reconstruction; the other pages can use this selection.")
-    pairs = images.side_by_side(dataset.x[shown], engine.reconstruct(dataset.x[shown]))
+    pairs = render.side_by_side(dataset.x[shown], engine.reconstruct(dataset.x[shown]))
     display.show_gallery(pairs, [f"{index_caption(dataset, i)} · {codes.errors[i]:.4f}"
                                  + (f" · {dataset.factor_text(i)}" if dataset.factors is not None else "")
                                  for i in shown], side=56 if dataset.factors is None else 96)
@@ -109,7 +109,7 @@ else:
 st.subheader("Manifold")
 size = st.slider("Grid size", 4, 24, 12, help="Positions on a regular grid over the map, decoded into images.",
                  key="map_grid", bind="query-params")
-positions = mapping.manifold_positions(state.coords, size)
+positions = map_points.manifold_positions(state.coords, size)
 try:
     decoded = engine.decode(state.projection.inverse(positions))
 except ValueError as e:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import images, mapping, metrics, novelty
-from explorer.controls import index_caption
+from explorer import latent, metrics, novelty, preprocess, render
 from explorer.data import default_preprocessing
-from explorer.ui import datasets, display, handoffs, mapview, session
+from explorer.indices import index_caption
+from explorer.ui import dataset_cache, display, handoffs, map_jobs, map_plotly, session
 
 # MIME types, not extensions: the browser's picker filters by them, and Streamlit then leaves the
 # check to us instead of raising on a mismatched name. Every upload is decoded by
-# images.preprocess_bytes, which accepts only real images of these formats.
+# preprocess.preprocess_bytes, which accepts only real images of these formats.
 ACCEPTED = ["image/png", "image/jpeg", "image/gif", "image/bmp", "image/tiff", "image/webp"]
 NEIGHBOURS = 8
 SOURCE_KEY = "upload_bytes"  # (file name, bytes): the upload survives a visit to another page
@@ -42,7 +42,7 @@ engine, dataset = session.page_start(
 )
 
 file = st.file_uploader("An image of a digit", type=ACCEPTED, key="image_upload", on_change=forget_removed_upload,
-                        max_upload_size=images.MAX_UPLOAD_BYTES // 2**20)
+                        max_upload_size=preprocess.MAX_UPLOAD_BYTES // 2**20)
 if file is not None:
     st.session_state[SOURCE_KEY] = (file.name, file.getvalue())
 source = st.session_state.get(SOURCE_KEY)
@@ -61,25 +61,25 @@ if height != width:
     st.stop()
 if channels == 1:
     mnist_style = st.toggle("MNIST-style preprocessing", key="upload_mnist_style", persist_state="session",
-                            value=default_preprocessing(engine.input_shape, datasets.trained_on(engine)) == "digit",
+                            value=default_preprocessing(engine.input_shape, dataset_cache.trained_on(engine)) == "digit",
                             help="Invert to light ink on dark, crop, fit into a 20/28 box and centre by mass, as "
                                  "the MNIST digits were made. Off: just grayscale and resize.")
 try:
     if channels == 1:
-        prepared = images.preprocess_bytes(data, size=height, channels=channels, mnist_style=mnist_style)
+        prepared = preprocess.preprocess_bytes(data, size=height, channels=channels, mnist_style=mnist_style)
     else:  # a colour model: the colour kept, read like a folder's images (shorter side, centre crop)
-        prepared = images.preprocess_plain_bytes(data, size=height, channels=channels)
-except images.ImageError as e:
+        prepared = preprocess.preprocess_plain_bytes(data, size=height, channels=channels)
+except preprocess.ImageError as e:
     handoffs.clear_upload()
     st.error(f"Cannot use {name}: {e}.")
     st.stop()
 image = prepared.image if prepared.image.ndim == 3 else prepared.image[None]
 code = handoffs.set_upload(image, name, engine)
 reconstruction = engine.reconstruct(image)[0]
-codes = datasets.dataset_codes(engine, dataset)
+codes = dataset_cache.dataset_codes(engine, dataset)
 
 st.subheader("Preprocessing")
-st.image([images.upscale(images.square(picture), 150) for _, picture in prepared.steps],
+st.image([render.upscale(render.square(picture), 150) for _, picture in prepared.steps],
          caption=[caption for caption, _ in prepared.steps], width=150)
 for note in prepared.notes:
     st.caption(f"• {note}")
@@ -116,20 +116,20 @@ st.caption(f"Unusual from the {novelty.UNUSUAL:g}th percentile of either, unlike
 
 st.subheader("On the map")
 try:
-    state = mapview.current_map(engine, dataset, codes, mapview.last_choice())
+    state = map_jobs.current_map(engine, dataset, codes, map_jobs.last_choice())
 except ValueError as e:
     st.error(f"No map of these codes: {e}")
 else:
-    mapview.explain(state)
+    map_jobs.explain(state)
     try:
         position = state.projection.transform(code[None])
     except ValueError as e:
         position = None
         st.warning(f"The upload cannot be placed on this map: {e}")
-    st.plotly_chart(mapview.scatter(state, dataset, codes, "label", upload=(position, name)), key="upload-map")
+    st.plotly_chart(map_plotly.scatter(state, dataset, codes, "label", upload=(position, name)), key="upload-map")
 
 st.subheader("Nearest neighbours in latent space")
-indices, distances = mapping.nearest_neighbours(codes.codes, code, NEIGHBOURS)
+indices, distances = latent.nearest_neighbours(codes.codes, code, NEIGHBOURS)
 display.show_gallery(dataset.x[indices], [f"{index_caption(dataset, i)} · d = {d:.2f}"
                                          for i, d in zip(indices, distances)], side=112)
 st.caption(f"Euclidean distance between codes in {engine.source.name}'s {engine.latent_dim}-d latent space.")

@@ -26,7 +26,7 @@ def app(page: str, ckpt: list[str] | None = None, **params) -> AppTest:
         at.query_params[name] = value
     at.run()  # the Map is the default page
     if page != "map":  # (switching to map.py would reach its hidden twin at /map, another page)
-        at.switch_page(f"explorer/ui/{page}.py").run()
+        at.switch_page(f"explorer/ui/pages/{page}.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -151,7 +151,7 @@ def test_upload_shows_reconstruction_and_place_on_the_map():
     assert len(neighbours) == 8
 
     # The Map page draws the same upload.
-    at.switch_page("explorer/ui/map.py").run()
+    at.switch_page("explorer/ui/pages/map.py").run()
     assert not at.exception
     assert any(t.get("name") == "seven.png" for t in map_figure(at)["data"])
 

@@ -1,11 +1,12 @@
-"""Plain helpers behind the Map and Upload pages: the map as a table, positions for the
-manifold grid, nearest neighbours in latent space, and the points a chart selection names."""
+"""The map's points as plain data, whatever draws them: the map as a table, positions for the
+manifold grid, each point's label, and the points a chart selection names."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from .backend import DatasetCodes
+from .data import Dataset
+from .engine import DatasetCodes
 
 
 def map_table(coords: np.ndarray, codes: DatasetCodes, labels: list[str] | None = None) -> pd.DataFrame:
@@ -29,13 +30,6 @@ def manifold_positions(coords: np.ndarray, n: int, trim: float = 0.01) -> np.nda
     return np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32)
 
 
-def nearest_neighbours(codes: np.ndarray, code: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the ``k`` codes closest to ``code`` (Euclidean), nearest first, and their distances."""
-    distances = np.linalg.norm(codes - np.asarray(code).reshape(1, -1), axis=1)
-    order = np.argsort(distances, kind="stable")[:k]
-    return order, distances[order]
-
-
 def indices_from_points(points: list[dict]) -> list[int]:
     """Dataset indices of selected chart points, which carry them as ``customdata``; points of
     other traces (an upload's marker, the manifold's frame) carry none and are left out."""
@@ -48,3 +42,9 @@ def indices_from_points(points: list[dict]) -> list[int]:
             found.add(int(data))
     return sorted(found)
 
+
+def point_labels(dataset: Dataset) -> list[str] | None:
+    """Each point's class name, None for a dataset without labels."""
+    if dataset.y is None or not dataset.classes:
+        return None
+    return [dataset.classes[k] for k in dataset.y]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import controls, images, latent
-from explorer.ui import datasets, display, session
+from explorer import latent, render
+from explorer.indices import index_caption
+from explorer.ui import dataset_cache, display, session
 
 SAMPLERS = {"prior": "Prior N(0, I)", "gaussian": "Fitted Gaussian (full covariance)",
             "mixture": "Gaussian mixture (fitted)"}
@@ -24,7 +25,7 @@ def fitted_sampler(content_hash: str, dataset_identity: str, kind: str, n_compon
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def neighbour_spacing(content_hash: str, dataset_identity: str, _train_codes: np.ndarray) -> float:
-    return controls.typical_neighbour_distance(_train_codes)
+    return latent.typical_neighbour_distance(_train_codes)
 
 
 engine, dataset = session.page_start(
@@ -32,7 +33,7 @@ engine, dataset = session.page_start(
     "Draw new latent codes and decode them. Beside each sample is the training image whose code is "
     "nearest: a sample that looks just like its neighbour at a small distance suggests copying.",
 )
-codes = datasets.dataset_codes(engine, dataset)
+codes = dataset_cache.dataset_codes(engine, dataset)
 train_codes = codes.codes[dataset.train_idx]
 
 kinds = (["prior"] if engine.source.is_variational else []) + ["gaussian", "mixture"]
@@ -63,8 +64,8 @@ except ValueError as e:
 
 decoded = engine.decode(samples)
 nearest_idx = dataset.train_idx[nearest_rows]
-pairs = images.side_by_side(decoded, dataset.x[nearest_idx])
-captions = [f"d = {d:.2f} · nearest {controls.index_caption(dataset, int(i))}"
+pairs = render.side_by_side(decoded, dataset.x[nearest_idx])
+captions = [f"d = {d:.2f} · nearest {index_caption(dataset, int(i))}"
             for d, i in zip(distances, nearest_idx)]
 
 st.markdown(f"**{len(samples)} samples** (left of each pair) and their nearest training images (right); "

@@ -8,8 +8,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import controls, disentangle, latent
-from explorer.ui import datasets, display, session
+from explorer import disentangle, latent
+from explorer.indices import index_caption
+from explorer.slider_bounds import slider_bounds, slider_decimals, slider_start
+from explorer.ui import dataset_cache, display, session
 
 MODES = {"prior": "prior ±3σ", "percentile": "1st–99th percentile of the codes", "minmax": "min–max of the codes"}
 TOP_SLIDERS = 8  # shown at once; the rest wait in an expander
@@ -51,7 +53,7 @@ def explore(engine, image: np.ndarray, caption: str, start: np.ndarray, bounds: 
     def slider(dim: int) -> None:
         low, high, step = bounds[dim]
         values[dim] = st.slider(f"z{dim} · {labels[dim]}", float(low), float(high), step=float(step),
-                                format=f"%.{controls.slider_decimals(step)}f", key=slider_key(dim))
+                                format=f"%.{slider_decimals(step)}f", key=slider_key(dim))
 
     left, right = st.columns([3, 2])
     with left:
@@ -73,7 +75,7 @@ engine, dataset = session.page_start(
     "Each slider sets one latent dimension, most important first; the image is decoded as you drag. "
     "Importance is the mean KL divergence from the prior for a VAE and the variance of the codes otherwise.",
 )
-dataset_codes = datasets.dataset_codes(engine, dataset)
+dataset_codes = dataset_cache.dataset_codes(engine, dataset)
 codes = dataset_codes.codes
 size, dim_count = len(dataset.x), engine.latent_dim
 
@@ -91,13 +93,13 @@ n_values = row[3].number_input("Traversal columns", 3, 15, 9, key="sliders_cols"
 
 try:
     ranges = latent.traversal_ranges(mode, codes=codes)
-    bounds = controls.slider_bounds(ranges)
+    bounds = slider_bounds(ranges)
 except ValueError as e:
     st.error(f"Cannot set the slider ranges: {e}.")
     st.stop()
 importance = latent.dimension_importance(codes, dataset_codes.logvar)
 order = latent.rank_dimensions(codes, dataset_codes.logvar)
-start, clipped = controls.slider_start(codes[index], bounds)
+start, clipped = slider_start(codes[index], bounds)
 
 # Sliders restart from the sample's code when the sample, the ranges or the model change, and
 # when they come back after a visit to another page (Streamlit forgets unrendered widgets).
@@ -117,7 +119,7 @@ if dataset.factors is not None:
     share = factor_share(engine.source.content_hash, dataset.identity, codes[held_out], dataset.factors[held_out])
     named = disentangle.dimension_labels(share, dataset.factor_names)
     labels = [f"{factor} · {label}" for factor, label in zip(named, labels)]
-caption = controls.index_caption(dataset, index)
+caption = index_caption(dataset, index)
 explore(engine, dataset.x[index], caption, start, bounds, order, labels)
 
 st.subheader("Traversal")

@@ -7,7 +7,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .backend import InferenceEngine
+from .engine import InferenceEngine
 from .metrics import PCABaseline, per_sample_mse, per_sample_ssim
 from .models.variants import corrupt
 

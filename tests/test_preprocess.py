@@ -1,5 +1,5 @@
 """Hostile and odd image uploads, generated here, through the Upload page's own code path
-(``images.preprocess_bytes``). Each is either preprocessed sensibly (28x28 in [0, 1], light
+(``preprocess.preprocess_bytes``). Each is either preprocessed sensibly (28x28 in [0, 1], light
 ink on dark, the digit where the reference digit is, centred by mass) or refused with an
 ``ImageError`` whose message says why."""
 from __future__ import annotations
@@ -17,10 +17,10 @@ from PIL import Image, ImageDraw, ImageFile, ImageFont
 from scipy import ndimage
 
 from benchmarks import bench_upload_ood, upload_images
-from explorer import images, novelty
-from explorer.backend import InferenceEngine
+from explorer import novelty, preprocess
+from explorer.engine import InferenceEngine
 from explorer.data import load_mnist
-from explorer.images import ImageError, preprocess_bytes
+from explorer.preprocess import ImageError, preprocess_bytes
 from explorer.shipped import SHIPPED_DIR
 from explorer.sources import open_model
 
@@ -172,8 +172,8 @@ def test_empty_file_is_refused():
 
 def test_file_over_the_upload_limit_is_refused_unread(decodes):
     png = encode(seven(), "PNG")
-    data = png + b"\x00" * (images.MAX_UPLOAD_BYTES + 1 - len(png))
-    refused(data, f"{images.MAX_UPLOAD_BYTES + 1:,} bytes", "10 MB upload limit")
+    data = png + b"\x00" * (preprocess.MAX_UPLOAD_BYTES + 1 - len(png))
+    refused(data, f"{preprocess.MAX_UPLOAD_BYTES + 1:,} bytes", "10 MB upload limit")
     assert decodes == []
 
 
@@ -218,7 +218,7 @@ def test_1bit_image_just_under_the_limit_is_decoded_small_and_fast():
     im = Image.new("1", (4999, 4999), 1)
     ImageDraw.Draw(im).rectangle([2200, 1800, 2700, 3200], fill=0)  # a dark bar: a "1"
     data = encode(im, "PNG")
-    assert len(data) < 50_000 and 4999 * 4999 <= images.MAX_PIXELS
+    assert len(data) < 50_000 and 4999 * 4999 <= preprocess.MAX_PIXELS
     out, seconds, peak = measured(lambda: preprocess_bytes(data))
     check_digit(out.image)
     assert "reduced from 4999x4999 to 1000x1000 before processing" in out.notes

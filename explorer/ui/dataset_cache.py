@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..backend import DatasetCodes, InferenceEngine
+from ..engine import DatasetCodes, InferenceEngine
 from ..data import Dataset, DatasetError, is_named, load_dataset, source_signature
 from .paths import resolve_user_path
 
