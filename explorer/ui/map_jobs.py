@@ -118,6 +118,31 @@ def current_map(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes, 
     return MapState(result.coords, result.projection, choice.method)
 
 
+def ready_maps(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes,
+               params: dict[str, dict] | None = None) -> dict[str, projection.ProjectionResult]:
+    """Every map of these codes that can be drawn now without computing anything: the instant
+    ones, and the slow ones (with ``params[method]``, else the defaults) that a job has finished,
+    in this server or in an earlier one (then read from the disk cache). The page switches
+    between these without asking the server."""
+    key_parts = (engine.source.content_hash, dataset.identity)
+    ready: dict[str, projection.ProjectionResult] = {}
+    for method in projection.methods_for(engine.latent_dim):
+        if projection.PROJECTIONS[method].instant:
+            ready[method] = _instant_map(*key_parts, method, codes.codes)
+            continue
+        chosen = (params or {}).get(method) or projection.default_params(method)
+        future = jobs.get(_job_key(key_parts, method, chosen))
+        if future is None and projection.is_cached(codes.codes, method, chosen, key_parts):
+            future = _start(key_parts, codes.codes, method, chosen)
+            try:
+                future.result(timeout=QUICK_WAIT_S)
+            except Exception:  # still running, or failed: not ready
+                pass
+        if future is not None and future.done() and future.exception() is None:
+            ready[method] = future.result()
+    return ready
+
+
 def _instead_of(choice: MapChoice, pca: projection.ProjectionResult, error: str | None = None,
                 pending: Future | None = None, job: str | None = None) -> MapState:
     """PCA, shown while the wanted map computes or because it failed."""
