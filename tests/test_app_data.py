@@ -39,6 +39,7 @@ def app(model: str, page: str = "map", **params) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.query_params["ckpt"] = []
     at.query_params["ckpt_path"] = model
+    at.query_params["map_drawer"] = "plotly"  # these check the Plotly map (the fallback); test_map_webgl the other
     for name, value in params.items():
         at.query_params[name] = value
     at.run()

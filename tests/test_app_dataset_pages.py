@@ -22,6 +22,7 @@ TIMEOUT = 240  # seconds per script run: encoding 5,000 images on two busy cores
 def app(page: str, ckpt: list[str] | None = None, **params) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.query_params["ckpt"] = ckpt or ["mnist-ae"]
+    at.query_params["map_drawer"] = "plotly"  # these check the Plotly map (the fallback); test_map_webgl the other
     for name, value in params.items():
         at.query_params[name] = value
     at.run()  # the Map is the default page

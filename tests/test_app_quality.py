@@ -17,6 +17,7 @@ TIMEOUT = 240  # seconds per script run: encoding and measuring 5,000 images on 
 def app(page: str, ckpt: list[str], **params) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.query_params["ckpt"] = ckpt
+    at.query_params["map_drawer"] = "plotly"  # these check the Plotly map (the fallback); test_map_webgl the other
     for name, value in params.items():
         at.query_params[name] = value
     at.run()
