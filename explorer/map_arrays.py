@@ -89,6 +89,7 @@ class Colouring:
     palette: list[str] = field(default_factory=list)  # the categories' colours, or the scale's low-to-high stops
     per_projection: bool = False  # depends on the map (the neighbourhood kept): sent with each projection
     digits: int = 3  # decimals on the colour bar's ticks
+    limits: tuple[float, float] | None = None  # a continuous value's fixed range; None: its own min and max
 
     def encode(self) -> tuple[np.ndarray, dict]:
         """(a category per point as uint8 or uint16, the page's description of the colouring)."""
@@ -103,11 +104,14 @@ class Colouring:
                                           "per_projection": self.per_projection}
         values = np.asarray(self.values, dtype=np.float64)
         finite = np.isfinite(values)
-        low, high = (float(values[finite].min()), float(values[finite].max())) if finite.any() else (0.0, 1.0)
+        if self.limits is not None:
+            low, high = map(float, self.limits)
+        else:
+            low, high = (float(values[finite].min()), float(values[finite].max())) if finite.any() else (0.0, 1.0)
         steps = scale_steps(self.palette or VIRIDIS, SCALE_STEPS)
         span = high - low if high > low else 1.0
         bins = np.clip(np.floor((np.where(finite, values, low) - low) / span * SCALE_STEPS), 0, SCALE_STEPS - 1)
-        missing = not finite.all()
+        missing = self.per_projection or not finite.all()  # a per-projection colouring: the same steps measured or not
         codes = (bins + missing).astype(np.uint8)
         if missing:
             codes[~finite] = 0

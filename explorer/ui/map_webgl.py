@@ -71,13 +71,6 @@ class Marks:
     pinned: dict | None = None  # the pinned point as the page sent it (projection, xy)
 
 
-@dataclass
-class MapEvents:
-    view: dict | None = None  # {projection, colour} the page shows
-    selection: np.ndarray | None = None  # indices, when the page made a new selection this run
-    pin: dict | None = None  # {projection, xy, nearest, code, away}, on the run a click pinned a code
-
-
 def colourings(dataset: Dataset, codes: DatasetCodes) -> list[map_arrays.Colouring]:
     """The colourings of the Plotly map, as arrays: label, reconstruction error, each factor;
     the neighbourhood kept depends on the projection and is sent with it."""
@@ -87,7 +80,7 @@ def colourings(dataset: Dataset, codes: DatasetCodes) -> list[map_arrays.Colouri
         found.append(map_arrays.Colouring("label", "label", values, list(names), _hex(palette)))
     found.append(map_arrays.Colouring("error", "reconstruction error", codes.errors, digits=4))
     found.append(map_arrays.Colouring("kept", COLOURS["kept"], np.full(len(codes.errors), np.nan),
-                                      palette=map_arrays.KEPT, per_projection=True, digits=2))
+                                      palette=map_arrays.KEPT, per_projection=True, digits=2, limits=(0, 1)))
     for name in dataset.factor_names:
         values, names, palette = map_plotly.colour_groups(dataset, name)
         found.append(map_arrays.Colouring(name, name, values, list(names), _hex(palette)))
@@ -126,7 +119,7 @@ def _projection(identity: str, method: str, digest: str, _result: projection.Pro
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _kept(identity: str, method: str, digest: str, _kept: np.ndarray) -> str:
     colouring = map_arrays.Colouring("kept", COLOURS["kept"], _kept, palette=map_arrays.KEPT, per_projection=True,
-                                     digits=2)
+                                     digits=2, limits=(0, 1))
     values, _ = colouring.encode()
     return STORE.put(map_arrays.pack({"colour_kept": values}, {"count": len(values)}))
 
@@ -205,45 +198,74 @@ def decoder_spec(engine) -> dict | None:
     return None
 
 
+def draw(engine, dataset: Dataset, codes: DatasetCodes, state, *, key: str, colour: str, marks: Marks,
+         selection: Sequence[int] = (), params: dict[str, dict] | None = None, kept: np.ndarray | None = None,
+         height: int = 620, **callbacks: Callable) -> None:
+    """A page's WebGL map: every projection ready to draw (the one in ``state`` shown first), the
+    dataset's colourings, ``marks`` placed on each projection, ``selection`` dimming the rest;
+    ``kept`` the neighbourhood kept on the shown projection, where measured; ``callbacks`` as ``show``'s."""
+    from explorer.ui import map_jobs  # map_jobs draws nothing; imported here to keep the import graph one-way
+
+    maps = map_jobs.ready_maps(engine, dataset, codes, params)
+    shown = state.projection.method
+    maps.setdefault(shown, projection.ProjectionResult(state.coords, state.projection, False, 0.0))
+    identity = f"{engine.source.content_hash}:{dataset.identity}"
+    data = map_data(identity, codes.codes, colourings(dataset, codes), maps, {shown: kept} if kept is not None else None)
+    return show({
+        **data, "count": len(codes.codes), "projection": shown, "colour": colour, "marks": place_marks(marks, maps),
+        "selection": {"mask": map_arrays.mask_from_indices(selection, len(codes.codes))} if len(selection) else None,
+        "decoder": decoder_spec(engine), "images": image_blocks(dataset), "height": height,
+    }, key=f"{key}-{identity}", **callbacks)
+
+
 # --- mounting ----------------------------------------------------------------------------------------------
-def show(data: dict, key: str, on_view: Callable[[dict], None] | None = None) -> MapEvents:
-    """Mount the map with ``data`` (``map_data`` plus projection, colour, marks, selection,
-    decoder, images, height) and read what the page sent back."""
-    identity = data["signature"]
+def show(data: dict, key: str, on_view: Callable[[dict], None] | None = None,
+         on_selection: Callable[[np.ndarray], None] | None = None, on_pin: Callable[[dict], None] | None = None) -> None:
+    """Mount the map with ``data`` (``map_data`` plus count, projection, colour, marks, selection,
+    decoder, images, height). What the page sends back reaches the callbacks before the next run
+    of the script, so the run that follows a selection already draws with it: ``on_view`` gets
+    {projection, colour}, ``on_selection`` the selected indices, ``on_pin`` {projection, xy,
+    nearest, code, away}."""
+    count = int(data["count"])
+
+    def state(name: str) -> Any:
+        return _value(st.session_state.get(key), name)
 
     def keep_status() -> None:
-        status = st.session_state[key].get("status")
-        if status:
-            st.session_state[STATUS_KEY] = status
+        if state("status"):
+            st.session_state[STATUS_KEY] = state("status")
 
     def keep_view() -> None:
-        view = st.session_state[key].get("view")
-        if view and on_view is not None:
-            on_view(view)
+        if state("view") and on_view is not None:
+            on_view(state("view"))
 
-    data = {**data, "request": hashlib.sha256(json.dumps([identity, data.get("projection"), data.get("colour"),
-                                                          data.get("request_seq", 0)]).encode()).hexdigest()[:16]}
-    result = _component()(key=key, data=data, on_view_change=keep_view, on_selection_change=lambda: None,
-                          on_pin_change=lambda: None, on_status_change=keep_status, height="content")
-    events = MapEvents(view=result.get("view") if hasattr(result, "get") else getattr(result, "view", None))
-    selection = _value(result, "selection")
-    if selection and selection.get("seq") != st.session_state.get(f"{key}-seq"):
-        st.session_state[f"{key}-seq"] = selection.get("seq")
-        count = _count(data)
+    def keep_selection() -> None:
+        selection = state("selection")
+        if not selection or on_selection is None:
+            return
         try:
-            events.selection = map_arrays.indices_from_mask(selection.get("mask", ""), count)
-        except ValueError as e:
-            st.warning(f"The selection could not be read: {e}")
-    events.pin = _value(result, "pin")
-    return events
+            on_selection(map_arrays.indices_from_mask(selection.get("mask", ""), count))
+        except ValueError as e:  # a page of another map, or bytes that are not a selection
+            st.session_state[f"{key}-error"] = f"The selection could not be read: {e}"
+
+    def keep_pin() -> None:
+        pin = state("pin")
+        if pin and pin.get("code") is not None and on_pin is not None:
+            on_pin(pin)
+
+    data = {**data, "request": hashlib.sha256(json.dumps([data["signature"], data.get("projection"),
+                                                          data.get("colour")]).encode()).hexdigest()[:16]}
+    _component()(key=key, data=data, on_view_change=keep_view, on_selection_change=keep_selection,
+                 on_pin_change=keep_pin, on_status_change=keep_status)
+    error = st.session_state.pop(f"{key}-error", None)
+    if error:
+        st.warning(error)
 
 
 def _value(result: Any, name: str) -> Any:
+    if result is None:
+        return None
     try:
         return result[name]
     except (KeyError, TypeError):
         return getattr(result, name, None)
-
-
-def _count(data: dict) -> int:
-    return int(data["count"])

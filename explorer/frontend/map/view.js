@@ -100,9 +100,16 @@ class MapView {
   async update(data) {
     this.data = data;
     if (!this.base) {
-      this.base = await loadPack(data.base);
-      this.count = this.base.meta.count;
-      this.build();
+      const base = await loadPack(data.base);
+      this.count = base.meta.count;
+      try {
+        this.build(base);
+      } catch (error) {
+        // no WebGL here: the server draws the Plotly map instead from its next run on
+        this.component.setStateValue("status", { webgl: false, reason: String(error.message || error) });
+        throw error;
+      }
+      this.base = base;
     }
     this.fillControls();
     this.marksFromData();
@@ -120,7 +127,8 @@ class MapView {
     this.setupDecoder();
   }
 
-  build() {
+  build(base) {
+    this.base = base;
     const count = this.count;
     this.scatter = new ScatterView(this.box, count);
     this.overlay = new Overlay(this.box, this.scatter);
@@ -184,20 +192,23 @@ class MapView {
     select.replaceChildren(...this.data.colourings.map((c) => new Option(c.title, c.name)));
   }
 
-  /** The projection's arrays, fetched once. */
+  /** The projection's arrays, fetched once per URL (the URL names their content). */
   async projection(key) {
-    let entry = this.projections.get(key);
+    const spec = this.data.projections.find((p) => p.key === key);
+    let entry = this.projections.get(spec.url);
     if (!entry) {
-      const spec = this.data.projections.find((p) => p.key === key);
       entry = loadPack(spec.url).then((pack) => {
         const positions = pack.arrays.positions;
         const grid = new PointGrid(positions);
         return { meta: pack.meta, pack, positions, grid, quick: this.scatter.lod ? stratifiedSample(positions) : null };
       });
-      entry.catch(() => this.projections.delete(key));
-      this.projections.set(key, entry);
+      entry.catch(() => this.projections.delete(spec.url));
+      this.projections.set(spec.url, entry);
     }
-    return entry;
+    const found = await entry;
+    // colourings measured on this projection (the neighbourhood kept) come in a pack of their own
+    const colours = spec.colours ? (await loadPack(spec.colours)).arrays : {};
+    return { ...found, colours, url: spec.url };
   }
 
   /**
@@ -209,12 +220,17 @@ class MapView {
     if (!this.data.projections.some((p) => p.key === key)) key = this.data.projections[0].key;
     const colouring = this.data.colourings.find((c) => c.name === colour) || this.data.colourings[0];
     const entry = await this.projection(key);
-    const values = colouring.per_projection ? entry.pack.arrays[colouring.array] : this.base.arrays[colouring.array];
+    const values = colouring.per_projection
+      ? entry.colours[colouring.array] || this.unmeasured()
+      : this.base.arrays[colouring.array];
     if (!this.shownFlags) this.shownFlags = this.flags();
-    const changed = this.shown?.projection !== key;
-    const same = !changed && this.shown?.colour === colouring.name && this.drawnFlags === this.shownFlags;
+    const changed = this.shownUrl !== entry.url;
+    const same = !changed && this.shown?.colour === colouring.name && this.drawnFlags === this.shownFlags
+      && this.drawnValues === values;
     if (same) return;
     this.drawnFlags = this.shownFlags;
+    this.drawnValues = values;
+    this.shownUrl = entry.url;
     this.shown = { projection: key, colour: colouring.name };
     this.root.dataset.projection = key;
     this.root.dataset.colour = colouring.name;
@@ -229,7 +245,7 @@ class MapView {
       this.cursor.setContext({ projection: entry.meta, grid: entry.grid, codes: this.codes, images: this.images,
         labelOf: this.labelOf, positions: entry.positions });
     }
-    await this.scatter.show({ key, positions: entry.positions, colour: values, palette: colouring.palette,
+    await this.scatter.show({ key: entry.url, positions: entry.positions, colour: values, palette: colouring.palette,
       shown: this.shownFlags, quick: entry.quick });
     this.overlay.setMarks(this.marksFor(key));
     this.status();
@@ -238,6 +254,12 @@ class MapView {
     this.root.dataset.drawn = String(this.drawn);
     globalThis.__lxMap.timings.push({ what: changed ? "projection" : "colour", ms: drawn - started });
     if (byUser) this.component.setStateValue("view", { projection: key, colour: colouring.name });
+  }
+
+  /** A colouring not measured on this projection yet: every point in the grey "not measured" step. */
+  unmeasured() {
+    this.missing ??= new Uint8Array(this.count);
+    return this.missing;
   }
 
   /** 1 for points shown at full opacity: all of them, or those selected. */
@@ -262,8 +284,9 @@ class MapView {
     this.shownFlags = this.flags();
     this.seq++;
     if (byUser) {
-      this.component.setStateValue("selection", { mask: this.maskText, count: this.selectedCount(), seq: this.seq,
-        projection: this.shown.projection });
+      // the sequence names this page load too: a new page's first selection is never taken for an old one
+      this.component.setStateValue("selection", { mask: this.maskText, count: this.selectedCount(),
+        seq: `${performance.timeOrigin}:${this.seq}`, projection: this.shown.projection });
     }
     return this.show(this.shown.projection, this.shown.colour);
   }

@@ -100,37 +100,33 @@ def on_view(view: dict) -> None:
         st.query_params["map_colour"] = shown_colour
 
 
+def on_selection(indices) -> None:
+    handoffs.set_selection(indices, dataset)
+    selection_to_link(indices)
+
+
+def on_pin(pin: dict) -> None:
+    x, y = pin["xy"]
+    where = f"{projection.label(pin['projection'])} ({x:.2f}, {y:.2f})"
+    handoffs.add_pin(handoffs.Pin(np.asarray(pin["code"], dtype=np.float32), where, int(pin["nearest"])),
+                     engine, dataset)
+    st.session_state["map_pin_mark"] = {"projection": pin["projection"], "xy": [x, y]}
+
+
 selection = handoffs.get_selection(dataset)
 if not why_not_webgl:
     with chart:
         map_jobs.explain(state)
-        maps = map_jobs.ready_maps(engine, dataset, codes, values)
-        maps.setdefault(drawn, projection.ProjectionResult(state.coords, state.projection, False, 0.0))
-        kept = {}
+        measured = None
         if colour == "kept":
-            measured = fidelity.map_fidelity(engine.source.content_hash, codes.codes, state.coords)
-            kept[drawn] = fidelity.kept_per_point(measured, len(state.coords))
-        identity = f"{engine.source.content_hash}:{dataset.identity}"
-        data = map_webgl.map_data(identity, codes.codes, map_webgl.colourings(dataset, codes), maps, kept)
+            measured = fidelity.kept_per_point(fidelity.map_fidelity(engine.source.content_hash, codes.codes,
+                                                                     state.coords), len(state.coords))
         pins = handoffs.get_pins(engine, dataset)
-        marks = map_webgl.Marks(upload=(handoffs.uploaded_image()[1], upload_code) if upload_code is not None else None)
-        events = map_webgl.show({
-            **data, "count": len(codes.codes), "projection": drawn, "colour": colour,
-            "marks": map_webgl.place_marks(marks, maps) | ({"pinned": st.session_state["map_pin_mark"]}
-                                                         if pins and "map_pin_mark" in st.session_state else {}),
-            "selection": {"mask": map_arrays.mask_from_indices(selection, len(codes.codes))} if selection else None,
-            "decoder": map_webgl.decoder_spec(engine), "images": map_webgl.image_blocks(dataset), "height": 620,
-        }, key=f"map-webgl-{identity}", on_view=on_view)
-        if events.selection is not None:
-            handoffs.set_selection(events.selection, dataset)
-            selection_to_link(events.selection)
-            selection = handoffs.get_selection(dataset)
-        if events.pin and events.pin.get("code") is not None:
-            pinned_code = np.asarray(events.pin["code"], dtype=np.float32)
-            x, y = events.pin["xy"]
-            handoffs.add_pin(handoffs.Pin(pinned_code, f"{projection.label(events.pin['projection'])} ({x:.2f}, {y:.2f})",
-                                          int(events.pin["nearest"])), engine, dataset)
-            st.session_state["map_pin_mark"] = {"projection": events.pin["projection"], "xy": [x, y]}
+        marks = map_webgl.Marks(upload=(handoffs.uploaded_image()[1], upload_code) if upload_code is not None else None,
+                                pinned=st.session_state.get("map_pin_mark") if pins else None)
+        map_webgl.draw(engine, dataset, codes, state, key="map-webgl", colour=colour, marks=marks,
+                       selection=selection, params=values, kept=measured, on_view=on_view,
+                       on_selection=on_selection, on_pin=on_pin)
         st.caption("Drag to pan, wheel to zoom; Box and Lasso select points (every point is tested); the decoded "
                    "image under the cursor is drawn beside the map. "
                    + (f"Drawn with WebGL in the page. [Draw with Plotly instead](?{map_webgl.DRAWER_KEY}=plotly)"))
@@ -144,10 +140,7 @@ else:
     chart_key = f"map-{drawn}-{st.session_state.get('map_chart_epoch', 0)}"  # a new key clears the chart's selection
 
     def keep_selection() -> None:
-        event = st.session_state[chart_key]
-        indices = map_points.indices_from_points(event["selection"]["points"])
-        handoffs.set_selection(indices, dataset)
-        selection_to_link(indices)
+        on_selection(map_points.indices_from_points(st.session_state[chart_key]["selection"]["points"]))
 
     with chart:
         map_jobs.explain(state)
@@ -155,7 +148,8 @@ else:
         if colour == "kept":
             measured = fidelity.map_fidelity(engine.source.content_hash, codes.codes, state.coords)
             kept = fidelity.kept_per_point(measured, len(state.coords))
-        st.plotly_chart(map_plotly.scatter(state, dataset, codes, colour, selected=selection, upload=upload, kept=kept),
+        st.plotly_chart(map_plotly.scatter(state, dataset, codes, colour, selected=selection, upload=upload, kept=kept,
+                                             webgl="no WebGL" not in why_not_webgl),
                         key=chart_key, on_select=keep_selection, selection_mode=("points", "box", "lasso"),
                         config={"displaylogo": False, "plotGlPixelRatio": 1,
                                 "toImageButtonOptions": {"filename": f"map-{drawn}", "scale": 2}})
