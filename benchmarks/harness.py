@@ -57,14 +57,16 @@ class StreamlitServer:
     """The app in its own process group (stopped as one), its output appended to ``log_path``."""
 
     def __init__(self, cache: Path, log_path: Path, *, port: int | None = None, watcher: str | None = "none",
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, script: str = "app.py", script_args: tuple[str, ...] = ()):
         self.port = port or free_port()
         self.cache, self.log_path = Path(cache), Path(log_path)
-        command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        command = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
                    "--server.address", HOST, "--server.port", str(self.port),
                    "--browser.gatherUsageStats", "false", "--server.runOnSave", "false"]
         if watcher:  # "none" as .streamlit/config.toml sets; None: Streamlit's own default
             command += ["--server.fileWatcherType", watcher]
+        if script_args:
+            command += ["--", *script_args]
         environment = {**os.environ, "LATENT_EXPLORER_CACHE": str(cache), "PYTHONUNBUFFERED": "1", **(env or {})}
         self.started = time.perf_counter()
         with open(self.log_path, "ab") as log:

@@ -393,11 +393,11 @@ def test_webgl_map_lasso_selects_exactly_the_points_inside_it(page, server):
     expected = np.flatnonzero(even_odd_inside(positions.astype(np.float64), polygon))
     assert 0 < len(expected) < len(positions)
     assert reported == len(expected)
-    linked = re.search(r"[?&]sel=([^&]+)", page.url)  # Python's indices, written into the link
-    from urllib.parse import unquote
-
-    from explorer.map_arrays import ranges_to_indices
-    np.testing.assert_array_equal(ranges_to_indices(unquote(linked.group(1)), len(positions)), expected)
+    with page.expect_download() as download:  # Python's indices, as the selection's CSV
+        page.locator('[data-testid="stDownloadButton"] button', has_text="Indices as CSV").click()
+    lines = Path(download.value.path()).read_text().split()
+    assert lines[0] == "index"
+    np.testing.assert_array_equal(np.array(lines[1:], dtype=int), expected)
     # the page dims the others: full opacity for exactly the selected points
     assert page.evaluate(f"() => {MAP_VIEW}.shownFlags.reduce((a, b) => a + b, 0)") == len(expected)
     gallery = page.locator('[data-testid="stImageCaption"]', has_text=re.compile(r"^#\d+ · "))

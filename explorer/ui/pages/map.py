@@ -210,4 +210,5 @@ else:
     display.show_grid(decoded, size, caption=f"Decoded grid over the {state.projection.label} map, top row = "
                                             f"top of the plot ({state.projection.inverse_note}).",
                      key="manifold", cell=max(28, 840 // size), filename=f"manifold-{drawn}.png")
-map_jobs.warm_up_umap()  # after the map: numba's compilation is no part of drawing the first one
+map_jobs.first_map_sent()  # the slow background work (numba's compilation, t-SNE, UMAP) may start
+map_jobs.warm_up_umap()
