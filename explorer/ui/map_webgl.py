@@ -22,12 +22,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import streamlit as st
+from PIL import ImageColor
 from streamlit.errors import StreamlitAPIException
 
 from explorer import map_arrays, projection
 from explorer.data import Dataset
 from explorer.engine import DatasetCodes
-from explorer.ui import jobs, map_plotly
+from explorer.ui import jobs, map_jobs, map_plotly
 
 COMPONENT_NAME = "explorer.map"  # "<project>.<component>", as pyproject.toml declares it
 FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
@@ -89,8 +90,6 @@ def colourings(dataset: Dataset, codes: DatasetCodes) -> list[map_arrays.Colouri
 
 def _hex(palette: Sequence[str]) -> list[str]:
     """Plotly's colours (#hex, rgb(), named) as #hex for the page."""
-    from PIL import ImageColor
-
     out = []
     for colour in palette:
         if colour.startswith("rgb("):
@@ -204,8 +203,6 @@ def draw(engine, dataset: Dataset, codes: DatasetCodes, state, *, key: str, colo
     """A page's WebGL map: every projection ready to draw (the one in ``state`` shown first), the
     dataset's colourings, ``marks`` placed on each projection, ``selection`` dimming the rest;
     ``kept`` the neighbourhood kept on the shown projection, where measured; ``callbacks`` as ``show``'s."""
-    from explorer.ui import map_jobs  # map_jobs draws nothing; imported here to keep the import graph one-way
-
     maps = map_jobs.ready_maps(engine, dataset, codes, params)
     shown = state.projection.method
     maps.setdefault(shown, projection.ProjectionResult(state.coords, state.projection, False, 0.0))
