@@ -1,7 +1,8 @@
 """The app as a user meets it, timed in a real browser (Chromium through Playwright).
 
     python -m benchmarks.bench_browser [--moves 40] [--cold-runs 3] [--watcher auto|none|poll]
-    python -m benchmarks.bench_browser --slider-runtimes onnxruntime,torch   # the slider only, by runtime
+    python -m benchmarks.bench_browser --live   # only 5: the decoder in the page, beside the server path
+    python -m benchmarks.bench_browser --slider-runtimes onnxruntime,torch   # the server's slider, by runtime
 
 1. fresh cache: ``streamlit run app.py`` with an empty $LATENT_EXPLORER_CACHE, the browser opened
    on the Map asking for UMAP (``/?map_method=UMAP``) as soon as the server answers; time until the
@@ -10,9 +11,15 @@
    server: from the click on "Compute map" to the new map's title drawn (target <= 1 s each);
 3. cold server, warm disk cache: the server stopped and started again on the cache filled by 1
    and 2, the browser on "/" (the Map, PCA): time until the map is drawn (target <= 10 s);
-4. slider -> new image: on the Sliders page, a key press on the focused slider thumb to the
-   moment the decoded image's ``src`` changes (and to the moment the new picture is decoded),
-   timed inside the page with ``performance.now()`` and a MutationObserver (target p50 <= 100 ms).
+4. the server's slider -> new image: on the Sliders page in a Chromium with WebAssembly off (so the
+   app decodes on the server), a key press on the focused slider thumb to the moment the decoded
+   image's ``src`` changes (and to the moment the new picture is decoded), timed inside the page
+   with ``performance.now()`` and a MutationObserver (target p50 <= 100 ms);
+5. the decoder in the page (benchmarks/browser_live.py): a held-down drag on Sliders, every input
+   event decoded and drawn (target p50 <= 2 ms, p95 <= 8 ms with mnist-vae; p50 <= 4 ms, p95 <= 8 ms
+   with the 64x64 shapes-beta-tcvae), page open -> decoder ready on a cold and a warm browser
+   (targets 3 s and 1 s) with the bytes sent per page load, play's frames per second; beside
+   them the server path's release -> image.
 
 Times include the browser: Chromium runs with --disable-gpu, so WebGL (the map's scattergl) is
 drawn in software. The browser is started before the clock; the server's startup is not.
@@ -34,6 +41,7 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from benchmarks import browser_live
 from benchmarks.harness import ChromiumMissing, StreamlitServer, chromium_launch_options
 from benchmarks.load.process_stats import wait_until_idle
 from explorer.engine import RUNTIME_ENV, RUNTIMES
@@ -193,23 +201,36 @@ def slider_moves(browser, cache: Path, watcher: str | None, log: Path, moves: in
 
 
 @contextlib.contextmanager
-def browser_session():
-    """(browser, an empty disk cache for the servers, the servers' log file); all gone afterwards."""
+def browser_session(without_wasm: bool = False):
+    """(browser, an empty disk cache for the servers, the servers' log file), and with
+    ``without_wasm`` a second Chromium with WebAssembly switched off; all gone afterwards."""
     log = Path(tempfile.gettempdir()) / "bench_browser_server.log"
     log.write_text("")
     cache = Path(tempfile.mkdtemp(prefix="bench-browser-cache-"))
     try:
         with sync_playwright() as p:
             try:
-                browser = p.chromium.launch(**chromium_launch_options())
+                browsers = [p.chromium.launch(**chromium_launch_options(wasm=wasm))
+                            for wasm in ([True, False] if without_wasm else [True])]
             except ChromiumMissing as e:
                 sys.exit(str(e))
             try:
-                yield browser, cache, log
+                yield (*browsers, cache, log)
             finally:
-                browser.close()
+                for browser in browsers:
+                    browser.close()
     finally:
         shutil.rmtree(cache, ignore_errors=True)
+
+
+def live_decoding(browser, browser_without_wasm, cache: Path, watcher: str | None, log: Path) -> list:
+    """The in-page decoder's figures (benchmarks/browser_live.py), on a server of its own."""
+    server = StreamlitServer(cache, log, watcher=watcher)
+    try:
+        server.wait_healthy()
+        return browser_live.measure(browser, browser_without_wasm, server)
+    finally:
+        server.stop()
 
 
 def main() -> None:
@@ -218,6 +239,9 @@ def main() -> None:
     parser.add_argument("--cold-runs", type=int, default=3, help="cold starts on the warm disk cache")
     parser.add_argument("--watcher", choices=["auto", "none", "poll", "watchdog"], default=None,
                         help="server.fileWatcherType; default: Streamlit's own default, as `streamlit run app.py`")
+    parser.add_argument("--live", action="store_true",
+                        help="only the decoder in the page (held drag, page open -> decoder ready, play) beside "
+                             "the server path")
     parser.add_argument("--slider-runtimes", default=None,
                         help="only the slider, once per runtime named (e.g. onnxruntime,torch), alternating "
                              "in two rounds: the runtimes compared in one run")
@@ -225,19 +249,24 @@ def main() -> None:
     if args.slider_runtimes:
         compare_slider_runtimes(args)
         return
+    if args.live:
+        with browser_session(without_wasm=True) as (browser, browser_without_wasm, cache, log):
+            browser_live.report(live_decoding(browser, browser_without_wasm, cache, args.watcher, log))
+        return
     rows = []
-    with browser_session() as (browser, cache, log):
+    with browser_session(without_wasm=True) as (browser, browser_without_wasm, cache, log):
         fresh = fresh_cache_umap(browser, cache, args.watcher, log)
         colds = [cold_start(browser, cache, args.watcher, log) for _ in range(args.cold_runs)]
-        to_src, to_drawn = slider_moves(browser, cache, args.watcher, log, max(30, args.moves))
+        to_src, to_drawn = slider_moves(browser_without_wasm, cache, args.watcher, log, max(30, args.moves))
+        live = live_decoding(browser, browser_without_wasm, cache, args.watcher, log)
 
     def row(name: str, values: list[float], target: float | None, unit: str, judge: str = "p50") -> None:
         value = statistics.median(values) if judge == "p50" else max(values)
         verdict = "" if target is None else ("ok" if value <= target else "MISSED")
         rows.append((name, values, target, unit, verdict))
 
-    row("slider key -> decoded img src changed", to_src, TARGETS["slider"], "ms")
-    row("slider key -> new picture decoded", to_drawn, TARGETS["slider"], "ms")
+    row("server slider key -> decoded img src changed", to_src, TARGETS["slider"], "ms")
+    row("server slider key -> new picture decoded", to_drawn, TARGETS["slider"], "ms")
     row("fresh cache: start -> PCA map drawn", [fresh["pca"]], None, "s")
     row("fresh cache: start -> UMAP map drawn", [fresh["umap"]], TARGETS["umap"], "s")
     row("warm disk cache: start -> map drawn", [c[1] for c in colds], TARGETS["cold"], "s")
@@ -256,6 +285,7 @@ def main() -> None:
         print(f"Map page: {fresh['lost']} of the {sum(map(len, fresh['switches'].values())) + fresh['lost']} "
               "clicks on \"Compute map\" were lost (the old map came back); each switch is timed on the click "
               "that took effect.")
+    browser_live.report(live)
 
 
 def compare_slider_runtimes(args) -> None:
@@ -264,10 +294,11 @@ def compare_slider_runtimes(args) -> None:
     if unknown:
         sys.exit(f"unknown runtime(s) {', '.join(unknown)}; known: {', '.join(RUNTIMES)}")
     times: dict[str, list[float]] = {r: [] for r in runtimes}
-    with browser_session() as (browser, cache, log):
+    with browser_session(without_wasm=True) as (_, browser_without_wasm, cache, log):
         for _ in range(2):  # alternating rounds: a change in the machine's load hits both
             for runtime in runtimes:
-                times[runtime] += slider_moves(browser, cache, args.watcher, log, max(30, args.moves) // 2, runtime)[1]
+                times[runtime] += slider_moves(browser_without_wasm, cache, args.watcher, log,
+                                               max(30, args.moves) // 2, runtime)[1]
     print(f"\nslider key -> new picture decoded, by the server's runtime ({os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f})")
     for runtime, values in times.items():

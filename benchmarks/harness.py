@@ -48,9 +48,16 @@ def find_chromium() -> str:
                           "does), or set $CHROMIUM to a Chromium binary")
 
 
-def chromium_launch_options(executable: str | None = None) -> dict:
+# WebAssembly switched off (no `WebAssembly` object in pages): the in-page decoder cannot run, so
+# the app falls back to decoding on the server. V8 without its compilers (jitless) has no
+# WebAssembly; it is what Chromium's "Don't allow sites to use the V8 optimizer" setting does.
+# (--js-flags=--noexpose_wasm no longer hides WebAssembly in Chromium 156.)
+WASM_OFF_ARGS = ["--js-flags=--jitless"]
+
+
+def chromium_launch_options(executable: str | None = None, wasm: bool = True) -> dict:
     """Keyword arguments for Playwright's ``chromium.launch`` (sync or async API)."""
-    return {"executable_path": executable or find_chromium(), "args": CHROMIUM_ARGS}
+    return {"executable_path": executable or find_chromium(), "args": CHROMIUM_ARGS + ([] if wasm else WASM_OFF_ARGS)}
 
 
 class StreamlitServer:

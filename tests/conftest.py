@@ -83,18 +83,84 @@ def roots(tmp_path, monkeypatch) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """One headless Chromium for every browser test: Playwright's sync API allows one instance
-    per thread, so each test file starting its own broke the second file's tests."""
+def playwright_driver():
+    """Playwright's sync API, once: it allows one instance per thread, so each test file starting
+    its own broke the second file's tests."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as p:
+        yield p
+
+
+def _launch(driver, wasm: bool):
     from benchmarks.harness import ChromiumMissing, chromium_launch_options
 
     try:
-        options = chromium_launch_options()
+        return driver.chromium.launch(**chromium_launch_options(wasm=wasm))
     except ChromiumMissing as e:
         pytest.fail(str(e), pytrace=False)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(**options)
-        yield browser
-        browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver):
+    """One headless Chromium for every browser test."""
+    browser = _launch(playwright_driver, wasm=True)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser_without_wasm(playwright_driver):
+    """A second Chromium, with WebAssembly switched off: the app's pages decode on the server there."""
+    browser = _launch(playwright_driver, wasm=False)
+    yield browser
+    browser.close()
+
+
+E2E_OUT = Path(__file__).resolve().parents[1] / "test-output" / "e2e"  # screenshots and the server's log
+E2E_SHOWN_TIMEOUT_MS = 30_000  # something the finished run sent, drawn
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """``streamlit run app.py`` on a free port, shared by the browser test files (one start)."""
+    from benchmarks.harness import ServerError, StreamlitServer
+
+    E2E_OUT.mkdir(parents=True, exist_ok=True)
+    log = E2E_OUT / "server.log"
+    log.unlink(missing_ok=True)
+    started = StreamlitServer(tmp_path_factory.mktemp("e2e-cache"), log)
+    try:
+        try:
+            started.wait_healthy(90)
+        except ServerError as e:
+            pytest.fail(str(e), pytrace=False)
+        yield started
+    finally:
+        started.stop()
+
+
+def _new_page(browser):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    expect.set_options(timeout=E2E_SHOWN_TIMEOUT_MS)
+    return context, page
+
+
+@pytest.fixture
+def page(browser, server):
+    """A new browser context (a new Streamlit session) per test."""
+    context, page = _new_page(browser)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def page_without_wasm(browser_without_wasm, server):
+    """The same, in the Chromium without WebAssembly."""
+    context, page = _new_page(browser_without_wasm)
+    yield page
+    context.close()

@@ -3,8 +3,9 @@ Playwright. Every page opens without an exception; the WebGL map: the mouse move
 the decoded image beside it, a lasso's indices reach Python and equal the points inside it,
 switching projection sends no figure, nothing is fetched from anywhere but the app; the Plotly map
 where WebGL is missing or Plotly is chosen, where a box selection shows the selected images; a
-slider moved with the keyboard changes the decoded image; an uploaded PNG is reconstructed and
-placed on the map.
+slider moved with the keyboard changes the image the server decodes (in a Chromium without
+WebAssembly; the page's own decoding is tests/test_live_browser.py); an uploaded PNG is
+reconstructed and placed on the map.
 
 Needs Debian's Chromium (``apt-get install chromium``, as ``.ci/run`` does); set $CHROMIUM to use
 another binary. Screenshots of every page and the server's log go to ``test-output/e2e/``.
@@ -20,13 +21,12 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
-from benchmarks.harness import ServerError, StreamlitServer
+from benchmarks.harness import StreamlitServer
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "test-output" / "e2e"
-START_TIMEOUT_S = 90  # server up and healthy
 RUN_TIMEOUT_MS = 120_000  # one page run; the first one encodes the dataset on 2 busy cores
 SHOWN_TIMEOUT_MS = 30_000  # something the finished run sent, drawn
 PAGES = {  # URL path -> title
@@ -35,32 +35,7 @@ PAGES = {  # URL path -> title
 }
 
 
-# --- the server and the browser ------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> StreamlitServer:
-    OUT.mkdir(parents=True, exist_ok=True)
-    log = OUT / "server.log"
-    log.unlink(missing_ok=True)
-    started = StreamlitServer(tmp_path_factory.mktemp("e2e-cache"), log)
-    try:
-        try:
-            started.wait_healthy(START_TIMEOUT_S)
-        except ServerError as e:
-            pytest.fail(str(e), pytrace=False)
-        yield started
-    finally:
-        started.stop()
-
-
-@pytest.fixture
-def page(browser, server) -> Page:
-    """A new browser context (a new Streamlit session) per test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    expect.set_options(timeout=SHOWN_TIMEOUT_MS)
-    yield page
-    context.close()
+# The server and the pages (the browser's contexts) are conftest.py's: shared with test_live_browser.py.
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -151,7 +126,7 @@ CONTENT = {  # a locator that only the page's own content matches, once it has r
     "interpolate": '[data-testid="stImageCaption"] >> text=/path, [0-9]+ images/',
     "sample": 'text=/16 samples/',
     "arithmetic": 'text=/a − b \\+ c \\(decoded\\)/',
-    "sliders": '[data-testid="stImageCaption"]:has-text("Decoded from the sliders")',
+    "sliders": '[data-testid="stImageCaption"]:has-text("The sample, #")',  # in the page's path and the server's
     "compare": '[data-testid="stDataFrame"]',
     "upload": '[data-testid="stMain"] [data-testid="stFileUploaderDropzoneInput"]',
     "anomaly": 'text=/are above the threshold/',
@@ -252,8 +227,12 @@ def test_a_setting_changed_twice_keeps_the_second_choice(page, server):
         expect(count).to_have_value(str(wanted))
 
 
-def test_slider_changes_the_decoded_image(page, server):
+def test_slider_changes_the_decoded_image(page_without_wasm, server):
+    """The server's path: WebAssembly is off, so the sliders are Streamlit's, decoded on the server."""
+    page = page_without_wasm
     open_page(page, server, "sliders")
+    expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("decodes on the server: WebAssembly is off")
+    settle(page)
     decoded = image_by_caption(page, "Decoded from the sliders")
     before_src = decoded.get_attribute("src")
     before = pixels(page, before_src)

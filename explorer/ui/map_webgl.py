@@ -28,6 +28,7 @@ from streamlit.errors import StreamlitAPIException
 from explorer import map_arrays, projection
 from explorer.data import Dataset
 from explorer.engine import DatasetCodes
+from explorer.frontend import status as frontend_status
 from explorer.ui import jobs, map_jobs, map_plotly
 
 COMPONENT_NAME = "explorer.map"  # "<project>.<component>", as pyproject.toml declares it
@@ -193,8 +194,11 @@ def _placed(maps: dict[str, projection.ProjectionResult], codes: np.ndarray, sin
 
 
 def decoder_spec(engine) -> dict | None:
-    """The active model's decoder for the page (the in-page front end's), or None where there is none."""
-    return None
+    """The active model's decoder for the page (explorer.frontend's: exported once, cached by
+    content hash), or None where the page cannot decode (no export, WebAssembly off): then the
+    map still draws, and a click decodes the pinned code on the server."""
+    choice = frontend_status.decoding(engine)
+    return choice.offer.spec() if choice.offer is not None and (choice.in_page or choice.pending) else None
 
 
 def draw(engine, dataset: Dataset, codes: DatasetCodes, state, *, key: str, colour: str, marks: Marks,

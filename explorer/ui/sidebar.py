@@ -7,6 +7,7 @@ import streamlit as st
 
 from explorer.checkpoint import CheckpointError
 from explorer.data import BUILTIN, GENERATED, DatasetError, default_preprocessing
+from explorer.frontend import status as frontend_status
 from explorer.shipped import DEFAULT_CHECKPOINT
 from explorer.sources.uploads import ACCEPTED_TYPES
 from explorer.ui import checkpoint_uploads, dataset_cache, engine_cache, session
@@ -105,4 +106,6 @@ def dataset_choice(engine, errors: list[str]):
 def model_card(engine) -> None:
     with st.sidebar.container(border=True):
         st.markdown(f"**{engine.source.name}**")
-        st.caption("  \n".join(engine.card_lines()))
+        caption = st.empty()
+        decoding = frontend_status.probe(engine)  # loads the decoder into the page; says which way it decodes
+        caption.caption("  \n".join([*engine.card_lines(), decoding.card_line()]))

@@ -340,8 +340,11 @@ class MapView {
     const spec = this.data.decoder;
     if (!spec || this.decoderHash === spec.hash) return;
     this.decoderHash = spec.hash;
-    import("../decoder.js").then(async ({ openDecoder }) => {
-      const [{ Picture }, decoder] = await Promise.all([import("../picture.js"), openDecoder(spec)]);
+    // The decoder modules by explorer.live's URL, not this component's: one module instance, one
+    // onnxruntime-web and one session per decoder for the whole page, shared with the model card's.
+    const live = (name) => new URL(`../../explorer.live/${name}`, import.meta.url).href;
+    import(live("decoder.js")).then(async ({ openDecoder }) => {
+      const [{ Picture }, decoder] = await Promise.all([import(live("picture.js")), openDecoder(spec)]);
       if (this.decoderHash !== spec.hash) return;
       this.cursor.setDecoder(decoder, new Picture(this.root.querySelector(".lx-decoded"), spec.shape));
       this.root.dataset.decoder = "ready";

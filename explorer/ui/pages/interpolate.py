@@ -1,11 +1,13 @@
 """Interpolate: a path through two or more codes, straight (linear) or along the sphere (slerp),
-decoded step by step and drawn on the map."""
+decoded step by step and drawn on the map. Where the browser runs the decoder (explorer/frontend),
+the path also plays as an animation decoded in the page."""
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
 from explorer import latent
+from explorer.frontend import path as live_path, status
 from explorer.indices import index_caption, parse_indices
 from explorer.ui import dataset_cache, display, handoffs, map_jobs, map_plotly, session
 
@@ -78,6 +80,14 @@ columns = len(decoded) if legs == 1 else steps
 display.show_grid(decoded, columns, key="path", filename=f"interpolation-{method}-{engine.source.name}.png",
                  caption=f"{METHODS[method].capitalize()} path, {len(decoded)} images"
                          + ("" if legs == 1 else f": one row per leg, the last image is waypoint {legs + 1}"))
+
+decoding = status.decoding(engine)
+if decoding.in_page:
+    st.markdown("**Play the path**")
+    live_path.play_path(decoding, waypoints, method, steps)
+else:
+    st.caption(f"Playing the path as an animation runs in the page; here it cannot: {decoding.reason}."
+               if not decoding.pending else "Play the path: waiting for this page to load the decoder.")
 
 st.subheader("The path on the map")
 state = map_jobs.current_map(engine, dataset, codes, map_jobs.last_choice())
