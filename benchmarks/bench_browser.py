@@ -3,14 +3,17 @@
     python -m benchmarks.bench_browser [--moves 40] [--cold-runs 3] [--watcher auto|none|poll]
     python -m benchmarks.bench_browser --live   # only 5: the decoder in the page, beside the server path
     python -m benchmarks.bench_browser --slider-runtimes onnxruntime,torch   # the server's slider, by runtime
+    python -m benchmarks.bench_browser --map [--map-points 1000000]   # only 6: the map in the page
 
-1. fresh cache: ``streamlit run app.py`` with an empty $LATENT_EXPLORER_CACHE, the browser opened
-   on the Map asking for UMAP (``/?map_method=UMAP``) as soon as the server answers; time until the
-   PCA map is drawn (shown at once) and until the UMAP map replaces it (target <= 20 s);
-2. switching between maps already computed, PCA -> t-SNE -> UMAP -> PCA and back, on the same
-   server: from the click on "Compute map" to the new map's title drawn (target <= 1 s each);
+1. fresh cache, the Plotly map (``map_drawer=plotly``): ``streamlit run app.py`` with an empty
+   $LATENT_EXPLORER_CACHE, the browser opened on the Map asking for UMAP as soon as the server
+   answers; time until the PCA map is drawn (shown at once) and until the UMAP map replaces it
+   (target <= 20 s);
+2. switching between the Plotly maps already computed, PCA -> t-SNE -> UMAP -> PCA and back, on the
+   same server: from the click on "Compute map" to the new map's title drawn (target <= 1 s each);
 3. cold server, warm disk cache: the server stopped and started again on the cache filled by 1
-   and 2, the browser on "/" (the Map, PCA): time until the map is drawn (target <= 10 s);
+   and 2, the browser on "/" (the Map, PCA, drawn in the page): time until the map is drawn
+   (target <= 10 s);
 4. the server's slider -> new image: on the Sliders page in a Chromium with WebAssembly off (so the
    app decodes on the server), a key press on the focused slider thumb to the moment the decoded
    image's ``src`` changes (and to the moment the new picture is decoded), timed inside the page
@@ -19,7 +22,11 @@
    event decoded and drawn (target p50 <= 2 ms, p95 <= 8 ms with mnist-vae; p50 <= 4 ms, p95 <= 8 ms
    with the 64x64 shapes-beta-tcvae), page open -> decoder ready on a cold and a warm browser
    (targets 3 s and 1 s) with the bytes sent per page load, play's frames per second; beside
-   them the server path's release -> image.
+   them the server path's release -> image;
+6. the map in the page (benchmarks/browser_map.py): 70,000 points (switch, recolour, pan, lasso,
+   cursor -> decoded image, heap) beside the Plotly map, 1,000,000 random points (first frame,
+   frames while moving, every point after the view stops, a lasso over all -> indices in Python,
+   heap), and start -> first map drawn on a warm cache and on a fresh install.
 
 Times include the browser: Chromium runs with --disable-gpu, so WebGL (the map's scattergl) is
 drawn in software. The browser is started before the clock; the server's startup is not.
@@ -41,7 +48,7 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from benchmarks import browser_live
+from benchmarks import browser_live, browser_map
 from benchmarks.harness import ChromiumMissing, StreamlitServer, chromium_launch_options
 from benchmarks.load.process_stats import wait_until_idle
 from explorer.engine import RUNTIME_ENV, RUNTIMES
@@ -100,7 +107,7 @@ def fresh_cache_umap(browser, cache: Path, watcher: str | None, log: Path) -> di
     server = StreamlitServer(cache, log, watcher=watcher)
     try:
         healthy = server.wait_healthy()
-        page.goto(f"{server.url}/?map_method=UMAP")
+        page.goto(f"{server.url}/?map_method=UMAP&map_drawer=plotly")
         wait_title(page, "PCA", 180_000)
         pca = time.perf_counter() - server.started
         wait_title(page, "UMAP", 300_000)
@@ -165,7 +172,7 @@ def cold_start(browser, cache: Path, watcher: str | None, log: Path) -> tuple[fl
     try:
         healthy = server.wait_healthy()
         page.goto(f"{server.url}/")
-        wait_title(page, "PCA", 180_000)
+        browser_map.wait_map(page, 180_000)  # the WebGL map's first frame, to pixels
         return healthy, time.perf_counter() - server.started
     finally:
         page.close()
@@ -242,12 +249,18 @@ def main() -> None:
     parser.add_argument("--live", action="store_true",
                         help="only the decoder in the page (held drag, page open -> decoder ready, play) beside "
                              "the server path")
+    parser.add_argument("--map", action="store_true", help="only the map in the page (WebGL) beside the Plotly map")
+    parser.add_argument("--map-points", type=int, default=1_000_000, help="random points of the large map")
     parser.add_argument("--slider-runtimes", default=None,
                         help="only the slider, once per runtime named (e.g. onnxruntime,torch), alternating "
                              "in two rounds: the runtimes compared in one run")
     args = parser.parse_args()
     if args.slider_runtimes:
         compare_slider_runtimes(args)
+        return
+    if args.map:
+        with browser_session() as (browser, cache, log):
+            browser_map.report(browser_map.measure(browser, cache, log, args.map_points))
         return
     if args.live:
         with browser_session(without_wasm=True) as (browser, browser_without_wasm, cache, log):
@@ -259,6 +272,7 @@ def main() -> None:
         colds = [cold_start(browser, cache, args.watcher, log) for _ in range(args.cold_runs)]
         to_src, to_drawn = slider_moves(browser_without_wasm, cache, args.watcher, log, max(30, args.moves))
         live = live_decoding(browser, browser_without_wasm, cache, args.watcher, log)
+        the_map = browser_map.measure(browser, cache, log, args.map_points)
 
     def row(name: str, values: list[float], target: float | None, unit: str, judge: str = "p50") -> None:
         value = statistics.median(values) if judge == "p50" else max(values)
@@ -286,6 +300,7 @@ def main() -> None:
               "clicks on \"Compute map\" were lost (the old map came back); each switch is timed on the click "
               "that took effect.")
     browser_live.report(live)
+    browser_map.report(the_map)
 
 
 def compare_slider_runtimes(args) -> None:

@@ -185,6 +185,7 @@ export class ScatterView {
   }
 
   onView() {
+    this.lastViewAt = performance.now();
     for (const listener of this.listeners.view) listener();
     if (!this.quick) return;
     if (!this.moving) {
@@ -203,10 +204,12 @@ export class ScatterView {
     const token = this.settleToken;
     this.full.plot.subscribe("draw", () => {
       if (this.moving && token === this.settleToken) {
+        readPixel(this.full.renderer);
         this.full.canvas.style.visibility = "visible";
         this.quick.canvas.style.opacity = "0";
         this.moving = false;
-        for (const listener of this.listeners.settled) listener();
+        // from the last change of the view to every point drawn
+        for (const listener of this.listeners.settled) listener(performance.now() - this.lastViewAt);
       }
     }, 1);
     this.full.plot.set({ cameraView: view });

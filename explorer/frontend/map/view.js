@@ -90,6 +90,7 @@ class MapView {
     this.maskText = "";
     this.seq = 0;
     this.drawn = 0; // frames handed over, for tests
+    this.createdAt = performance.now();
   }
 
   attach(parent, component) {
@@ -135,6 +136,7 @@ class MapView {
     this.selector = new Selector();
     this.overlay.enableSelection((polygon) => this.select(polygon));
     this.scatter.on("view", () => this.overlay.place());
+    this.scatter.on("settled", (ms) => globalThis.__lxMap.timings.push({ what: "settle", ms }));
     const q = (s) => this.root.querySelector(s);
     this.cursor = new CursorFollower({
       decodedCanvas: q(".lx-decoded"), nearestCanvas: q(".lx-nearest"), decodedCaption: q(".lx-decoded-caption"),
@@ -220,6 +222,7 @@ class MapView {
     if (!this.data.projections.some((p) => p.key === key)) key = this.data.projections[0].key;
     const colouring = this.data.colourings.find((c) => c.name === colour) || this.data.colourings[0];
     const entry = await this.projection(key);
+    this.dataAt ??= performance.now(); // the first projection's arrays are here
     const values = colouring.per_projection
       ? entry.colours[colouring.array] || this.unmeasured()
       : this.base.arrays[colouring.array];
@@ -253,6 +256,9 @@ class MapView {
     this.drawn++;
     this.root.dataset.drawn = String(this.drawn);
     globalThis.__lxMap.timings.push({ what: changed ? "projection" : "colour", ms: drawn - started });
+    if (this.drawn === 1) {
+      globalThis.__lxMap.timings.push({ what: "first", ms: drawn - this.dataAt, since_mount: drawn - this.createdAt });
+    }
     if (byUser) this.component.setStateValue("view", { projection: key, colour: colouring.name });
   }
 
