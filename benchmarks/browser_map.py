@@ -107,18 +107,26 @@ def frame_times(page: Page, box: dict, moves: int = 40) -> list[float]:
     return [g for g in gaps if g < 2000]  # a pause between the two gestures is no frame
 
 
-def lasso(page: Page, box: dict, fraction: float, corners: int = 40) -> None:
-    """A lasso drawn by the mouse around the middle ``fraction`` of the map's box."""
+def lasso(page: Page, box: dict, fraction: float | None, corners: int = 40) -> None:
+    """A lasso drawn by the mouse: an ellipse around the middle ``fraction`` of the map's box, or
+    with None along the box's edges (around every point)."""
     page.locator('.lx-map .lx-modes button[data-mode="lasso"]').click()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    rx, ry = box["width"] * fraction / 2, box["height"] * fraction / 2
-    angles = np.linspace(0, 2 * np.pi, corners, endpoint=False)
-    page.mouse.move(cx + rx, cy)
+    if fraction is None:
+        x0, y0, x1, y1 = box["x"] + 3, box["y"] + 3, box["x"] + box["width"] - 3, box["y"] + box["height"] - 3
+        edge = np.linspace(0, 1, corners // 4, endpoint=False)
+        path = [(x0 + (x1 - x0) * t, y0) for t in edge] + [(x1, y0 + (y1 - y0) * t) for t in edge] + [
+            (x1 - (x1 - x0) * t, y1) for t in edge] + [(x0, y1 - (y1 - y0) * t) for t in edge]
+    else:
+        rx, ry = box["width"] * fraction / 2, box["height"] * fraction / 2
+        angles = np.linspace(0, 2 * np.pi, corners, endpoint=False)
+        path = [(cx + rx * np.cos(a), cy + ry * np.sin(a)) for a in angles]
+    page.mouse.move(*path[0])
     page.evaluate("() => { window.__up = null; document.addEventListener('pointerup', e => { window.__up = "
                   "[performance.now(), Date.now()]; }, {capture: true, once: true}); }")
     page.mouse.down()
-    for a in angles[1:]:
-        page.mouse.move(cx + rx * np.cos(a), cy + ry * np.sin(a))
+    for point in path[1:]:
+        page.mouse.move(*point)
     page.mouse.up()
 
 
@@ -251,7 +259,7 @@ def million(browser: Browser, cache: Path, log: Path, figures: Figures, points: 
         to_python = []
         for _ in range(3):
             before = page.locator("text=/Python received/").count() and page.locator("text=/Python received/").inner_text()
-            lasso(page, box, 1.9)  # around the whole box: every point inside
+            lasso(page, box, None)  # along the box's edges: every point inside
             page.wait_for_function("b => { const e = [...document.querySelectorAll('p')].find(p => "
                                    "p.innerText.startsWith('Python received')); return e && e.innerText !== b; }",
                                    arg=before or "", timeout=120_000)

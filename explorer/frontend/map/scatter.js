@@ -14,18 +14,19 @@
  * given the same camera and draws every point once.
  *
  * Gotchas of regl-scatterplot 1.16 met here: draw() turns typed arrays into one JS array per point
- * and rejects a call while another is running (draws are queued, the latest wins); its spatial
- * index is built in a worker by default, which at a million points did not finish in one run, so
- * it is built on the main thread (spatialIndexUseWorker: false) and kept per projection; its draw()
- * promise and "draw" event do not mean the pixels are there with SwiftShader: whenDrawn() reads
- * a pixel back.
+ * (so the points are handed over as those arrays, made once and rewritten in place) and rejects a
+ * call while another is running (draws are queued); its spatial index (KDBush, built in a worker
+ * by default, which at a million points did not finish in one run, or on the main thread in about
+ * a second) serves only its own hover and lasso, which this map does not use, so it is handed an
+ * empty one; its draw() promise and "draw" event do not mean the pixels are there with
+ * SwiftShader: whenDrawn() reads a pixel back.
  */
 import { PointGrid } from "./grid.js";
 import { createDirectRenderer } from "./renderer.js";
 import { createScatterplot } from "./vendor/regl-scatterplot.js";
 
 export const LOD_POINTS = 250_000; // above this, a subsample is drawn while the view moves
-export const QUICK_POINTS = 120_000; // the subsample's size
+export const QUICK_POINTS = 80_000; // the subsample's size
 const SETTLE_MS = 120; // the view is still when it has not changed for this long
 const DIM = 0.12; // opacity of points outside a selection
 const SHOWN = 0.85; // opacity of the others
@@ -48,7 +49,6 @@ export class ScatterView {
     this.settleTimer = 0;
     this.listeners = { view: new Set(), settled: new Set() };
     this.queue = { full: Promise.resolve(), quick: Promise.resolve() };
-    this.spatial = new Map(); // projection key -> [full index, quick index]
     this.active.plot.subscribe("view", () => this.onView());
     if (this.quick) this.quick.canvas.style.opacity = "0";
   }
@@ -109,11 +109,8 @@ export class ScatterView {
     const { plot } = this[which];
     const run = async () => {
       const rows = this.fill(which, layer, subset);
-      const indexKey = `${layer.key}:${which}`;
-      const spatialIndex = this.spatial.get(indexKey);
       plot.set({ pointColor: palette });
-      await plot.draw(rows, { zDataType: "categorical", wDataType: "categorical", spatialIndex });
-      if (!spatialIndex) this.spatial.set(indexKey, plot.get("spatialIndex"));
+      await plot.draw(rows, { zDataType: "categorical", wDataType: "categorical", spatialIndex: emptyIndex() });
       if (newProjection) plot.reset({ preventEvent: true });
     };
     // the library refuses a draw while one runs: chain them
@@ -283,4 +280,18 @@ export function stratifiedSample(positions, budget = QUICK_POINTS) {
 export function readPixel(renderer) {
   const gl = renderer.regl._gl;
   gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
+}
+
+/**
+ * A KDBush index (the library's format, version 1, Float64 coordinates) of no points: the
+ * library's hover and lasso find nothing in it, and nothing else of the library reads it.
+ */
+export function emptyIndex() {
+  const data = new ArrayBuffer(8);
+  const bytes = new Uint8Array(data);
+  bytes[0] = 0xdb; // KDBush's magic
+  bytes[1] = (1 << 4) | 8; // version 1, Float64Array
+  new Uint16Array(data, 2, 1)[0] = 16; // node size
+  new Uint32Array(data, 4, 1)[0] = 0; // no items
+  return data;
 }

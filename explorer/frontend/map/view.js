@@ -170,6 +170,12 @@ class MapView {
     const codes = this.base.arrays.codes;
     this.codes = codes ? { codes, dtype: this.base.dtypes.codes, dim: this.base.shapes.codes[1] } : null;
     this.images = this.data.images ? new ImageBlocks(this.data.images) : null;
+    // nothing to show for what the server did not send: no decoder, no images
+    q(".lx-nearest").closest("figure").hidden = !this.images;
+    if (!this.data.decoder) {
+      q(".lx-decoded").hidden = true;
+      q(".lx-decoded-caption").textContent = "No decoder in this page: click the map to pin a code instead.";
+    }
   }
 
   setMode(mode) {
@@ -284,16 +290,18 @@ class MapView {
     this.applySelection(mask, true);
   }
 
-  applySelection(mask, byUser) {
+  async applySelection(mask, byUser) {
     this.mask = mask;
     this.maskText = mask ? maskToBase64(mask) : "";
-    this.shownFlags = this.flags();
     this.seq++;
     if (byUser) {
       // the sequence names this page load too: a new page's first selection is never taken for an old one
       this.component.setStateValue("selection", { mask: this.maskText, count: this.selectedCount(),
         seq: `${performance.timeOrigin}:${this.seq}`, projection: this.shown.projection });
+      // let the selection leave for the server before the dimmed redraw takes the main thread
+      await new Promise((resolve) => setTimeout(resolve, 30));
     }
+    this.shownFlags = this.flags();
     return this.show(this.shown.projection, this.shown.colour);
   }
 
