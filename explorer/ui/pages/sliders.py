@@ -17,7 +17,7 @@ from explorer import disentangle, latent
 from explorer.frontend import sliders as live, status
 from explorer.indices import index_caption
 from explorer.slider_bounds import code_from_text, code_text, slider_bounds, slider_decimals, slider_start
-from explorer.ui import dataset_cache, display, session
+from explorer.ui import dataset_cache, display, handoffs, session
 
 MODES = {"prior": "prior ±3σ", "percentile": "1st–99th percentile of the codes", "minmax": "min–max of the codes"}
 TOP_SLIDERS = 8  # shown at once; the rest wait in an expander
@@ -152,6 +152,13 @@ elif any(slider_key(d) not in st.session_state for d in range(dim_count)):
 if clipped.any():
     st.caption(f"{int(clipped.sum())} of this code's values lie outside the {MODES[mode]} range; "
                "their sliders start at the nearest end.")
+
+pins = handoffs.get_pins(engine, dataset)
+if pins:
+    pinned = np.clip(pins[-1].code, bounds[:, 0], bounds[:, 1])
+    st.button(f"Set the sliders to the code pinned on the Map ({pins[-1].where})", on_click=set_code, args=(pinned,),
+              icon="📍", help="A click on the Map pins the code under the cursor; values outside the sliders' "
+                             "ranges go to the nearest end.")
 
 measure = "KL" if dataset_codes.logvar is not None else "var"
 labels = [f"{measure} {value:.3g}" for value in importance]
