@@ -150,7 +150,7 @@ def webgl_70k(browser: Browser, server: StreamlitServer, query: str, figures: Fi
         page.wait_for_selector('.lx-map .lx-tabs button[data-projection="umap"]', timeout=900_000)
         settle(page)
         count = page.evaluate(f"() => {VIEW}.count")
-        figures.notes.append(f"WebGL map: {count:,} points (shapes:70000, shapes-vae codes), PCA and UMAP")
+        figures.notes.append(f"WebGL map: {count:,} points (shapes, shapes-vae codes), PCA and UMAP")
         switches = []
         for method in ["pca", "umap"] * 6:
             switches.append(page.evaluate(CLICK_TO_DRAWN, [f'.lx-tabs button[data-projection="{method}"]', None]))
@@ -167,6 +167,7 @@ def webgl_70k(browser: Browser, server: StreamlitServer, query: str, figures: Fi
         lassos, workers = [], []
         for _ in range(3):
             page.locator(".lx-map .lx-clear").click()
+            page.wait_for_selector("text=/Nothing selected yet/", timeout=120_000)
             settle(page)
             lasso(page, box, 0.7)
             summary = page.wait_for_function(
@@ -194,11 +195,11 @@ def webgl_70k(browser: Browser, server: StreamlitServer, query: str, figures: Fi
 TITLE = "() => document.querySelector('[data-testid=\"stPlotlyChart\"] .js-plotly-plot .gtitle')?.textContent || ''"
 
 
-def plotly_70k(browser: Browser, server: StreamlitServer, query: str, figures: Figures) -> None:
+def plotly_70k(browser: Browser, server: StreamlitServer, query: str, figures: Figures, count: int = 70_000) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(f"{server.url}/?{query}&map_drawer=plotly")
-        page.wait_for_function(f"() => ({TITLE})().includes('of 70,000 codes')", timeout=600_000)
+        page.wait_for_function(f"() => ({TITLE})().includes('of {count:,} codes')", timeout=600_000)
         settle(page)
         switches = []
         for label in ["PCA", "UMAP"] * 2:

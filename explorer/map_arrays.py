@@ -138,7 +138,10 @@ def scale_steps(stops: Sequence[str], count: int) -> list[str]:
 
 # --- selections ----------------------------------------------------------------------------------
 def indices_from_mask(text: str, count: int) -> np.ndarray:
-    """The page's selection (base64 of a bitmask, bit i of byte i >> 3 for point i) as indices."""
+    """The page's selection (base64 of a bitmask, bit i of byte i >> 3 for point i) as indices;
+    an empty text is an empty selection."""
+    if not text:
+        return np.zeros(0, dtype=np.int64)
     raw = np.frombuffer(b64decode(text or "", validate=True), dtype=np.uint8)
     if len(raw) != (count + 7) // 8:
         raise ValueError(f"a selection of {len(raw)} bytes does not fit a map of {count:,} points")

@@ -71,6 +71,7 @@ def test_selection_masks_and_link_text_round_trip():
     assert map_arrays.indices_to_ranges(indices) == "0,3,9-11,99"
     np.testing.assert_array_equal(map_arrays.ranges_to_indices("0,3,9-11,99", 100), indices)
     assert map_arrays.indices_to_ranges([]) == ""
+    assert len(map_arrays.indices_from_mask("", 100)) == 0  # "Clear selection" in the page
     with pytest.raises(ValueError, match="outside 0-99"):
         map_arrays.ranges_to_indices("5-100", 100)
     with pytest.raises(ValueError, match="not an index"):
