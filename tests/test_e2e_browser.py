@@ -143,8 +143,12 @@ def test_every_page_opens_and_runs_clean(page, server, path):
         expect(content).to_be_attached()
     else:
         expect(content).to_be_visible()
-    if path in ("interpolate", "anomaly"):  # their charts are drawn, not just sent
+    if path == "anomaly":  # its charts are drawn, not just sent
         expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible()
+    if path in ("map", "interpolate"):  # the WebGL map drawn (on Interpolate with the path over it)
+        expect(page.locator(".lx-map[data-drawn]").first).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    if path == "interpolate":
+        expect(page.locator(".lx-map .lx-path")).to_have_count(1)
     settle(page)
     # something drawn; waited for, not counted: on a busy machine the browser may still be turning
     # the finished run's elements from skeletons into pictures

@@ -92,9 +92,9 @@ export function describe(found, method) {
   if (method === "latent") return "The map is the latent plane: the code is the position itself.";
   if (method === "pca") {
     return `PCA's exact inverse: the code on the plane of the two principal axes. Nearest real image `
-      + `${found.away.toFixed(1)}× the map's typical neighbour spacing away.`;
+      + `${found.away.toFixed(1)}× the map's typical spacing between neighbours away.`;
   }
   const trust = found.away <= 1 ? "among the data" : found.away <= 3 ? "near the data" : "off the data: the map has no inverse here";
   return `Blended from the ${method === "tsne" ? "t-SNE" : "UMAP"} map's 8 nearest points' codes (weights 1/distance²). `
-    + `Nearest real point ${found.away.toFixed(1)}× the typical neighbour spacing away: ${trust}.`;
+    + `Nearest real point ${found.away.toFixed(1)}× the map's typical spacing between neighbours away: ${trust}.`;
 }

@@ -5,6 +5,7 @@
  * and nearest image are looked up with, at display rate, never the scatter library's hover.
  */
 const POINTS_PER_CELL = 4; // the mean number of points in a cell; rings stay small
+const SPACING_K = 8; // the neighbour whose distance is the map's typical spacing (as many as the inverse blends)
 
 export class PointGrid {
   /**
@@ -90,15 +91,19 @@ export class PointGrid {
     return { indices: bestIndex, distances };
   }
 
-  /** The median distance from a point to its nearest neighbour, on a sample: the map's own scale. */
+  /**
+   * The median distance from a point to its SPACING_K-th nearest neighbour, on a sample: the map's
+   * own scale (the k-th, not the first: maps stack points on top of each other, and distances of
+   * zero would make every cursor look far from the data).
+   */
   meanSpacing(sample = 400) {
     const n = this.count;
     if (n < 2) return 1;
     const step = Math.max(1, Math.floor(n / sample));
     const found = [];
     for (let i = 0; i < n; i += step) {
-      const { distances } = this.nearest(this.positions[2 * i], this.positions[2 * i + 1], 2);
-      if (Number.isFinite(distances[1])) found.push(distances[1]);
+      const { distances } = this.nearest(this.positions[2 * i], this.positions[2 * i + 1], SPACING_K + 1);
+      if (Number.isFinite(distances[SPACING_K])) found.push(distances[SPACING_K]);
     }
     found.sort((a, b) => a - b);
     return found[Math.floor(found.length / 2)] || 1;

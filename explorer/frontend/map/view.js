@@ -193,11 +193,13 @@ class MapView {
       button.textContent = p.label;
       button.dataset.projection = p.key;
       button.setAttribute("role", "tab");
+      button.setAttribute("aria-selected", String(p.key === this.shown?.projection));
       button.addEventListener("click", () => this.show(p.key, this.shown.colour, true));
       return button;
     }));
     const select = this.root.querySelector(".lx-colour select");
     select.replaceChildren(...this.data.colourings.map((c) => new Option(c.title, c.name)));
+    if (this.shown) select.value = this.shown.colour; // rebuilt: keep what is shown
   }
 
   /** The projection's arrays, fetched once per URL (the URL names their content). */
