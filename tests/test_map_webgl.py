@@ -84,6 +84,8 @@ def test_choosing_plotly_draws_the_plotly_map():
     figure = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "codes" in c.proto.spec)
     assert "PCA" in figure["layout"]["title"]["text"]
     assert any("Drawn with Plotly, as chosen" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Draw with WebGL in the page").click().run()
+    assert len(map_components(at)) == 1 and not at.exception  # and back, in the same session
 
 
 def pin_one(at: AppTest, code: np.ndarray, where: str = "PCA (1.00, 2.00)") -> None:

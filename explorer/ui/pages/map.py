@@ -40,6 +40,10 @@ def selection_to_link(indices) -> None:
         st.query_params.pop(SELECTION_LINK_KEY, None)
 
 
+def choose_drawer(drawer: str) -> None:
+    st.query_params[map_webgl.DRAWER_KEY] = drawer
+
+
 engine, dataset = session.page_start("Map")
 codes = dataset_cache.dataset_codes(engine, dataset)
 why_not_webgl = map_webgl.unavailable()
@@ -128,8 +132,9 @@ if not why_not_webgl:
                        selection=selection, params=values, kept=measured, on_view=on_view,
                        on_selection=on_selection, on_pin=on_pin)
         st.caption("Drag to pan, wheel to zoom; Box and Lasso select points (every point is tested); the decoded "
-                   "image under the cursor is drawn beside the map. "
-                   + (f"Drawn with WebGL in the page. [Draw with Plotly instead](?{map_webgl.DRAWER_KEY}=plotly)"))
+                   "image under the cursor is drawn beside the map; a click pins its code. Drawn with WebGL in "
+                   "the page.")
+        st.button("Draw with Plotly instead", on_click=choose_drawer, args=("plotly",), key="map-drawer")
 else:
     upload = None
     if upload_code is not None:
@@ -155,8 +160,10 @@ else:
                                 "toImageButtonOptions": {"filename": f"map-{drawn}", "scale": 2}})
         st.caption("Click, box or lasso points to select them; double-click empty space to clear. The camera in the "
                    "chart's toolbar saves it as PNG. "
-                   + ("Drawn with Plotly, as chosen: [draw with WebGL in the page](?map_drawer=webgl)."
-                      if why_not_webgl == "Plotly was chosen" else f"Drawn with Plotly: {why_not_webgl}."))
+                   + ("Drawn with Plotly, as chosen." if why_not_webgl == "Plotly was chosen"
+                      else f"Drawn with Plotly: {why_not_webgl}."))
+        if why_not_webgl == "Plotly was chosen":
+            st.button("Draw with WebGL in the page", on_click=choose_drawer, args=("webgl",), key="map-drawer")
 
 with (chart if why_not_webgl else st.container()):
     # after the map: its figures take a second or two the first time, and the map need not wait
