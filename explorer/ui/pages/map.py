@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from explorer import map_arrays, map_points, projection, render
 from explorer.indices import evenly_spaced, index_caption
@@ -82,9 +83,9 @@ with controls:
                           horizontal=True, key="map_colour", bind="query-params",
                           help="The label, the reconstruction error, how much of each point's code neighbourhood "
                                "the map keeps, or one of the dataset's ground-truth factors.")
-    else:  # the map's own toolbar switches colourings; the link keeps the last one
-        colour = st.query_params.get("map_colour", colour_options[0])
-        colour = colour if colour in colour_options else colour_options[0]
+    else:  # the map's own toolbar switches colourings; the link keeps the last one, by its shown name as the radio
+        named = {COLOURS.get(c, c): c for c in colour_options}
+        colour = named.get(st.query_params.get("map_colour", ""), colour_options[0])
 
 try:
     state = map_jobs.current_map(engine, dataset, codes, choice)
@@ -101,7 +102,10 @@ def on_view(view: dict) -> None:
     if method in offered and len(offered) > 1:
         st.session_state["map_method"] = method
     if shown_colour in colour_options:
-        st.query_params["map_colour"] = shown_colour
+        try:
+            st.query_params["map_colour"] = COLOURS.get(shown_colour, shown_colour)
+        except StreamlitAPIException:  # still bound to the Plotly map's radio in this session
+            st.session_state["map_colour"] = shown_colour
 
 
 def on_selection(indices) -> None:
