@@ -19,6 +19,6 @@ def waypoint_table(waypoints: np.ndarray) -> pd.DataFrame:
 
 
 def play_path(decoding: Decoding, waypoints: np.ndarray, method: str, steps: int) -> None:
-    mount("path", {"decoder": decoding.offer.spec(), "known": decoding.known, "waypoints": waypoint_table(waypoints),
+    mount("path", {"decoder": decoding.offer.spec(), "waypoints": waypoint_table(waypoints),
                    "method": method, "steps": int(steps)},
           key=KEY, on_status_change=take_status(KEY))

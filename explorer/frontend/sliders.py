@@ -57,7 +57,7 @@ def live_sliders(decoding: Decoding, rows: pd.DataFrame, values: np.ndarray, sta
         if code is not None:
             on_release(code)
 
-    mount("sliders", {"decoder": decoding.offer.spec(), "known": decoding.known, "rows": rows,
+    mount("sliders", {"decoder": decoding.offer.spec(), "rows": rows,
                       "values": [float(v) for v in values], "start": [float(v) for v in start],
                       "revision": int(revision), "top": TOP},
           key=KEY, on_values_change=released, on_status_change=take_status(KEY))

@@ -4,7 +4,7 @@
  * slider is let go (for the link, Reset and the rest of the page), and its answer does not
  * redraw the picture. Play sweeps one dimension back and forth, decoded frame by frame.
  *
- * data: {decoder, known, rows (Arrow table: dim, low, high, step, decimals, label; most
+ * data: {decoder, rows (Arrow table: dim, low, high, step, decimals, label; most
  * important first), values, start, revision, top}. A new `revision` means the server set the
  * values (a new start code): the page takes them; otherwise it keeps its own.
  */
@@ -55,9 +55,13 @@ export class SlidersView {
       this.show(performance.now());
       this.release();
     });
-    this.decoder = readyDecoder(data.decoder, data.known, host.setStateValue);
-    this.decoder.then(() => this.show(performance.now()), (error) => {
-      this.note.textContent = `The page cannot decode: ${error.message || error}`;
+    this.note.textContent = "Loading the decoder into this page…";
+    this.decoder = readyDecoder(data.decoder, host.setStateValue);
+    this.decoder.then(() => {
+      this.note.textContent = "";
+      return this.show(performance.now());
+    }, (error) => {
+      this.note.textContent = `This page cannot decode (${error.message || error}); the server takes over.`;
     });
   }
 
