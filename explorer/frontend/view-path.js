@@ -33,7 +33,7 @@ export class PathView {
     this.playButton.addEventListener("click", () => (this.playback.running ? this.stop() : this.play()));
     this.scrubber.addEventListener("input", (event) => {
       this.stop();
-      this.showStep(Number(this.scrubber.value), event.timeStamp);
+      this.showStep(Number(this.scrubber.value), event.timeStamp).catch(() => {}); // the note says why
     });
     this.note.textContent = "Loading the decoder into this page…";
     this.decoder = readyDecoder(data.decoder, host.setStateValue);
@@ -55,7 +55,7 @@ export class PathView {
     this.legs = waypoints.length - 1;
     this.scrubber.max = String(this.legs * this.steps);
     this.playback.periodMs = 2 * LEG_MS * this.legs; // there and back
-    this.showStep(0, performance.now());
+    this.showStep(0, performance.now()).catch(() => {}); // a page that cannot decode says so in its note
   }
 
   /** Step k of the grid: position k / steps on the path. */

@@ -43,7 +43,7 @@ export class SlidersView {
     this.revision = data.revision;
     this.panel = new SliderPanel(left, rows, {
       top: data.top, values: data.values,
-      onInput: (dim, at) => this.show(at),
+      onInput: (dim, at) => this.redraw(at),
       onRelease: () => this.release(),
     });
     for (const row of rows) this.dimension.append(new Option(row.label, String(row.dim)));
@@ -52,7 +52,7 @@ export class SlidersView {
     this.playButton.addEventListener("click", () => (this.playback.running ? this.stopPlaying() : this.startPlaying()));
     this.resetButton.addEventListener("click", () => {
       this.panel.setValues(this.start);
-      this.show(performance.now());
+      this.redraw(performance.now());
       this.release();
     });
     this.note.textContent = "Loading the decoder into this page…";
@@ -71,7 +71,7 @@ export class SlidersView {
       this.revision = data.revision;
       this.stopPlaying(false);
       this.panel.setValues(data.values);
-      this.show(performance.now());
+      this.redraw(performance.now());
     }
   }
 
@@ -83,6 +83,11 @@ export class SlidersView {
       this.picture.draw(pixels);
       trace("drawn", { view: "sliders", seq, inputAt, drawnAt: performance.now(), code, pixels });
     });
+  }
+
+  /** show(), for callers that do not wait: a page that cannot decode has said so in its note. */
+  redraw(inputAt) {
+    this.show(inputAt).catch(() => {});
   }
 
   /** The values, to the server: when a slider is let go, on Reset, when playback stops. */
