@@ -14,8 +14,8 @@
 3. cold server, warm disk cache: the server stopped and started again on the cache filled by 1
    and 2, the browser on "/" (the Map, PCA, drawn in the page): time until the map is drawn
    (target <= 10 s);
-4. the server's slider -> new image: on the Sliders page in a Chromium with WebAssembly off (so the
-   app decodes on the server), a key press on the focused slider thumb to the moment the decoded
+4. the server's slider -> new image: on the Sliders page with WebAssembly hidden from the page (an
+   init script; so the app decodes on the server), a key press on the focused slider thumb to the moment the decoded
    image's ``src`` changes (and to the moment the new picture is decoded), timed inside the page
    with ``performance.now()`` and a MutationObserver (target p50 <= 100 ms);
 5. the decoder in the page (benchmarks/browser_live.py): a held-down drag on Sliders, every input
@@ -49,7 +49,7 @@ from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from benchmarks import browser_live, browser_map
-from benchmarks.harness import ChromiumMissing, StreamlitServer, chromium_launch_options
+from benchmarks.harness import HIDE_WASM, ChromiumMissing, StreamlitServer, chromium_launch_options
 from benchmarks.load.process_stats import wait_until_idle
 from explorer.engine import RUNTIME_ENV, RUNTIMES
 from explorer.projection import label as method_label
@@ -182,6 +182,7 @@ def cold_start(browser, cache: Path, watcher: str | None, log: Path) -> tuple[fl
 def slider_moves(browser, cache: Path, watcher: str | None, log: Path, moves: int,
                  runtime: str | None = None) -> tuple[list[float], list[float]]:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.add_init_script(HIDE_WASM)  # the server's slider: the page cannot decode
     server = StreamlitServer(cache, log, watcher=watcher, env={RUNTIME_ENV: runtime} if runtime else None)
     try:
         server.wait_healthy()
@@ -208,34 +209,31 @@ def slider_moves(browser, cache: Path, watcher: str | None, log: Path, moves: in
 
 
 @contextlib.contextmanager
-def browser_session(without_wasm: bool = False):
-    """(browser, an empty disk cache for the servers, the servers' log file), and with
-    ``without_wasm`` a second Chromium with WebAssembly switched off; all gone afterwards."""
+def browser_session():
+    """(browser, an empty disk cache for the servers, the servers' log file); all gone afterwards."""
     log = Path(tempfile.gettempdir()) / "bench_browser_server.log"
     log.write_text("")
     cache = Path(tempfile.mkdtemp(prefix="bench-browser-cache-"))
     try:
         with sync_playwright() as p:
             try:
-                browsers = [p.chromium.launch(**chromium_launch_options(wasm=wasm))
-                            for wasm in ([True, False] if without_wasm else [True])]
+                browser = p.chromium.launch(**chromium_launch_options())
             except ChromiumMissing as e:
                 sys.exit(str(e))
             try:
-                yield (*browsers, cache, log)
+                yield browser, cache, log
             finally:
-                for browser in browsers:
-                    browser.close()
+                browser.close()
     finally:
         shutil.rmtree(cache, ignore_errors=True)
 
 
-def live_decoding(browser, browser_without_wasm, cache: Path, watcher: str | None, log: Path) -> list:
+def live_decoding(browser, cache: Path, watcher: str | None, log: Path) -> list:
     """The in-page decoder's figures (benchmarks/browser_live.py), on a server of its own."""
     server = StreamlitServer(cache, log, watcher=watcher)
     try:
         server.wait_healthy()
-        return browser_live.measure(browser, browser_without_wasm, server)
+        return browser_live.measure(browser, server)
     finally:
         server.stop()
 
@@ -263,15 +261,15 @@ def main() -> None:
             browser_map.report(browser_map.measure(browser, cache, log, args.map_points))
         return
     if args.live:
-        with browser_session(without_wasm=True) as (browser, browser_without_wasm, cache, log):
-            browser_live.report(live_decoding(browser, browser_without_wasm, cache, args.watcher, log))
+        with browser_session() as (browser, cache, log):
+            browser_live.report(live_decoding(browser, cache, args.watcher, log))
         return
     rows = []
-    with browser_session(without_wasm=True) as (browser, browser_without_wasm, cache, log):
+    with browser_session() as (browser, cache, log):
         fresh = fresh_cache_umap(browser, cache, args.watcher, log)
         colds = [cold_start(browser, cache, args.watcher, log) for _ in range(args.cold_runs)]
-        to_src, to_drawn = slider_moves(browser_without_wasm, cache, args.watcher, log, max(30, args.moves))
-        live = live_decoding(browser, browser_without_wasm, cache, args.watcher, log)
+        to_src, to_drawn = slider_moves(browser, cache, args.watcher, log, max(30, args.moves))
+        live = live_decoding(browser, cache, args.watcher, log)
         the_map = browser_map.measure(browser, cache, log, args.map_points)
 
     def row(name: str, values: list[float], target: float | None, unit: str, judge: str = "p50") -> None:
@@ -309,11 +307,10 @@ def compare_slider_runtimes(args) -> None:
     if unknown:
         sys.exit(f"unknown runtime(s) {', '.join(unknown)}; known: {', '.join(RUNTIMES)}")
     times: dict[str, list[float]] = {r: [] for r in runtimes}
-    with browser_session(without_wasm=True) as (_, browser_without_wasm, cache, log):
+    with browser_session() as (browser, cache, log):
         for _ in range(2):  # alternating rounds: a change in the machine's load hits both
             for runtime in runtimes:
-                times[runtime] += slider_moves(browser_without_wasm, cache, args.watcher, log,
-                                               max(30, args.moves) // 2, runtime)[1]
+                times[runtime] += slider_moves(browser, cache, args.watcher, log, max(30, args.moves) // 2, runtime)[1]
     print(f"\nslider key -> new picture decoded, by the server's runtime ({os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f})")
     for runtime, values in times.items():

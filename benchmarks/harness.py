@@ -50,9 +50,12 @@ def find_chromium() -> str:
 
 # WebAssembly switched off (no `WebAssembly` object in pages): the in-page decoder cannot run, so
 # the app falls back to decoding on the server. V8 without its compilers (jitless) has no
-# WebAssembly; it is what Chromium's "Don't allow sites to use the V8 optimizer" setting does.
-# (--js-flags=--noexpose_wasm no longer hides WebAssembly in Chromium 156.)
+# WebAssembly; it is what Chromium's "Don't allow sites to use the V8 optimizer" setting does
+# (--js-flags=--noexpose_wasm no longer exists in Chromium 156's V8). Jitless JavaScript is slow,
+# so the benchmarks that time the server's path hide WebAssembly with HIDE_WASM instead.
 WASM_OFF_ARGS = ["--js-flags=--jitless"]
+# An init script for a context: no WebAssembly in its pages, JavaScript at full speed.
+HIDE_WASM = "delete globalThis.WebAssembly;"
 
 
 def chromium_launch_options(executable: str | None = None, wasm: bool = True) -> dict:

@@ -1,14 +1,15 @@
-"""The Sliders and Interpolate pages in Streamlit's simulated browser, where no JavaScript runs:
-the server path stays whole there (sliders decoded on the server, the code kept in the link),
-the model card says which way the session decodes, and once the page has reported what it can
-do (simulated here as the page's component would record it), the pages hand their sliders and
-their player to the page."""
+"""The Sliders and Interpolate pages in Streamlit's simulated browser, where no JavaScript runs
+and no browser sent a User-Agent: the server path stays whole there (sliders decoded on the
+server, the code kept in the link) and the model card says so. With a browser (simulated: the
+check that one is connected answers yes), the pages hand their sliders and their player to the
+page at once, and a report from the page that it cannot decode sends them back to the server."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer import slider_bounds
@@ -30,6 +31,12 @@ def open_page(page: str, reports: status.Reports | None = None, **params) -> App
     return at
 
 
+@pytest.fixture
+def with_browser(monkeypatch):
+    """As if a browser had opened the session (AppTest runs the app in this process)."""
+    monkeypatch.setattr(status, "browser_connected", lambda: True)
+
+
 def card(at: AppTest) -> str:
     return " ".join(c.value for c in at.sidebar.caption)
 
@@ -45,57 +52,56 @@ def components(at: AppTest) -> dict[str, dict]:
     return found
 
 
-def page_sha() -> str:
-    return decoders.page_decoder(open_model(ROOT / "checkpoints" / MODEL)).sha256
+def slider_values(at: AppTest) -> np.ndarray:
+    values = {int(s.label.split(" ")[0][1:]): s.value for s in at.slider}
+    return np.array([values[d] for d in range(len(values))])
 
 
-def test_without_the_page_the_sliders_decode_on_the_server_and_the_link_keeps_the_code():
+def test_without_a_browser_the_sliders_decode_on_the_server_and_the_link_keeps_the_code():
     at = open_page("sliders", sliders_i="123")
-    assert "decoding in this page: loading the decoder…" in card(at)
-    probe = components(at)
-    assert list(probe) == ["live-status"] and probe["live-status"]["decoder"]["hash"] == page_sha()
-    assert len(at.slider) == 16 and any("Decoded on the server until" in c.value for c in at.caption)
+    assert f"decodes on the server: {status.NO_BROWSER}" in card(at)
+    assert components(at) == {}  # nothing to load into a page
+    assert len(at.slider) == 16 and any(c.value.startswith("Decoded on the server") for c in at.caption)
 
     top = at.slider[0]
     moved = top.max if top.value < (top.min + top.max) / 2 else top.min
     top.set_value(moved).run()
     linked = slider_bounds.code_from_text(at.query_params["sliders_z"], 16)
-    dim = int(top.label.split(" ")[0][1:])
-    assert linked[dim] == moved
+    np.testing.assert_allclose(linked, slider_values(at), rtol=1e-5)
+    assert linked[int(top.label.split(" ")[0][1:])] == moved
 
     again = open_page("sliders", sliders_i="123", sliders_z=at.query_params["sliders_z"])
-    values = {int(s.label.split(" ")[0][1:]): s.value for s in again.slider}
-    np.testing.assert_allclose([values[d] for d in range(16)], linked, rtol=1e-5)
+    np.testing.assert_allclose(slider_values(again), linked, rtol=1e-5)  # a shared link starts there
 
 
-def test_once_the_page_decodes_the_sliders_are_the_pages():
-    reports = status.Reports(runtime="onnxruntime-web 1.31.1", decoders={page_sha(): None})
-    at = open_page("sliders", reports, sliders_i="123")
-    assert "decodes **in this page** as you drag (onnxruntime-web 1.31.1" in card(at)
+def test_with_a_browser_the_sliders_are_the_pages(with_browser):
+    at = open_page("sliders", sliders_i="123")
+    assert "Sliders and Interpolate's player decode **in this page** (onnxruntime-web" in card(at)
     assert not at.slider  # the page draws them
-    live = components(at)["live-sliders"]
-    assert live["view"] == "sliders" and live["known"] == "ok" and live["top"] == 8
-    code = open_page("sliders", sliders_i="123").session_state["sliders_code"]
-    np.testing.assert_allclose(live["values"], code)  # the sample's code, as the server path starts
+    mounted = components(at)
+    sha = decoders.page_decoder(open_model(ROOT / "checkpoints" / MODEL)).sha256
+    assert mounted["live-status"]["decoder"]["hash"] == sha  # loads the decoder on any page
+    (live,) = [data for key, data in mounted.items() if key.startswith("live-sliders-")]
+    assert live["view"] == "sliders" and live["decoder"]["hash"] == sha and live["top"] == 8
+    np.testing.assert_allclose(live["values"], at.session_state["sliders_code"])
+    np.testing.assert_allclose(live["values"], live["start"])  # the sample's code, clipped to the sliders
 
 
-def test_where_the_page_cannot_decode_the_server_does_and_says_why():
-    reports = status.Reports(runtime_off="WebAssembly is off in this browser")
-    at = open_page("sliders", reports)
+def test_where_the_page_cannot_decode_the_server_does_and_says_why(with_browser):
+    at = open_page("sliders", status.Reports(runtime_off="WebAssembly is off in this browser"))
     assert "decodes on the server: WebAssembly is off in this browser" in card(at)
-    assert components(at) == {}  # nothing is loaded into a page that cannot run it
+    assert components(at) == {}
     assert len(at.slider) == 16
     assert any(c.value == "Decoded on the server: WebAssembly is off in this browser." for c in at.caption)
 
 
-def test_interpolate_plays_its_path_in_the_page_once_the_page_decodes():
-    waiting = open_page("interpolate")
-    assert any("waiting for this page to load the decoder" in c.value for c in waiting.caption)
-
-    reports = status.Reports(runtime="onnxruntime-web 1.31.1", decoders={page_sha(): None})
-    at = open_page("interpolate", reports, interpolate_how="spherical (slerp)")
-    player = components(at)["live-path"]
+def test_interpolate_plays_its_path_in_the_page(with_browser):
+    at = open_page("interpolate", interpolate_how="spherical (slerp)")
+    (player,) = [data for key, data in components(at).items() if key.startswith("live-path-")]
     assert player["view"] == "path" and player["method"] == "slerp" and player["steps"] == 8
 
-    off = open_page("interpolate", status.Reports(runtime_off="WebAssembly is off in this browser"))
-    assert any("it cannot: WebAssembly is off in this browser" in c.value for c in off.caption)
+    sha = decoders.page_decoder(open_model(ROOT / "checkpoints" / MODEL)).sha256
+    failed = status.Reports(failed={sha: "onnxruntime-web could not run this decoder (bad op)"})
+    off = open_page("interpolate", failed)
+    assert not [key for key in components(off) if key.startswith("live-path")]
+    assert any("here it cannot: onnxruntime-web could not run this decoder (bad op)" in c.value for c in off.caption)

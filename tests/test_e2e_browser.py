@@ -235,7 +235,9 @@ def test_slider_changes_the_decoded_image(page_without_wasm, server):
     """The server's path: WebAssembly is off, so the sliders are Streamlit's, decoded on the server."""
     page = page_without_wasm
     open_page(page, server, "sliders")
-    expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("decodes on the server: WebAssembly is off")
+    # the page reports that it cannot decode, which reruns the app (JavaScript without its compilers is slow)
+    expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("decodes on the server: WebAssembly is off",
+                                                                      timeout=RUN_TIMEOUT_MS)
     settle(page)
     decoded = image_by_caption(page, "Decoded from the sliders")
     before_src = decoded.get_attribute("src")

@@ -88,35 +88,33 @@ def test_the_served_folder_stays_bounded(served, monkeypatch):
 OFFER = decoders.PageDecoder("a" * 64, 1000, 16, (1, 28, 28), "NCHW", (0.0, 1.0))
 
 
-def test_a_session_decodes_in_the_page_only_once_the_page_said_it_can():
-    reports = status.Reports()
-    waiting = status.decide(OFFER, reports)
-    assert not waiting.in_page and waiting.pending and waiting.known is None
-    assert "loading" in waiting.card_line()
+def test_a_session_with_a_browser_decodes_in_the_page_unless_the_page_said_it_cannot():
+    choice = status.decide(OFFER, status.Reports())
+    assert choice.in_page and choice.offer == OFFER
+    assert f"in this page** (onnxruntime-web {frontend.ort_version()}, WebAssembly)" in choice.card_line()
 
-    assert status.record(reports, {"hash": "a" * 64, "ok": True, "runtime": "onnxruntime-web 1.31.1"})
-    ready = status.decide(OFFER, reports)
-    assert ready.in_page and ready.known == "ok" and "onnxruntime-web 1.31.1" in ready.card_line()
-    assert "in this page" in ready.card_line()
+    reports = status.Reports()
+    assert status.record(reports, {"hash": "a" * 64, "ok": False, "runtime_ok": True, "reason": "unsupported op"})
+    choice = status.decide(OFFER, reports)
+    assert not choice.in_page and choice.card_line() == "decodes on the server: unsupported op"
+    assert status.decide(decoders.PageDecoder("b" * 64, 1, 16, (1, 28, 28), "NCHW", (0.0, 1.0)), reports).in_page
 
 
 def test_the_server_decodes_where_the_page_cannot_and_the_card_says_why():
-    failed = status.Reports()
-    status.record(failed, {"hash": "a" * 64, "ok": False, "runtime_ok": True, "reason": "unsupported op"})
-    choice = status.decide(OFFER, failed)
-    assert not choice.in_page and choice.known == "failed" and choice.card_line().endswith("unsupported op")
-
     off = status.Reports()
     status.record(off, {"hash": "b" * 64, "ok": False, "runtime_ok": False, "reason": "WebAssembly is off"})
     assert status.decide(OFFER, off).reason == "WebAssembly is off"  # for every decoder of the session
 
     not_exported = status.decide(decoders.NotInPage("the model could not be exported"), status.Reports())
-    assert not not_exported.in_page and not not_exported.pending and not_exported.offer is None
+    assert not not_exported.in_page and not_exported.offer is None
     missing = status.decide(OFFER, status.Reports(), "run `npm ci` in explorer/frontend")
     assert not missing.in_page and "npm ci" in missing.card_line()
+    no_browser = status.decide(OFFER, status.Reports(), browser=False)  # Streamlit's AppTest
+    assert not no_browser.in_page and no_browser.reason == status.NO_BROWSER
 
 
-@pytest.mark.parametrize("report", [None, "ok", [], {"ok": True}, {"hash": "short", "ok": True}, {"hash": 5}])
+@pytest.mark.parametrize("report", [None, "ok", [], {"ok": False}, {"hash": "short", "ok": False}, {"hash": 5},
+                                    {"hash": "a" * 64, "ok": True}, {"hash": "a" * 64}])
 def test_what_the_page_sends_about_its_decoder_is_checked(report):
     reports = status.Reports()
     assert not status.record(reports, report)
@@ -126,7 +124,7 @@ def test_what_the_page_sends_about_its_decoder_is_checked(report):
 def test_a_long_reason_from_the_page_is_cut():
     reports = status.Reports()
     status.record(reports, {"hash": "c" * 64, "ok": False, "reason": "x" * 10_000})
-    assert len(reports.decoders["c" * 64]) == status.MAX_REASON
+    assert len(reports.failed["c" * 64]) == status.MAX_REASON
 
 
 def test_streamlit_finds_the_component_in_the_installed_package():

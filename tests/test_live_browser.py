@@ -111,7 +111,7 @@ def hold_on_slider(page: Page, moves: int, step_px: float) -> None:
 def test_a_held_drag_is_decoded_in_the_page_and_the_release_reaches_python(page, server, engines):
     elsewhere = watch(page, server)
     open_live(page, server, "sliders", "sliders")
-    expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("decodes in this page")
+    expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("decode in this page (onnxruntime-web")
     before = canvas(page, "sliders")
     linked_before = link(page)
     inputs_before, drawn_before = page.evaluate("() => [window.__live.inputs, window.__live.drawn]")

@@ -106,9 +106,7 @@ async def drive(config: Config, launch: dict, server: LoadServer, recorder: Reco
 
 def run(config: Config) -> dict:
     """The whole load run; returns the figures (also written to ``<out>/load_run.json``)."""
-    # before anything starts: ChromiumMissing says what to do. WebAssembly off: the sessions drive
-    # the server's own slider path (decoded on the server), which is what this run loads.
-    launch = chromium_launch_options(config.chromium, wasm=False)
+    launch = chromium_launch_options(config.chromium)  # before anything starts: ChromiumMissing says what to do
     say = (lambda *a: None) if config.quiet else (lambda *a: print(*a, flush=True))
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import re
 import time
 from pathlib import Path
 
-from benchmarks.harness import HOST
+from benchmarks.harness import HIDE_WASM, HOST
 from benchmarks.load.config import Config
 from benchmarks.load.page_scripts import (COLOURBAR_JS, IDLE_JS, LATENCY_PROBE, MAP_TITLE_JS, PAGE_READY, PLOT_TEXT_JS,
                                           READY_JS, TITLE_JS)
@@ -48,6 +48,8 @@ class Session:
 
     async def open(self) -> None:
         self.context = await self.browser.new_context(viewport={"width": 1400, "height": 1000})
+        # no WebAssembly in the pages: the app decodes the sliders on the server, which is what this run loads
+        await self.context.add_init_script(HIDE_WASM)
         # Anything not addressed to the local server is aborted (and counted); matched in the driver.
         elsewhere = re.compile(rf"^(?!(http|ws)://{re.escape(HOST)}:{int(self.base.rsplit(':', 1)[1])}/)")
         await self.context.route(elsewhere, self._block)

@@ -14,6 +14,7 @@ page), ``status`` (what this browser reported: does the page decode, or the serv
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +31,15 @@ ORT_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")  # all th
 def _component() -> Callable[..., Any]:
     """The mounting function, made once per process (Streamlit warns when a name is registered twice)."""
     return st.components.v2.component(COMPONENT_NAME, js="main.js", css="style.css")
+
+
+@functools.cache
+def ort_version() -> str:
+    """The onnxruntime-web npm installed ("" when it is not installed)."""
+    try:
+        return str(json.loads((ORT_DIST.parent / "package.json").read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return ""
 
 
 def missing() -> str | None:

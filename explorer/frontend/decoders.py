@@ -55,7 +55,8 @@ class NotInPage:
     reason: str  # a sentence fragment for the card: "decodes on the server: <reason>"
 
 
-_offers: dict[str, PageDecoder | NotInPage] = {}  # model content hash -> offer
+_offers: dict[str, PageDecoder | NotInPage] = {}  # model content hash -> offer (at most MAX_OFFERS)
+MAX_OFFERS = 256
 _lock = threading.Lock()
 
 
@@ -67,6 +68,8 @@ def page_decoder(model: Model) -> PageDecoder | NotInPage:
         with _lock:
             offer = _offers.get(model.content_hash) or _make_offer(model)
             _offers[model.content_hash] = offer
+            while len(_offers) > MAX_OFFERS:  # uploads: each a new model
+                del _offers[next(iter(_offers))]
     if isinstance(offer, PageDecoder) and not (SERVED_DIR / f"{offer.sha256}.onnx").is_file():
         with _lock:
             offer = _make_offer(model)

@@ -9,7 +9,7 @@ import pandas as pd
 from . import mount
 from .status import Decoding, take_status
 
-KEY = "live-path"
+KEY = "live-path"  # and the decoder's hash: a new decoder is a new instance
 
 
 def waypoint_table(waypoints: np.ndarray) -> pd.DataFrame:
@@ -19,6 +19,6 @@ def waypoint_table(waypoints: np.ndarray) -> pd.DataFrame:
 
 
 def play_path(decoding: Decoding, waypoints: np.ndarray, method: str, steps: int) -> None:
-    mount("path", {"decoder": decoding.offer.spec(), "known": decoding.known, "waypoints": waypoint_table(waypoints),
+    mount("path", {"decoder": decoding.offer.spec(), "waypoints": waypoint_table(waypoints),
                    "method": method, "steps": int(steps)},
-          key=KEY, on_status_change=take_status(KEY))
+          key=f"{KEY}-{decoding.offer.sha256[:16]}", on_status_change=take_status(f"{KEY}-{decoding.offer.sha256[:16]}"))

@@ -5,6 +5,7 @@ go, on Reset and when playback stops, through ``on_release``.
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Callable
 
 import numpy as np
@@ -15,7 +16,7 @@ from .. import slider_bounds
 from . import mount
 from .status import Decoding, take_status
 
-KEY = "live-sliders"
+KEY = "live-sliders"  # the instances' keys start with it
 TOP = 8  # sliders shown at once; the rest wait in a <details>, as the server path's expander
 
 
@@ -52,12 +53,16 @@ def live_sliders(decoding: Decoding, rows: pd.DataFrame, values: np.ndarray, sta
     """The sliders and their picture, drawn and decoded in the page. ``revision`` changes when
     the server sets the values (a new start code): the page then takes ``values``."""
 
+    # A new decoder or new sliders (another model, other ranges) is a new instance: the page builds
+    # its panel and picture once per instance.
+    key = f"{KEY}-{hashlib.sha256((decoding.offer.sha256 + rows.to_json()).encode()).hexdigest()[:16]}"
+
     def released() -> None:
-        code = released_values(st.session_state.get(KEY), bounds)
+        code = released_values(st.session_state.get(key), bounds)
         if code is not None:
             on_release(code)
 
-    mount("sliders", {"decoder": decoding.offer.spec(), "known": decoding.known, "rows": rows,
+    mount("sliders", {"decoder": decoding.offer.spec(), "rows": rows,
                       "values": [float(v) for v in values], "start": [float(v) for v in start],
                       "revision": int(revision), "top": TOP},
-          key=KEY, on_values_change=released, on_status_change=take_status(KEY))
+          key=key, on_values_change=released, on_status_change=take_status(key))

@@ -3,7 +3,7 @@
  * path.js) decoded frame by frame at display rate, back and forth, until stopped. The scrubber
  * shows any step of the grid the server drew below it (the same codes).
  *
- * data: {decoder, known, waypoints (Arrow table: one float64 column per dimension, one row per
+ * data: {decoder, waypoints (Arrow table: one float64 column per dimension, one row per
  * waypoint), method, steps (images per leg, as the grid)}.
  */
 import { pointOnPath } from "./path.js";
@@ -33,10 +33,13 @@ export class PathView {
     this.playButton.addEventListener("click", () => (this.playback.running ? this.stop() : this.play()));
     this.scrubber.addEventListener("input", (event) => {
       this.stop();
-      this.showStep(Number(this.scrubber.value), event.timeStamp);
+      this.showStep(Number(this.scrubber.value), event.timeStamp).catch(() => {}); // the note says why
     });
-    this.decoder = readyDecoder(data.decoder, data.known, host.setStateValue);
-    this.decoder.catch((error) => { this.note.textContent = `The page cannot decode: ${error.message || error}`; });
+    this.note.textContent = "Loading the decoder into this page…";
+    this.decoder = readyDecoder(data.decoder, host.setStateValue);
+    this.decoder.then(() => { this.note.textContent = ""; }, (error) => {
+      this.note.textContent = `This page cannot decode (${error.message || error}); the server takes over.`;
+    });
     this.update(data);
   }
 
@@ -52,7 +55,7 @@ export class PathView {
     this.legs = waypoints.length - 1;
     this.scrubber.max = String(this.legs * this.steps);
     this.playback.periodMs = 2 * LEG_MS * this.legs; // there and back
-    this.showStep(0, performance.now());
+    this.showStep(0, performance.now()).catch(() => {}); // a page that cannot decode says so in its note
   }
 
   /** Step k of the grid: position k / steps on the path. */

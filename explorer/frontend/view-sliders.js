@@ -4,7 +4,7 @@
  * slider is let go (for the link, Reset and the rest of the page), and its answer does not
  * redraw the picture. Play sweeps one dimension back and forth, decoded frame by frame.
  *
- * data: {decoder, known, rows (Arrow table: dim, low, high, step, decimals, label; most
+ * data: {decoder, rows (Arrow table: dim, low, high, step, decimals, label; most
  * important first), values, start, revision, top}. A new `revision` means the server set the
  * values (a new start code): the page takes them; otherwise it keeps its own.
  */
@@ -43,7 +43,7 @@ export class SlidersView {
     this.revision = data.revision;
     this.panel = new SliderPanel(left, rows, {
       top: data.top, values: data.values,
-      onInput: (dim, at) => this.show(at),
+      onInput: (dim, at) => this.redraw(at),
       onRelease: () => this.release(),
     });
     for (const row of rows) this.dimension.append(new Option(row.label, String(row.dim)));
@@ -52,12 +52,16 @@ export class SlidersView {
     this.playButton.addEventListener("click", () => (this.playback.running ? this.stopPlaying() : this.startPlaying()));
     this.resetButton.addEventListener("click", () => {
       this.panel.setValues(this.start);
-      this.show(performance.now());
+      this.redraw(performance.now());
       this.release();
     });
-    this.decoder = readyDecoder(data.decoder, data.known, host.setStateValue);
-    this.decoder.then(() => this.show(performance.now()), (error) => {
-      this.note.textContent = `The page cannot decode: ${error.message || error}`;
+    this.note.textContent = "Loading the decoder into this page…";
+    this.decoder = readyDecoder(data.decoder, host.setStateValue);
+    this.decoder.then(() => {
+      this.note.textContent = "";
+      return this.show(performance.now());
+    }, (error) => {
+      this.note.textContent = `This page cannot decode (${error.message || error}); the server takes over.`;
     });
   }
 
@@ -67,7 +71,7 @@ export class SlidersView {
       this.revision = data.revision;
       this.stopPlaying(false);
       this.panel.setValues(data.values);
-      this.show(performance.now());
+      this.redraw(performance.now());
     }
   }
 
@@ -79,6 +83,11 @@ export class SlidersView {
       this.picture.draw(pixels);
       trace("drawn", { view: "sliders", seq, inputAt, drawnAt: performance.now(), code, pixels });
     });
+  }
+
+  /** show(), for callers that do not wait: a page that cannot decode has said so in its note. */
+  redraw(inputAt) {
+    this.show(inputAt).catch(() => {});
   }
 
   /** The values, to the server: when a slider is let go, on Reset, when playback stops. */

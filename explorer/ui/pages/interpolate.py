@@ -97,8 +97,7 @@ if decoding.in_page:
     st.markdown("**Play the path**")
     live_path.play_path(decoding, waypoints, method, steps)
 else:
-    st.caption(f"Playing the path as an animation runs in the page; here it cannot: {decoding.reason}."
-               if not decoding.pending else "Play the path: waiting for this page to load the decoder.")
+    st.caption(f"Playing the path as an animation runs in the page; here it cannot: {decoding.reason}.")
 
 st.subheader("The path on the map")
 state = map_jobs.current_map(engine, dataset, codes, map_jobs.last_choice())

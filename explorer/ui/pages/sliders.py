@@ -99,8 +99,7 @@ def explore(engine, image: np.ndarray, caption: str, start: np.ndarray, bounds: 
     with right:
         decoded = engine.decode_coalesced(values[None])[0]
         display.show_image(decoded, caption="Decoded from the sliders", min_side=280)
-        st.caption(f"Decoded on the server: {decoding.reason}." if not decoding.pending else
-                   "Decoded on the server until this page has loaded the decoder.")
+        st.caption(f"Decoded on the server: {decoding.reason}.")
         st.button("Reset to the sample's code", on_click=set_code, args=(start,), icon="↩️")
         display.show_image(image, caption=f"The sample, {caption}", min_side=112)
 
