@@ -33,7 +33,7 @@ IMAGE_BLOCK = 1024  # images per nearest-image block
 IMAGE_SIDE_MAX = 64  # nearest images larger than this are shown downsampled to it
 DTYPES = {"float32", "float64", "uint8", "uint16", "uint32", "int32", "float16"}
 
-# Palettes, as the Plotly map draws them (explorer/ui/mapview.py): D3's ten, Alphabet beyond.
+# Palettes, as the Plotly map draws them (explorer/ui/map_plotly.py): D3's ten, Alphabet beyond.
 D3 = ["#1F77B4", "#FF7F0E", "#2CA02C", "#D62728", "#9467BD", "#8C564B", "#E377C2", "#7F7F7F", "#BCBD22", "#17BECF"]
 
 

@@ -25,7 +25,7 @@ def open_page(page: str, reports: status.Reports | None = None, **params) -> App
     at.query_params.update(ckpt=MODEL, data="mnist", **params)
     if reports is not None:
         at.session_state[status.REPORTS_KEY] = reports
-    at.switch_page(f"explorer/ui/{page}.py").run()
+    at.switch_page(f"explorer/ui/pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     return at
@@ -46,7 +46,8 @@ def components(at: AppTest) -> dict[str, dict]:
     found = {}
     for element in at.get("bidi_component"):
         proto = element.proto
-        assert proto.component_name == "explorer.live"
+        if proto.component_name != "explorer.live":  # the map's (explorer.map) is tests/test_map_webgl.py's
+            continue
         text = proto.json if proto.WhichOneof("data") == "json" else proto.mixed.json
         found[element.key] = json.loads(text)
     return found
@@ -76,7 +77,7 @@ def test_without_a_browser_the_sliders_decode_on_the_server_and_the_link_keeps_t
 
 def test_with_a_browser_the_sliders_are_the_pages(with_browser):
     at = open_page("sliders", sliders_i="123")
-    assert "Sliders and Interpolate's player decode **in this page** (onnxruntime-web" in card(at)
+    assert "Sliders, Interpolate's player and the Map's cursor decode **in this page** (onnxruntime-web" in card(at)
     assert not at.slider  # the page draws them
     mounted = components(at)
     sha = decoders.page_decoder(open_model(ROOT / "checkpoints" / MODEL)).sha256

@@ -40,7 +40,7 @@ class Decoding:
 
     def card_line(self) -> str:
         if self.in_page:
-            return (f"Sliders and Interpolate's player decode **in this page** ({self.reason}), "
+            return (f"Sliders, Interpolate's player and the Map's cursor decode **in this page** ({self.reason}), "
                     "the other views on the server")
         return f"decodes on the server: {self.reason}"
 

@@ -198,7 +198,7 @@ def decoder_spec(engine) -> dict | None:
     content hash), or None where the page cannot decode (no export, WebAssembly off): then the
     map still draws, and a click decodes the pinned code on the server."""
     choice = frontend_status.decoding(engine)
-    return choice.offer.spec() if choice.offer is not None and (choice.in_page or choice.pending) else None
+    return choice.offer.spec() if choice.in_page and choice.offer is not None else None
 
 
 def draw(engine, dataset: Dataset, codes: DatasetCodes, state, *, key: str, colour: str, marks: Marks,
