@@ -407,6 +407,22 @@ def test_webgl_map_cursor_changes_the_decoded_image_without_a_click(page, server
     caption = page.locator(".lx-map .lx-note").inner_text()
     assert "PCA's exact inverse" in caption, caption
     assert page.locator("text=/pinned on the map/").count() == 0  # moving is not clicking
+    # the page's own lookup (grid.js) finds the same nearest points as a search through them all
+    mismatches = page.evaluate("""async () => {
+        const { PointGrid } = await import('/_stcore/bidi-components/explorer.map/map/grid.js');
+        const view = """ + MAP_VIEW + """;
+        const positions = (await view.projection(view.shown.projection)).positions;
+        const grid = new PointGrid(positions);
+        let wrong = 0;
+        for (let q = 0; q < 200; q++) {
+          const x = grid.minX + Math.random() * grid.cellW * grid.cols, y = grid.minY + Math.random() * grid.cellH * grid.rows;
+          const found = grid.nearest(x, y, 8).distances;
+          const all = []; for (let i = 0; i < positions.length / 2; i++) all.push(Math.hypot(positions[2*i] - x, positions[2*i+1] - y));
+          all.sort((a, b) => a - b);
+          if (found.some((d, j) => Math.abs(d - all[j]) > 1e-9)) wrong++;
+        }
+        return wrong; }""")
+    assert mismatches == 0
     shot(page, "map-cursor")
     assert_clean(page)
     assert_only_the_app(requested, server)
