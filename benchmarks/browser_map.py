@@ -72,7 +72,10 @@ CLICK_TO_DRAWN = """async ([selector, value]) => {
   const started = performance.now();
   const target = view.root.querySelector(selector);
   if (value === null) target.click(); else { target.value = value; target.dispatchEvent(new Event('change')); }
-  while (+view.root.dataset.drawn === before) await new Promise(r => setTimeout(r, 2));
+  while (+view.root.dataset.drawn === before) {
+    if (performance.now() - started > 60000) throw new Error('nothing drawn within 60 s of ' + selector);
+    await new Promise(r => setTimeout(r, 2));
+  }
   return performance.now() - started;
 }""" % VIEW
 
@@ -148,16 +151,21 @@ def webgl_70k(browser: Browser, server: StreamlitServer, query: str, figures: Fi
         page.goto(f"{server.url}/?{query}")
         wait_map(page)
         page.wait_for_selector('.lx-map .lx-tabs button[data-projection="umap"]', timeout=900_000)
+        # the page switches to UMAP by itself once it is computed (it was asked for): wait for that
+        page.wait_for_function(f"() => {VIEW}.shown.projection === 'umap'", timeout=120_000)
         settle(page)
         count = page.evaluate(f"() => {VIEW}.count")
         figures.notes.append(f"WebGL map: {count:,} points (shapes, shapes-vae codes), PCA and UMAP")
         switches = []
-        for method in ["pca", "umap"] * 6:
+        for method in ["pca", "umap"] * 6:  # each a switch away from the one shown
             switches.append(page.evaluate(CLICK_TO_DRAWN, [f'.lx-tabs button[data-projection="{method}"]', None]))
             settle(page)
         figures.add("70k WebGL: switch PCA <-> UMAP, click -> pixels", switches[2:], TARGETS_MS["switch"])
         recolours = []
-        for colour in ["error", "shape"] * 6:
+        page.evaluate(f"() => {{ const s = {VIEW}.root.querySelector('.lx-colour select'); s.value = 'label'; "
+                      "s.dispatchEvent(new Event('change')); }")
+        settle(page)
+        for colour in ["error", "shape"] * 6:  # each a change away from the one shown
             recolours.append(page.evaluate(CLICK_TO_DRAWN, [".lx-colour select", colour]))
             settle(page)
         figures.add("70k WebGL: recolour, change -> pixels", recolours[2:], TARGETS_MS["recolour"])
