@@ -58,7 +58,8 @@ class Session:
         self.page.set_default_timeout(self.config.action_timeout_s * 1000)
         self.page.on("pageerror", lambda e: self.stats.errors.append(f"JavaScript error: {str(e)[:300]}"))
         start = time.perf_counter()
-        await self.page.goto(self.base + "/", wait_until="domcontentloaded")
+        # the Plotly map (the session keeps the choice): this run drives its form, radio and chart
+        await self.page.goto(self.base + "/?map_drawer=plotly", wait_until="domcontentloaded")
         await self.page.wait_for_selector('[data-testid="stSidebarNavLink"]')
         await self.idle()
         self.stats.page_load_ms.append((time.perf_counter() - start) * 1000)
@@ -193,7 +194,7 @@ class Session:
             self.stats.errors.append(f"{what} failed: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
                                      + await self.evidence(what))
             try:
-                await self.page.goto(self.base + "/", wait_until="domcontentloaded")
+                await self.page.goto(self.base + "/?map_drawer=plotly", wait_until="domcontentloaded")
                 await self.page.wait_for_selector('[data-testid="stSidebarNavLink"]')
                 await self.idle()
             except Exception as again:

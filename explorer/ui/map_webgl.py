@@ -50,7 +50,10 @@ def _component() -> Callable[..., Any]:
 
 def unavailable() -> str | None:
     """Why the WebGL map is not drawn here, or None when it is."""
-    if st.query_params.get(DRAWER_KEY) == "plotly":
+    asked = st.query_params.get(DRAWER_KEY)
+    if asked in ("plotly", "webgl"):  # kept for the session: the other pages' maps follow
+        st.session_state[DRAWER_KEY] = asked
+    if st.session_state.get(DRAWER_KEY) == "plotly":
         return "Plotly was chosen"
     reported = st.session_state.get(STATUS_KEY)
     if reported and not reported.get("webgl", True):

@@ -43,6 +43,7 @@ def selection_to_link(indices) -> None:
 
 def choose_drawer(drawer: str) -> None:
     st.query_params[map_webgl.DRAWER_KEY] = drawer
+    st.session_state[map_webgl.DRAWER_KEY] = drawer
 
 
 engine, dataset = session.page_start("Map")
