@@ -114,9 +114,14 @@ class MapView {
     }
     this.fillControls();
     this.marksFromData();
-    const wanted = this.shown?.projection && data.projections.some((p) => p.key === this.shown.projection)
-      && this.appliedRequest === data.request ? this.shown.projection : data.projection;
-    const colour = this.appliedRequest === data.request && this.shown?.colour ? this.shown.colour : data.colour;
+    // The server's projection and colouring are applied when they are a new request of its own (a
+    // map finished computing, a link), not when they echo a view this page reported: an echo can
+    // arrive after the person has moved on, and must not take them back.
+    const echo = this.sentViews?.has(`${data.projection}|${data.colour}`);
+    const keep = this.shown && (this.appliedRequest === data.request || echo)
+      && data.projections.some((p) => p.key === this.shown.projection);
+    const wanted = keep ? this.shown.projection : data.projection;
+    const colour = keep ? this.shown.colour : data.colour;
     this.appliedRequest = data.request;
     const selection = data.selection?.mask || "";
     if (selection !== this.maskText) {
@@ -267,7 +272,11 @@ class MapView {
     if (this.drawn === 1) {
       globalThis.__lxMap.timings.push({ what: "first", ms: drawn - this.dataAt, since_mount: drawn - this.createdAt });
     }
-    if (byUser) this.component.setStateValue("view", { projection: key, colour: colouring.name });
+    if (byUser) {
+      this.sentViews ??= new Set();
+      this.sentViews.add(`${key}|${colouring.name}`);
+      this.component.setStateValue("view", { projection: key, colour: colouring.name });
+    }
   }
 
   /** A colouring not measured on this projection yet: every point in the grey "not measured" step. */
