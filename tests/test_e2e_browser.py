@@ -444,7 +444,8 @@ def test_webgl_map_switches_projection_in_the_page_without_a_figure(page, server
         page.wait_for_function(f"n => {MAP_VIEW}.shown.projection === '{method}' && +{MAP_VIEW}.root.dataset.drawn > n",
                                arg=drawn)
         settle(page)  # the run that follows (the view, for the link) is over too
-    assert "map_method" not in page.url  # the server heard which map is shown: PCA, the default
+    # the server heard which map is shown: its next run sends PCA as the map to show
+    page.wait_for_function(f"() => {MAP_VIEW}.data.projection === 'pca'")
     assert frames and max(frames) < 20_000, sorted(frames)[-5:]  # a Plotly figure of 5,000 points: > 200 KB
     assert [url for url in requested[fetched_before:] if "/data/" in url] == []  # the arrays were in the page
     assert_clean(page)
