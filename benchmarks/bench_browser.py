@@ -1,18 +1,32 @@
 """The app as a user meets it, timed in a real browser (Chromium through Playwright).
 
     python -m benchmarks.bench_browser [--moves 40] [--cold-runs 3] [--watcher auto|none|poll]
-    python -m benchmarks.bench_browser --slider-runtimes onnxruntime,torch   # the slider only, by runtime
+    python -m benchmarks.bench_browser --live   # only 5: the decoder in the page, beside the server path
+    python -m benchmarks.bench_browser --slider-runtimes onnxruntime,torch   # the server's slider, by runtime
+    python -m benchmarks.bench_browser --map [--map-points 1000000]   # only 6: the map in the page
 
-1. fresh cache: ``streamlit run app.py`` with an empty $LATENT_EXPLORER_CACHE, the browser opened
-   on the Map asking for UMAP (``/?map_method=UMAP``) as soon as the server answers; time until the
-   PCA map is drawn (shown at once) and until the UMAP map replaces it (target <= 20 s);
-2. switching between maps already computed, PCA -> t-SNE -> UMAP -> PCA and back, on the same
-   server: from the click on "Compute map" to the new map's title drawn (target <= 1 s each);
+1. fresh cache, the Plotly map (``map_drawer=plotly``): ``streamlit run app.py`` with an empty
+   $LATENT_EXPLORER_CACHE, the browser opened on the Map asking for UMAP as soon as the server
+   answers; time until the PCA map is drawn (shown at once) and until the UMAP map replaces it
+   (target <= 20 s);
+2. switching between the Plotly maps already computed, PCA -> t-SNE -> UMAP -> PCA and back, on the
+   same server: from the click on "Compute map" to the new map's title drawn (target <= 1 s each);
 3. cold server, warm disk cache: the server stopped and started again on the cache filled by 1
-   and 2, the browser on "/" (the Map, PCA): time until the map is drawn (target <= 10 s);
-4. slider -> new image: on the Sliders page, a key press on the focused slider thumb to the
-   moment the decoded image's ``src`` changes (and to the moment the new picture is decoded),
-   timed inside the page with ``performance.now()`` and a MutationObserver (target p50 <= 100 ms).
+   and 2, the browser on "/" (the Map, PCA, drawn in the page): time until the map is drawn
+   (target <= 10 s);
+4. the server's slider -> new image: on the Sliders page with WebAssembly hidden from the page (an
+   init script; so the app decodes on the server), a key press on the focused slider thumb to the moment the decoded
+   image's ``src`` changes (and to the moment the new picture is decoded), timed inside the page
+   with ``performance.now()`` and a MutationObserver (target p50 <= 100 ms);
+5. the decoder in the page (benchmarks/browser_live.py): a held-down drag on Sliders, every input
+   event decoded and drawn (target p50 <= 2 ms, p95 <= 8 ms with mnist-vae; p50 <= 4 ms, p95 <= 8 ms
+   with the 64x64 shapes-beta-tcvae), page open -> decoder ready on a cold and a warm browser
+   (targets 3 s and 1 s) with the bytes sent per page load, play's frames per second; beside
+   them the server path's release -> image;
+6. the map in the page (benchmarks/browser_map.py): 70,000 points (switch, recolour, pan, lasso,
+   cursor -> decoded image, heap) beside the Plotly map, 1,000,000 random points (first frame,
+   frames while moving, every point after the view stops, a lasso over all -> indices in Python,
+   heap), and start -> first map drawn on a warm cache and on a fresh install.
 
 Times include the browser: Chromium runs with --disable-gpu, so WebGL (the map's scattergl) is
 drawn in software. The browser is started before the clock; the server's startup is not.
@@ -34,7 +48,8 @@ from pathlib import Path
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from benchmarks.harness import ChromiumMissing, StreamlitServer, chromium_launch_options
+from benchmarks import browser_live, browser_map
+from benchmarks.harness import HIDE_WASM, ChromiumMissing, StreamlitServer, chromium_launch_options
 from benchmarks.load.process_stats import wait_until_idle
 from explorer.engine import RUNTIMES
 from explorer.settings import ENV
@@ -93,7 +108,7 @@ def fresh_cache_umap(browser, cache: Path, watcher: str | None, log: Path) -> di
     server = StreamlitServer(cache, log, watcher=watcher)
     try:
         healthy = server.wait_healthy()
-        page.goto(f"{server.url}/?map_method=UMAP")
+        page.goto(f"{server.url}/?map_method=UMAP&map_drawer=plotly")
         wait_title(page, "PCA", 180_000)
         pca = time.perf_counter() - server.started
         wait_title(page, "UMAP", 300_000)
@@ -158,7 +173,7 @@ def cold_start(browser, cache: Path, watcher: str | None, log: Path) -> tuple[fl
     try:
         healthy = server.wait_healthy()
         page.goto(f"{server.url}/")
-        wait_title(page, "PCA", 180_000)
+        browser_map.wait_map(page, 180_000)  # the WebGL map's first frame, to pixels
         return healthy, time.perf_counter() - server.started
     finally:
         page.close()
@@ -168,6 +183,7 @@ def cold_start(browser, cache: Path, watcher: str | None, log: Path) -> tuple[fl
 def slider_moves(browser, cache: Path, watcher: str | None, log: Path, moves: int,
                  runtime: str | None = None) -> tuple[list[float], list[float]]:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.add_init_script(HIDE_WASM)  # the server's slider: the page cannot decode
     server = StreamlitServer(cache, log, watcher=watcher, env={ENV["runtime"]: runtime} if runtime else None)
     try:
         server.wait_healthy()
@@ -213,12 +229,27 @@ def browser_session():
         shutil.rmtree(cache, ignore_errors=True)
 
 
+def live_decoding(browser, cache: Path, watcher: str | None, log: Path) -> list:
+    """The in-page decoder's figures (benchmarks/browser_live.py), on a server of its own."""
+    server = StreamlitServer(cache, log, watcher=watcher)
+    try:
+        server.wait_healthy()
+        return browser_live.measure(browser, server)
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moves", type=int, default=40, help="slider moves timed (at least 30)")
     parser.add_argument("--cold-runs", type=int, default=3, help="cold starts on the warm disk cache")
     parser.add_argument("--watcher", choices=["auto", "none", "poll", "watchdog"], default=None,
                         help="server.fileWatcherType; default: Streamlit's own default, as `streamlit run app.py`")
+    parser.add_argument("--live", action="store_true",
+                        help="only the decoder in the page (held drag, page open -> decoder ready, play) beside "
+                             "the server path")
+    parser.add_argument("--map", action="store_true", help="only the map in the page (WebGL) beside the Plotly map")
+    parser.add_argument("--map-points", type=int, default=1_000_000, help="random points of the large map")
     parser.add_argument("--slider-runtimes", default=None,
                         help="only the slider, once per runtime named (e.g. onnxruntime,torch), alternating "
                              "in two rounds: the runtimes compared in one run")
@@ -226,19 +257,29 @@ def main() -> None:
     if args.slider_runtimes:
         compare_slider_runtimes(args)
         return
+    if args.map:
+        with browser_session() as (browser, cache, log):
+            browser_map.report(browser_map.measure(browser, cache, log, args.map_points))
+        return
+    if args.live:
+        with browser_session() as (browser, cache, log):
+            browser_live.report(live_decoding(browser, cache, args.watcher, log))
+        return
     rows = []
     with browser_session() as (browser, cache, log):
         fresh = fresh_cache_umap(browser, cache, args.watcher, log)
         colds = [cold_start(browser, cache, args.watcher, log) for _ in range(args.cold_runs)]
         to_src, to_drawn = slider_moves(browser, cache, args.watcher, log, max(30, args.moves))
+        live = live_decoding(browser, cache, args.watcher, log)
+        the_map = browser_map.measure(browser, cache, log, args.map_points)
 
     def row(name: str, values: list[float], target: float | None, unit: str, judge: str = "p50") -> None:
         value = statistics.median(values) if judge == "p50" else max(values)
         verdict = "" if target is None else ("ok" if value <= target else "MISSED")
         rows.append((name, values, target, unit, verdict))
 
-    row("slider key -> decoded img src changed", to_src, TARGETS["slider"], "ms")
-    row("slider key -> new picture decoded", to_drawn, TARGETS["slider"], "ms")
+    row("server slider key -> decoded img src changed", to_src, TARGETS["slider"], "ms")
+    row("server slider key -> new picture decoded", to_drawn, TARGETS["slider"], "ms")
     row("fresh cache: start -> PCA map drawn", [fresh["pca"]], None, "s")
     row("fresh cache: start -> UMAP map drawn", [fresh["umap"]], TARGETS["umap"], "s")
     row("warm disk cache: start -> map drawn", [c[1] for c in colds], TARGETS["cold"], "s")
@@ -257,6 +298,8 @@ def main() -> None:
         print(f"Map page: {fresh['lost']} of the {sum(map(len, fresh['switches'].values())) + fresh['lost']} "
               "clicks on \"Compute map\" were lost (the old map came back); each switch is timed on the click "
               "that took effect.")
+    browser_live.report(live)
+    browser_map.report(the_map)
 
 
 def compare_slider_runtimes(args) -> None:

@@ -48,23 +48,35 @@ def find_chromium() -> str:
                           "does), or set $CHROMIUM to a Chromium binary")
 
 
-def chromium_launch_options(executable: str | None = None) -> dict:
+# WebAssembly switched off (no `WebAssembly` object in pages): the in-page decoder cannot run, so
+# the app falls back to decoding on the server. V8 without its compilers (jitless) has no
+# WebAssembly; it is what Chromium's "Don't allow sites to use the V8 optimizer" setting does
+# (--js-flags=--noexpose_wasm no longer exists in Chromium 156's V8). Jitless JavaScript is slow,
+# so the benchmarks that time the server's path hide WebAssembly with HIDE_WASM instead.
+WASM_OFF_ARGS = ["--js-flags=--jitless"]
+# An init script for a context: no WebAssembly in its pages, JavaScript at full speed.
+HIDE_WASM = "delete globalThis.WebAssembly;"
+
+
+def chromium_launch_options(executable: str | None = None, wasm: bool = True) -> dict:
     """Keyword arguments for Playwright's ``chromium.launch`` (sync or async API)."""
-    return {"executable_path": executable or find_chromium(), "args": CHROMIUM_ARGS}
+    return {"executable_path": executable or find_chromium(), "args": CHROMIUM_ARGS + ([] if wasm else WASM_OFF_ARGS)}
 
 
 class StreamlitServer:
     """The app in its own process group (stopped as one), its output appended to ``log_path``."""
 
     def __init__(self, cache: Path, log_path: Path, *, port: int | None = None, watcher: str | None = "none",
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, script: str = "app.py", script_args: tuple[str, ...] = ()):
         self.port = port or free_port()
         self.cache, self.log_path = Path(cache), Path(log_path)
-        command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        command = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
                    "--server.address", HOST, "--server.port", str(self.port),
                    "--browser.gatherUsageStats", "false", "--server.runOnSave", "false"]
         if watcher:  # "none" as .streamlit/config.toml sets; None: Streamlit's own default
             command += ["--server.fileWatcherType", watcher]
+        if script_args:
+            command += ["--", *script_args]
         environment = {**os.environ, "LATENT_EXPLORER_CACHE": str(cache), "PYTHONUNBUFFERED": "1", **(env or {})}
         self.started = time.perf_counter()
         with open(self.log_path, "ab") as log:

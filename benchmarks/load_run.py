@@ -16,6 +16,8 @@
    thumb of the Sliders page; a projection change (PCA / t-SNE / UMAP, through the form) and a
    colour change on the Map page; an upload of a generated digit PNG on the Upload page.
 
+The pages have no WebAssembly (hidden by an init script), so the app decodes the sliders on the
+server, as for a browser that cannot run the in-page decoder: that path is what loads the server.
 Slider-update latency is measured in the page: from the keydown event (``performance.now()``)
 to the moment a MutationObserver sees the "Decoded from the sliders" image get a new ``src``.
 It includes Streamlit's round trip and the browser's own work; browser and server share the

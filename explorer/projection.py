@@ -471,6 +471,17 @@ class ProjectionResult:
     seconds: float  # wall time of this call
 
 
+def _entry(codes: np.ndarray, projection: Projection, cache_key_parts: Sequence) -> str:
+    digest = hashlib.sha256(np.ascontiguousarray(codes).tobytes()).hexdigest()
+    return cache.key(*cache_key_parts, projection.method, projection.params, CACHE_VERSION, list(codes.shape), digest)
+
+
+def is_cached(codes, method: str, params: dict | None = None, cache_key_parts: Sequence = ()) -> bool:
+    """Whether ``project`` would read this map from the disk cache instead of fitting it."""
+    codes = as_codes(codes)
+    return cache.load(CACHE_KIND, _entry(codes, make_projection(method, **(params or {})), cache_key_parts)) is not None
+
+
 def project(codes, method: str, params: dict | None = None, cache_key_parts: Sequence = (),
             progress: Progress | None = None) -> ProjectionResult:
     """Map ``codes`` with ``method``, reusing positions cached on disk.
@@ -482,8 +493,7 @@ def project(codes, method: str, params: dict | None = None, cache_key_parts: Seq
     start = time.perf_counter()
     codes = as_codes(codes)
     projection = make_projection(method, **(params or {}))
-    digest = hashlib.sha256(np.ascontiguousarray(codes).tobytes()).hexdigest()
-    entry = cache.key(*cache_key_parts, method, projection.params, CACHE_VERSION, list(codes.shape), digest)
+    entry = _entry(codes, projection, cache_key_parts)
     arrays = cache.load(CACHE_KIND, entry)
     if arrays is not None and "coords" in arrays:
         try:

@@ -108,33 +108,55 @@ def open_app():
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """One headless Chromium for every browser test: Playwright's sync API allows one instance
-    per thread, so each test file starting its own broke the second file's tests."""
+def playwright_driver():
+    """Playwright's sync API, once: it allows one instance per thread, so each test file starting
+    its own broke the second file's tests."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as p:
+        yield p
+
+
+def _launch(driver, wasm: bool):
     from benchmarks.harness import ChromiumMissing, chromium_launch_options
 
     try:
-        options = chromium_launch_options()
+        return driver.chromium.launch(**chromium_launch_options(wasm=wasm))
     except ChromiumMissing as e:
         pytest.fail(str(e), pytrace=False)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(**options)
-        yield browser
-        browser.close()
 
 
-@pytest.fixture(scope="module")
-def server(request, tmp_path_factory):
-    """``streamlit run app.py`` on a free port for one test file's browser tests: its cache empty at
-    the start, its log in the file's ``OUT`` folder (server.log), stopped after the file."""
+@pytest.fixture(scope="session")
+def browser(playwright_driver):
+    """One headless Chromium for every browser test."""
+    browser = _launch(playwright_driver, wasm=True)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser_without_wasm(playwright_driver):
+    """A second Chromium, with WebAssembly switched off: the app's pages decode on the server there."""
+    browser = _launch(playwright_driver, wasm=False)
+    yield browser
+    browser.close()
+
+
+E2E_OUT = ROOT / "test-output" / "e2e"  # the shared server's log
+PAGE_TIMEOUT_MS = 60_000  # Playwright's actions, unless a test file sets its own PAGE_TIMEOUT_MS
+EXPECT_TIMEOUT_MS = 30_000  # its expectations (something the finished run sent, drawn), or EXPECT_TIMEOUT_MS
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """``streamlit run app.py`` on a free port, shared by every browser test file (one start; its
+    cache empty at the start, its log in test-output/e2e/server.log)."""
     from benchmarks.harness import ServerError, StreamlitServer
 
-    out = request.module.OUT
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "server.log").unlink(missing_ok=True)
-    started = StreamlitServer(tmp_path_factory.mktemp("server-cache"), out / "server.log")
+    E2E_OUT.mkdir(parents=True, exist_ok=True)
+    log = E2E_OUT / "server.log"
+    log.unlink(missing_ok=True)
+    started = StreamlitServer(tmp_path_factory.mktemp("e2e-cache"), log)
     try:
         try:
             started.wait_healthy(SERVER_START_TIMEOUT_S)
@@ -145,15 +167,29 @@ def server(request, tmp_path_factory):
         started.stop()
 
 
-@pytest.fixture
-def page(request, browser, server):
-    """A new browser context (a new Streamlit session) per test, with the test file's
-    ``PAGE_TIMEOUT_MS`` (Playwright's actions) and ``EXPECT_TIMEOUT_MS`` (its expectations)."""
+def _new_page(request, browser):
+    """A new browser context (a new Streamlit session), with the test file's PAGE_TIMEOUT_MS and
+    EXPECT_TIMEOUT_MS where it sets them."""
     from playwright.sync_api import expect
 
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(request.module.PAGE_TIMEOUT_MS)
-    expect.set_options(timeout=request.module.EXPECT_TIMEOUT_MS)
+    page.set_default_timeout(getattr(request.module, "PAGE_TIMEOUT_MS", PAGE_TIMEOUT_MS))
+    expect.set_options(timeout=getattr(request.module, "EXPECT_TIMEOUT_MS", EXPECT_TIMEOUT_MS))
+    return context, page
+
+
+@pytest.fixture
+def page(request, browser, server):
+    """A new Streamlit session in the Chromium with WebAssembly, per test."""
+    context, page = _new_page(request, browser)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def page_without_wasm(request, browser_without_wasm, server):
+    """The same, in the Chromium without WebAssembly."""
+    context, page = _new_page(request, browser_without_wasm)
     yield page
     context.close()

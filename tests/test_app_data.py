@@ -36,8 +36,10 @@ def allowed(colour_model, tmp_path, monkeypatch):
 @pytest.fixture
 def app(open_app):
     """``app(model, page="map", **query_params)``: the app on ``page`` with only the model at the
-    typed path ``model`` picked."""
-    return lambda model, page="map", **params: open_app(page, TIMEOUT, ckpt=[], ckpt_path=model, **params)
+    typed path ``model`` picked.
+    These check the Plotly map (the fallback); tests/test_map_webgl.py the WebGL one."""
+    return lambda model, page="map", **params: open_app(page, TIMEOUT, ckpt=[], ckpt_path=model, map_drawer="plotly",
+                                                        **params)
 
 
 def texts(at: AppTest) -> str:

@@ -20,8 +20,9 @@ TIMEOUT = 240  # seconds per script run: encoding 5,000 images on two busy cores
 @pytest.fixture
 def app(open_app):
     """``app(page, ckpt=None, **query_params)``: the app on ``page`` after a first run on the Map,
-    with the checkpoints ``ckpt`` (default mnist-ae) picked."""
-    return lambda page, ckpt=None, **params: open_app(page, TIMEOUT, ckpt=ckpt or ["mnist-ae"], **params)
+    with the checkpoints ``ckpt`` (default mnist-ae) picked.
+    These check the Plotly map (the fallback); tests/test_map_webgl.py the WebGL one."""
+    return lambda page, ckpt=None, **params: open_app(page, TIMEOUT, ckpt=ckpt or ["mnist-ae"], map_drawer="plotly", **params)
 
 
 def charts(at: AppTest) -> list[dict]:

@@ -140,7 +140,13 @@ def test_interpolate_steps_and_method_change_the_strip(open_page, media):
     spherical = pixels(media, image_captioned(at, "path,"))
     assert spherical[0].shape == longer[0].shape and differ(spherical, longer)
 
-    # the path is drawn over the map: 12 steps on one leg plus the end point
+    # the path is drawn over the (WebGL) map: 12 steps on one leg plus the end point, two waypoints
+    (component,) = [e for e in at.get("bidi_component") if e.proto.component_name == "explorer.map"]
+    path = json.loads(component.proto.json)["marks"]["path"]
+    assert len(path["xy"]["pca"]) == 13 and path["stops"] == [0, 12]
+    # and over the Plotly map where the page draws that one
+    at.query_params["map_drawer"] = "plotly"
+    at.run()
     (chart,) = at.get("plotly_chart")
     traces = {trace.get("name"): trace for trace in json.loads(chart.proto.spec)["data"]}
     assert len(array(traces["path"]["x"])) == 13 and len(array(traces["waypoints"]["x"])) == 2

@@ -15,8 +15,9 @@ TIMEOUT = 240  # seconds per script run: encoding and measuring 5,000 images on 
 
 @pytest.fixture
 def app(open_app):
-    """``app(page, ckpt, **query_params)``: the app on ``page`` with the checkpoints ``ckpt`` picked."""
-    return lambda page, ckpt, **params: open_app(page, TIMEOUT, ckpt=ckpt, **params)
+    """``app(page, ckpt, **query_params)``: the app on ``page`` with the checkpoints ``ckpt`` picked.
+    These check the Plotly map (the fallback); tests/test_map_webgl.py the WebGL one."""
+    return lambda page, ckpt, **params: open_app(page, TIMEOUT, ckpt=ckpt, map_drawer="plotly", **params)
 
 
 def charts(at: AppTest) -> list[dict]:

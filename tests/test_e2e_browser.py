@@ -1,6 +1,10 @@
 """The app in a real browser: ``streamlit run app.py`` on a free port, driven by Chromium through
-Playwright. Every page opens without an exception; a box selection on the Map shows the selected
-images; a slider moved with the keyboard changes the decoded image; an uploaded PNG is
+Playwright. Every page opens without an exception; the WebGL map: the mouse moved over it changes
+the decoded image beside it, a lasso's indices reach Python and equal the points inside it,
+switching projection sends no figure, nothing is fetched from anywhere but the app; the Plotly map
+where WebGL is missing or Plotly is chosen, where a box selection shows the selected images; a
+slider moved with the keyboard changes the image the server decodes (in a Chromium without
+WebAssembly; the page's own decoding is tests/test_live_browser.py); an uploaded PNG is
 reconstructed and placed on the map.
 
 Needs Debian's Chromium (``apt-get install chromium``, as ``.ci/run`` does); set $CHROMIUM to use
@@ -30,6 +34,9 @@ PAGES = {  # URL path -> title
     "map": "Map", "interpolate": "Interpolate", "sample": "Sample", "arithmetic": "Arithmetic",
     "sliders": "Sliders", "compare": "Compare", "upload": "Upload", "anomaly": "Anomaly",
 }
+
+
+# The server and the pages (the browser's contexts) are conftest.py's: shared with the other browser test files.
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -97,6 +104,12 @@ def plot_traces(page: Page) -> list[list[dict]]:
                                      y0: t.y && t.y.length ? Number(t.y[0]) : null})))""")
 
 
+def upload_star(page: Page) -> dict:
+    """The upload's mark on the WebGL map shown: its name and its position on the projection shown."""
+    return page.evaluate("""() => { const view = [...window.__lxMap.views.values()].find(v => v.root.isConnected);
+        const upload = view.marks.upload; return {name: upload.name, xy: upload.xy[view.shown.projection]}; }""")
+
+
 def digit_png(size: int = 140) -> bytes:
     """A dark "7" drawn on a light background, as a phone photo of a digit would be."""
     picture = Image.new("L", (size, size), 235)
@@ -110,11 +123,11 @@ def digit_png(size: int = 140) -> bytes:
 
 # --- the tests ------------------------------------------------------------------------------------------
 CONTENT = {  # a locator that only the page's own content matches, once it has run
-    "map": '.js-plotly-plot .gtitle:has-text("of 5,000 codes")',
+    "map": '.lx-map[data-drawn]',
     "interpolate": '[data-testid="stImageCaption"] >> text=/path, [0-9]+ images/',
     "sample": 'text=/16 samples/',
     "arithmetic": 'text=/a − b \\+ c \\(decoded\\)/',
-    "sliders": '[data-testid="stImageCaption"]:has-text("Decoded from the sliders")',
+    "sliders": '[data-testid="stImageCaption"]:has-text("The sample, #")',  # in the page's path and the server's
     "compare": '[data-testid="stDataFrame"]',
     "upload": '[data-testid="stMain"] [data-testid="stFileUploaderDropzoneInput"]',
     "anomaly": 'text=/are above the threshold/',
@@ -131,8 +144,12 @@ def test_every_page_opens_and_runs_clean(page, server, path):
         expect(content).to_be_attached()
     else:
         expect(content).to_be_visible()
-    if path in ("map", "interpolate", "anomaly"):  # their charts are drawn, not just sent
+    if path == "anomaly":  # its charts are drawn, not just sent
         expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible()
+    if path in ("map", "interpolate"):  # the WebGL map drawn (on Interpolate with the path over it)
+        expect(page.locator(".lx-map[data-drawn]").first).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    if path == "interpolate":
+        expect(page.locator(".lx-map .lx-path")).to_have_count(1)
     settle(page)
     # something drawn; waited for, not counted: on a busy machine the browser may still be turning
     # the finished run's elements from skeletons into pictures
@@ -148,8 +165,9 @@ def test_root_url_is_the_map(page, server):
     assert_clean(page)
 
 
-def test_map_box_selection_shows_the_selected_images(page, server):
-    open_page(page, server, "map")
+def test_plotly_map_box_selection_shows_the_selected_images(page, server):
+    """The Plotly map, as chosen in the link (the fallback where the page has no WebGL)."""
+    open_page(page, server, "map?map_drawer=plotly")
     plot = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first
     plot.locator(".main-svg").first.wait_for()
     # Count what Plotly itself selects, to compare with what the app reports.
@@ -195,7 +213,7 @@ def chosen(page: Page, radio_label: str) -> str:
 def test_a_setting_changed_twice_keeps_the_second_choice(page, server):
     """Widgets whose start value comes from the link they write back once got a new identity
     after each change, so every second change was dropped and the widget sprang back."""
-    open_page(page, server, "map")
+    open_page(page, server, "map?map_drawer=plotly")
     for wanted, traces in (("reconstruction error", {"images"}), ("label", {str(d) for d in range(10)}),
                            ("reconstruction error", {"images"})):
         page.locator('[data-testid="stRadioOption"]', has_text=re.compile(f"^{wanted}$")).click()
@@ -214,8 +232,14 @@ def test_a_setting_changed_twice_keeps_the_second_choice(page, server):
         expect(count).to_have_value(str(wanted))
 
 
-def test_slider_changes_the_decoded_image(page, server):
+def test_slider_changes_the_decoded_image(page_without_wasm, server):
+    """The server's path: WebAssembly is off, so the sliders are Streamlit's, decoded on the server."""
+    page = page_without_wasm
     open_page(page, server, "sliders")
+    # the page reports that it cannot decode, which reruns the app (JavaScript without its compilers is slow)
+    expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("decodes on the server: WebAssembly is off",
+                                                                      timeout=RUN_TIMEOUT_MS)
+    settle(page)
     decoded = image_by_caption(page, "Decoded from the sliders")
     before_src = decoded.get_attribute("src")
     before = pixels(page, before_src)
@@ -252,20 +276,18 @@ def test_upload_is_reconstructed_and_placed_on_the_map(page, server):
     assert model_input.shape == reconstruction.shape
     similarity = np.corrcoef(model_input.ravel(), reconstruction.ravel())[0, 1]
     assert similarity > 0.5, f"the reconstruction does not look like the upload (correlation {similarity:.2f})"
-    # The upload is a star on the page's map, at a finite position.
-    stars = [t for traces in plot_traces(page) for t in traces if t["name"] == "seven.png"]
-    assert len(stars) == 1 and stars[0]["n"] == 1, stars
-    assert np.isfinite([stars[0]["x0"], stars[0]["y0"]]).all()
+    # The upload is a star on the page's WebGL map, at a finite position.
+    expect(page.locator(".lx-map .lx-star")).to_have_count(1)
+    star = upload_star(page)
+    assert star["name"] == "seven.png" and np.isfinite(star["xy"]).all()
     # ...and on the Map page of the same session, reached through the sidebar.
     page.locator('[data-testid="stSidebarNav"] a', has_text="Map").first.click()
     expect(page.locator('[data-testid="stMain"] h1').first).to_contain_text("Map")
-    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some("
-                           "p => (p.data || []).some(t => t.name === 'seven.png'))")
+    expect(page.locator(".lx-map .lx-star")).to_have_count(1)
     settle(page)
     shot(page, "map-with-upload")
     assert_clean(page)
-    on_map = [t for traces in plot_traces(page) for t in traces if t["name"] == "seven.png"]
-    assert on_map == stars  # the same map (PCA), the same place
+    assert upload_star(page) == star  # the same map (PCA), the same place
 
 
 def test_a_checkpoint_uploaded_in_the_sidebar_is_stored_once_and_becomes_the_active_model(page, server):
@@ -300,3 +322,149 @@ def test_server_log_has_no_traceback(server):
     """Last in this file: whatever the tests above made the server do, it logged no traceback."""
     text = server.log_path.read_text(errors="replace")
     assert "Traceback" not in text, text[text.index("Traceback") - 200:][:4000]
+
+
+# --- the WebGL map -----------------------------------------------------------------------------------
+MAP_VIEW = "[...window.__lxMap.views.values()].find(v => v.root.isConnected)"
+
+
+def open_map(page: Page, server: StreamlitServer, query: str = "") -> list[str]:
+    """The Map page with its WebGL map drawn; returns the list every request's URL is added to."""
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    open_page(page, server, f"map{query}")
+    expect(page.locator(".lx-map[data-drawn]")).to_have_count(1, timeout=RUN_TIMEOUT_MS)
+    return requested
+
+
+def assert_only_the_app(requested: list[str], server: StreamlitServer) -> None:
+    strangers = [url for url in requested if not (url.startswith(server.url) or url.startswith(("blob:", "data:")))]
+    assert not strangers, strangers
+
+
+def even_odd_inside(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Points inside a polygon by the even-odd rule, in NumPy (the page's worker tests the same)."""
+    inside = np.zeros(len(points), dtype=bool)
+    x, y = points[:, 0], points[:, 1]
+    for (x1, y1), (x2, y2) in zip(polygon, np.roll(polygon, -1, axis=0)):
+        if y1 == y2:
+            continue
+        crosses = (y1 > y) != (y2 > y)
+        inside ^= crosses & (x < x1 + (y - y1) * (x2 - x1) / (y2 - y1))
+    return inside
+
+
+def test_webgl_map_lasso_selects_exactly_the_points_inside_it(page, server):
+    requested = open_map(page, server)
+    box = page.locator(".lx-map .lx-box").bounding_box()
+    page.locator('.lx-map .lx-modes button[data-mode="lasso"]').click()
+    cx, cy, r = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5, box["height"] * 0.3
+    angles = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    radii = r * np.where(np.arange(48) % 2, 1.0, 0.55)  # a star: not convex, so the rule matters
+    outline = np.column_stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)])
+    page.mouse.move(*outline[0])
+    page.mouse.down()
+    for point in outline[1:]:
+        page.mouse.move(*point)
+    page.mouse.up()
+    summary = page.locator("text=/[0-9,]+ images selected/").first
+    expect(summary).to_be_visible()
+    settle(page)
+    shot(page, "map-lasso")
+    assert_clean(page)
+    reported = int(re.search(r"([\d,]+) images selected", summary.inner_text()).group(1).replace(",", ""))
+    polygon = np.array(page.evaluate(f"() => {MAP_VIEW}.lastPolygon")).reshape(-1, 2)
+    positions = np.array(page.evaluate(f"""async () => {{ const v = {MAP_VIEW};
+        return Array.from((await v.projection(v.shown.projection)).positions); }}"""), dtype=np.float32).reshape(-1, 2)
+    expected = np.flatnonzero(even_odd_inside(positions.astype(np.float64), polygon))
+    assert 0 < len(expected) < len(positions)
+    assert reported == len(expected)
+    with page.expect_download() as download:  # Python's indices, as the selection's CSV
+        page.locator('[data-testid="stDownloadButton"] button', has_text="Indices as CSV").click()
+    lines = Path(download.value.path()).read_text().split()
+    assert lines[0] == "index"
+    np.testing.assert_array_equal(np.array(lines[1:], dtype=int), expected)
+    # the page dims the others: full opacity for exactly the selected points
+    assert page.evaluate(f"() => {MAP_VIEW}.shownFlags.reduce((a, b) => a + b, 0)") == len(expected)
+    gallery = page.locator('[data-testid="stImageCaption"]', has_text=re.compile(r"^#\d+ · "))
+    assert gallery.count() == min(reported, 64)
+    assert_only_the_app(requested, server)
+
+
+def test_webgl_map_cursor_changes_the_decoded_image_without_a_click(page, server):
+    requested = open_map(page, server)
+    page.wait_for_function(f"() => {MAP_VIEW}.root.dataset.decoder === 'ready'", timeout=RUN_TIMEOUT_MS)
+    box = page.locator(".lx-map .lx-box").bounding_box()
+    pixels = ("() => { const c = " + MAP_VIEW + ".root.querySelector('.lx-decoded'); "
+              "return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }")
+    seen = []
+    for fx in (0.3, 0.7):
+        page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * 0.5, steps=4)
+        page.wait_for_function(f"n => {MAP_VIEW}.cursor.samples.length >= n", arg=len(seen) * 4 + 1)
+        next_frame(page)
+        seen.append(np.array(page.evaluate(pixels), dtype=np.float64))
+    assert np.abs(seen[0] - seen[1]).mean() > 1.0, "the decoded image did not follow the mouse"
+    assert seen[1].std() > 5  # a picture, not a blank canvas
+    caption = page.locator(".lx-map .lx-note").inner_text()
+    assert "PCA's exact inverse" in caption, caption
+    assert page.locator("text=/pinned on the map/").count() == 0  # moving is not clicking
+    # the page's own lookup (grid.js) finds the same nearest points as a search through them all
+    mismatches = page.evaluate("""async () => {
+        const { PointGrid } = await import('/_stcore/bidi-components/explorer.map/map/grid.js');
+        const view = """ + MAP_VIEW + """;
+        const positions = (await view.projection(view.shown.projection)).positions;
+        const grid = new PointGrid(positions);
+        let wrong = 0;
+        for (let q = 0; q < 200; q++) {
+          const x = grid.minX + Math.random() * grid.cellW * grid.cols, y = grid.minY + Math.random() * grid.cellH * grid.rows;
+          const found = grid.nearest(x, y, 8).distances;
+          const all = []; for (let i = 0; i < positions.length / 2; i++) all.push(Math.hypot(positions[2*i] - x, positions[2*i+1] - y));
+          all.sort((a, b) => a - b);
+          if (found.some((d, j) => Math.abs(d - all[j]) > 1e-9)) wrong++;
+        }
+        return wrong; }""")
+    assert mismatches == 0
+    shot(page, "map-cursor")
+    assert_clean(page)
+    assert_only_the_app(requested, server)
+
+
+def test_webgl_map_switches_projection_in_the_page_without_a_figure(page, server):
+    frames: list[int] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(len(payload))))
+    requested = open_map(page, server, "?map_method=t-SNE&tsne_n_iter=60")
+    # t-SNE computes in the background; once done, its tab joins PCA's in the map's toolbar
+    expect(page.locator('.lx-map .lx-tabs button[data-projection="tsne"]')).to_have_count(1, timeout=RUN_TIMEOUT_MS)
+    page.wait_for_function(f"() => {MAP_VIEW}.shown.projection === 'tsne'", timeout=RUN_TIMEOUT_MS)
+    settle(page)
+    frames.clear()
+    fetched_before = len(requested)
+    for method in ("pca", "tsne", "pca"):
+        drawn = int(page.locator(".lx-map").get_attribute("data-drawn"))
+        page.locator(f'.lx-map .lx-tabs button[data-projection="{method}"]').click()
+        page.wait_for_function(f"n => {MAP_VIEW}.shown.projection === '{method}' && +{MAP_VIEW}.root.dataset.drawn > n",
+                               arg=drawn)
+        settle(page)  # the run that follows (the view, for the link) is over too
+    # the server heard which map is shown: its next run sends PCA as the map to show
+    page.wait_for_function(f"() => {MAP_VIEW}.data.projection === 'pca'")
+    assert frames and max(frames) < 20_000, sorted(frames)[-5:]  # a Plotly figure of 5,000 points: > 200 KB
+    assert [url for url in requested[fetched_before:] if "/data/" in url] == []  # the arrays were in the page
+    assert_clean(page)
+    assert_only_the_app(requested, server)
+
+
+def test_map_without_webgl_is_the_plotly_map(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script("""(() => { const original = HTMLCanvasElement.prototype.getContext;
+        HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
+          return /webgl/.test(kind) ? null : original.call(this, kind, ...rest); }; })()""")
+    page = context.new_page()
+    try:
+        page.goto(f"{server.url}/map")
+        expect(page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot .gtitle')).to_contain_text(
+            "of 5,000 codes", timeout=RUN_TIMEOUT_MS)
+        settle(page)
+        expect(page.locator("text=/this browser has no WebGL/")).to_be_visible()
+        assert_clean(page)
+    finally:
+        context.close()

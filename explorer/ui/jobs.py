@@ -95,6 +95,12 @@ class JobStore:
                 used -= job.size
                 del self._jobs[key]
 
+    def get(self, key: str) -> Future | None:
+        """The job ``key`` if it was submitted (running, done or failed), without starting it."""
+        with self._lock:
+            job = self._jobs.get(key)
+            return None if job is None else job.future
+
     def progress(self, key: str) -> float:
         job = self._jobs.get(key)
         return 0.0 if job is None else job.progress
@@ -135,6 +141,10 @@ def submit(key: str, fn: Callable, *args) -> Future:
 
 def progress(key: str) -> float:
     return STORE.progress(key)
+
+
+def get(key: str) -> Future | None:
+    return STORE.get(key)
 
 
 def clear() -> None:

@@ -7,6 +7,7 @@ model's latent space is drawn as it is. Drawing a map is another module's (``map
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -58,16 +59,27 @@ def _instant_map(content_hash: str, dataset_identity: str, method: str,
     return projection.project(_codes, method, {}, (content_hash, dataset_identity))
 
 
-@st.cache_resource(show_spinner=False)
+FIRST_MAP_SERVED = threading.Event()  # set once a page has sent its first map to a browser
+WARM_START_GRACE_S = 3.0  # after that, the browser's own time to draw it, before the slow work starts
+WARM_START_LATEST_S = 20.0  # the slow work starts by then even if no map was asked for
+_umap_warm_up: threading.Thread | None = None
+_umap_lock = threading.Lock()
+
+
 def warm_up_umap() -> threading.Thread:
     """Compile UMAP's numba code once per server, on its own thread so maps queued for the
-    background worker do not wait behind it."""
-    thread = threading.Thread(target=_warm_up, name="umap-warm-up", daemon=True)
-    thread.start()
-    return thread
+    background worker do not wait behind it; after the first map has been drawn (see warm_start)."""
+    global _umap_warm_up
+    with _umap_lock:
+        if _umap_warm_up is None:
+            _umap_warm_up = threading.Thread(target=_warm_up, name="umap-warm-up", daemon=True)
+            _umap_warm_up.start()
+        return _umap_warm_up
 
 
 def _warm_up() -> None:
+    FIRST_MAP_SERVED.wait(WARM_START_LATEST_S)
+    time.sleep(WARM_START_GRACE_S)
     projection.warm_up()
     heap.freeze_heap()  # numba's compiled code lives as long as the server: out of the collector's way
 
@@ -82,18 +94,34 @@ def _start(key_parts: tuple, codes: np.ndarray, method: str, params: dict) -> Fu
     return jobs.submit(_job_key(key_parts, method, params), projection.project, codes, method, params, key_parts)
 
 
+
+
+def first_map_sent() -> None:
+    """A page has sent a map: the background work that waited for it may start (after a grace)."""
+    FIRST_MAP_SERVED.set()
+
+
 @st.cache_resource(show_spinner=False)
 def warm_start(default_checkpoint: str = DEFAULT_CHECKPOINT, dataset_name: str = "mnist") -> None:
     """Once per server, off the request path: compile UMAP, and queue the slow maps of the
     model the app opens on, so they land in the disk cache before anyone asks. Other models'
-    maps are made on first request, then cached on disk too."""
-    warm_up_umap()
+    maps are made on first request, then cached on disk too. On 2 cores this work would slow
+    the first map down by seconds (numba's compilation alone takes 8-30 s of a core), so it
+    waits until the first map has been sent and drawn."""
     engine = engine_cache.engine_for(SHIPPED_DIR / default_checkpoint)
     dataset = dataset_cache.dataset_for(dataset_name)
     codes = engine.encode_dataset(dataset).codes  # read from the disk cache after the first run
     key_parts = (engine.source.content_hash, dataset.identity)
-    for method in ("umap", "tsne"):
-        _start(key_parts, codes, method, projection.default_params(method))
+
+    warm_up_umap()
+
+    def later() -> None:
+        FIRST_MAP_SERVED.wait(WARM_START_LATEST_S)
+        time.sleep(WARM_START_GRACE_S)
+        for method in ("umap", "tsne"):
+            _start(key_parts, codes, method, projection.default_params(method))
+
+    threading.Thread(target=later, name="warm-start", daemon=True).start()
 
 
 def current_map(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes, choice: MapChoice) -> MapState:
@@ -116,6 +144,31 @@ def current_map(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes, 
     except Exception as e:  # the job's own error: shown until the job store retries it
         return _instead_of(choice, pca, error=str(e) or type(e).__name__)
     return MapState(result.coords, result.projection, choice.method)
+
+
+def ready_maps(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes,
+               params: dict[str, dict] | None = None) -> dict[str, projection.ProjectionResult]:
+    """Every map of these codes that can be drawn now without computing anything: the instant
+    ones, and the slow ones (with ``params[method]``, else the defaults) that a job has finished,
+    in this server or in an earlier one (then read from the disk cache). The page switches
+    between these without asking the server."""
+    key_parts = (engine.source.content_hash, dataset.identity)
+    ready: dict[str, projection.ProjectionResult] = {}
+    for method in projection.methods_for(engine.latent_dim):
+        if projection.PROJECTIONS[method].instant:
+            ready[method] = _instant_map(*key_parts, method, codes.codes)
+            continue
+        chosen = (params or {}).get(method) or projection.default_params(method)
+        future = jobs.get(_job_key(key_parts, method, chosen))
+        if future is None and projection.is_cached(codes.codes, method, chosen, key_parts):
+            future = _start(key_parts, codes.codes, method, chosen)
+            try:
+                future.result(timeout=QUICK_WAIT_S)
+            except Exception:  # still running, or failed: not ready
+                pass
+        if future is not None and future.done() and future.exception() is None:
+            ready[method] = future.result()
+    return ready
 
 
 def _instead_of(choice: MapChoice, pca: projection.ProjectionResult, error: str | None = None,

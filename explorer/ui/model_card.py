@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ..engine import InferenceEngine
+from ..frontend import status as frontend_status
 from ..model_contract import Model
 
 
@@ -27,4 +28,6 @@ def card_lines(model: Model, runs_on: str = "CPU") -> list[str]:
 def show(engine: InferenceEngine) -> None:
     with st.sidebar.container(border=True):
         st.markdown(f"**{engine.source.name}**")
-        st.caption("  \n".join(card_lines(engine.source, engine.describe_device())))
+        caption = st.empty()
+        decoding = frontend_status.probe(engine)  # loads the decoder into the page; says which way it decodes
+        caption.caption("  \n".join([*card_lines(engine.source, engine.describe_device()), decoding.card_line()]))

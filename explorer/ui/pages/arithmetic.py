@@ -115,20 +115,26 @@ if vector is not None:
     if len(targets) > MAX_TARGETS:
         st.caption(f"{len(targets)} indices typed; the first {MAX_TARGETS} are used.")
         targets = targets[:MAX_TARGETS]
-    if targets:
+    pins = handoffs.get_pins(engine, dataset)
+    use_pin = bool(pins) and st.checkbox(f"Also apply it to the code pinned on the Map ({pins[-1].where})",
+                                          key="arithmetic_pin", help="A click on the Map pins the code under the cursor.")
+    starts = [codes[i] for i in targets] + ([pins[-1].code.astype(codes.dtype)] if use_pin else [])
+    if starts:
         alphas = np.linspace(low, high, int(steps))
-        # rows of the picture are values of alpha, columns the chosen images
-        moved = np.stack([latent.apply_attribute(codes[i], vector, alphas) for i in targets], axis=1)
+        # rows of the picture are values of alpha, columns the chosen images (and the pinned code)
+        moved = np.stack([latent.apply_attribute(code, vector, alphas) for code in starts], axis=1)
         images = engine.decode(moved.reshape(-1, codes.shape[1]))
-        st.markdown("Columns: " + ", ".join(index_caption(dataset, i) for i in targets))
-        for alpha, row_start in zip(alphas, range(0, len(images), len(targets))):
+        st.markdown("Columns: " + ", ".join([index_caption(dataset, i) for i in targets]
+                                            + (["the pinned code"] if use_pin else [])))
+        columns = len(starts)
+        for alpha, row_start in zip(alphas, range(0, len(images), columns)):
             left, right = st.columns([1, 7], vertical_alignment="center")
             left.markdown(f"**α = {alpha:+.2f}**")
             if np.isclose(alpha, 0):
                 left.caption("reconstruction")
             with right:
-                display.show_image(grid(images[row_start: row_start + len(targets)], len(targets)), min_side=84)
-        display.png_download(images, len(targets), f"attribute-{engine.source.name}.png", key="attribute")
+                display.show_image(grid(images[row_start: row_start + columns], columns), min_side=84)
+        display.png_download(images, columns, f"attribute-{engine.source.name}.png", key="attribute")
 
 st.subheader("Analogy: a − b + c")
 st.caption("\"a is to b as ? is to c\": the code of a, minus that of b, plus that of c, decoded.")

@@ -1,15 +1,17 @@
 """Interpolate: a path through two or more codes, straight (linear) or along the sphere (slerp),
-decoded step by step and drawn on the map."""
+decoded step by step and drawn on the map. Where the browser runs the decoder (explorer/frontend),
+the path also plays as an animation decoded in the page."""
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
 from explorer import latent
+from explorer.frontend import path as live_path, status
 from explorer.indices import index_caption, parse_indices
-from explorer.ui import dataset_cache, display, handoffs, map_jobs, map_plotly, session
+from explorer.ui import dataset_cache, display, handoffs, map_jobs, map_plotly, map_webgl, session
 
-SOURCES = {"typed": "dataset indices", "selection": "the Map's selection"}
+SOURCES = {"typed": "dataset indices", "selection": "the Map's selection", "pinned": "codes pinned on the Map"}
 METHODS = {"linear": "linear", "slerp": "spherical (slerp)"}
 MAX_POINTS = 8  # more waypoints than this make a strip nobody can read
 
@@ -40,6 +42,13 @@ if source == "typed":
     except ValueError as e:
         st.error(f"Waypoints: {e}.")
         st.stop()
+elif source == "pinned":
+    pins = handoffs.get_pins(engine, dataset)[-MAX_POINTS:]
+    if len(pins) < needed:
+        st.info(f"{len(pins)} code{'s' if len(pins) != 1 else ''} pinned on the Map; the path needs {needed} or more. "
+                "Click the Map where you want the path to pass (each click pins the code under the cursor).")
+        st.stop()
+    indices = []
 else:
     indices = handoffs.get_selection(dataset)
     if len(indices) < needed:
@@ -59,6 +68,10 @@ steps = settings[1].slider("Steps per leg", 2, 24, 8, key="interpolate_steps", b
 waypoints = codes.codes[indices]
 originals = dataset.x[indices]
 captions = [index_caption(dataset, i) for i in indices]
+if source == "pinned":  # codes, not images: the waypoints shown are their decodings
+    waypoints = np.stack([pin.code for pin in pins]).astype(codes.codes.dtype)
+    originals = engine.decode(waypoints)
+    captions = [f"pinned at {pin.where}" for pin in pins]
 if use_upload:
     waypoints = np.concatenate([upload_code[None], waypoints])
     originals = np.concatenate([upload[0][None], originals])
@@ -79,6 +92,13 @@ display.show_grid(decoded, columns, key="path", filename=f"interpolation-{method
                  caption=f"{METHODS[method].capitalize()} path, {len(decoded)} images"
                          + ("" if legs == 1 else f": one row per leg, the last image is waypoint {legs + 1}"))
 
+decoding = status.decoding(engine)
+if decoding.in_page:
+    st.markdown("**Play the path**")
+    live_path.play_path(decoding, waypoints, method, steps)
+else:
+    st.caption(f"Playing the path as an animation runs in the page; here it cannot: {decoding.reason}.")
+
 st.subheader("The path on the map")
 state = map_jobs.current_map(engine, dataset, codes, map_jobs.last_choice())
 map_jobs.explain(state)
@@ -88,15 +108,21 @@ except ValueError as e:
     st.warning(f"The path cannot be placed on this map: {e}")
     st.stop()
 colour = "label" if dataset.y is not None and dataset.classes else "error"
-figure = map_plotly.scatter(state, dataset, codes, colour, height=560)
-figure.add_scattergl(x=walk_xy[:, 0], y=walk_xy[:, 1], mode="lines+markers", name="path", hoverinfo="skip",
-                     line=dict(color="black", width=2), marker=dict(size=5, color="black"))
-stops = walk_xy[::steps]
-figure.add_scattergl(x=stops[:, 0], y=stops[:, 1], mode="markers+text", name="waypoints",
-                     text=[str(k + 1) for k in range(len(stops))], textposition="top center",
-                     textfont=dict(size=16, color="black"), hovertext=captions, hoverinfo="text",
-                     marker=dict(size=13, color="white", line=dict(width=2, color="black")))
-figure.update_layout(dragmode="zoom")
-st.plotly_chart(figure, config={"displaylogo": False})
+why_not_webgl = map_webgl.unavailable()
+if why_not_webgl:
+    figure = map_plotly.scatter(state, dataset, codes, colour, height=560, webgl="no WebGL" not in why_not_webgl)
+    add = figure.add_scattergl if "no WebGL" not in why_not_webgl else figure.add_scatter
+    add(x=walk_xy[:, 0], y=walk_xy[:, 1], mode="lines+markers", name="path", hoverinfo="skip",
+        line=dict(color="black", width=2), marker=dict(size=5, color="black"))
+    stops = walk_xy[::steps]
+    add(x=stops[:, 0], y=stops[:, 1], mode="markers+text", name="waypoints",
+        text=[str(k + 1) for k in range(len(stops))], textposition="top center",
+        textfont=dict(size=16, color="black"), hovertext=captions, hoverinfo="text",
+        marker=dict(size=13, color="white", line=dict(width=2, color="black")))
+    figure.update_layout(dragmode="zoom")
+    st.plotly_chart(figure, config={"displaylogo": False, "plotGlPixelRatio": 1})
+else:  # the path placed on every projection ready to draw; the page switches between them
+    map_webgl.draw(engine, dataset, codes, state, key="interpolate-map", colour=colour, height=560,
+                   marks=map_webgl.Marks(path=walk, stops=list(range(0, len(walk), steps))))
 st.caption(f"The map is the one chosen on the Map page ({state.projection.label}); every step of the path is "
            "placed on it with the map's own transform. Waypoints are numbered in path order.")

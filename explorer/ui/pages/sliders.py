@@ -1,7 +1,12 @@
 """Sliders: one slider per latent dimension, most important first, starting at a dataset image's
 code; the decoded image follows the sliders. Below, a traversal grid of the top dimensions.
 Where the dataset has ground-truth factors, each dimension is named by the factor it carries
-most information about, and the dimension x factor information matrix is drawn beside the grid."""
+most information about, and the dimension x factor information matrix is drawn beside the grid.
+
+Where the browser runs the model's decoder (explorer/frontend), the sliders are the page's own:
+every step of a drag is decoded and drawn there, and this script hears the values on release.
+Elsewhere (Streamlit's AppTest, WebAssembly off, a model that does not export) they are
+Streamlit sliders decoded on the server. Both keep the code in the session and in the link."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,14 +14,18 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer import disentangle, latent
+from explorer.frontend import sliders as live, status
 from explorer.indices import index_caption
-from explorer.slider_bounds import slider_bounds, slider_decimals, slider_start
-from explorer.ui import dataset_cache, display, session
+from explorer.slider_bounds import code_from_text, code_text, slider_bounds, slider_decimals, slider_start
+from explorer.ui import dataset_cache, display, handoffs, session
 
 MODES = {"prior": "prior ±3σ", "percentile": "1st–99th percentile of the codes", "minmax": "min–max of the codes"}
 TOP_SLIDERS = 8  # shown at once; the rest wait in an expander
 MAX_ROWS = 16
 ORIGIN_KEY = "sliders_origin"  # what the sliders were last set from
+CODE_KEY = "sliders_code"  # the code the sliders hold, whichever path draws them
+REVISION_KEY = "sliders_revision"  # counts the times the server set the code (the page then takes it)
+LINK_PARAM = "sliders_z"  # the code in the link
 
 
 def slider_key(dim: int) -> str:
@@ -26,6 +35,23 @@ def slider_key(dim: int) -> str:
 def set_sliders(values: np.ndarray) -> None:
     for dim, value in enumerate(values):
         st.session_state[slider_key(dim)] = float(value)
+
+
+def hold(values: np.ndarray) -> None:
+    """The code the sliders hold now: kept for this session and written into the link."""
+    values = np.asarray(values, dtype=np.float64)
+    if not np.array_equal(values, st.session_state.get(CODE_KEY)):
+        st.session_state[CODE_KEY] = values
+        text = code_text(values)
+        if text is not None:
+            st.query_params[LINK_PARAM] = text
+
+
+def set_code(values: np.ndarray) -> None:
+    """The server sets the sliders (a new sample, Reset, the link): both paths take the values."""
+    set_sliders(values)
+    hold(values)
+    st.session_state[REVISION_KEY] = st.session_state.get(REVISION_KEY, 0) + 1
 
 
 @st.cache_data(show_spinner="Measuring what each dimension knows about each factor…", max_entries=16)
@@ -48,6 +74,12 @@ def share_heatmap(share: np.ndarray, factor_names: list[str], dims: np.ndarray) 
 def explore(engine, image: np.ndarray, caption: str, start: np.ndarray, bounds: np.ndarray, order: np.ndarray,
             labels: list[str]) -> None:
     """Sliders and the decoded image: moving a slider reruns only this part of the page."""
+    decoding = status.decoding(engine)
+    if decoding.in_page:
+        live.live_sliders(decoding, live.slider_rows(bounds, order, labels), st.session_state[CODE_KEY], start,
+                          st.session_state.get(REVISION_KEY, 0), bounds, on_release=hold)
+        display.show_image(image, caption=f"The sample, {caption}", min_side=112)
+        return
     values = np.empty(len(bounds))
 
     def slider(dim: int) -> None:
@@ -63,16 +95,19 @@ def explore(engine, image: np.ndarray, caption: str, start: np.ndarray, bounds: 
             with st.expander(f"The other {len(order) - TOP_SLIDERS} dimensions, less important"):
                 for dim in order[TOP_SLIDERS:]:
                     slider(int(dim))
+    hold(values)
     with right:
         decoded = engine.decode_coalesced(values[None])[0]
         display.show_image(decoded, caption="Decoded from the sliders", min_side=280)
-        st.button("Reset to the sample's code", on_click=set_sliders, args=(start,), icon="↩️")
+        st.caption(f"Decoded on the server: {decoding.reason}.")
+        st.button("Reset to the sample's code", on_click=set_code, args=(start,), icon="↩️")
         display.show_image(image, caption=f"The sample, {caption}", min_side=112)
 
 
 engine, dataset = session.page_start(
     "Sliders",
-    "Each slider sets one latent dimension, most important first; the image is decoded as you drag. "
+    "Each slider sets one latent dimension, most important first; where the browser runs the decoder "
+    "(the model card says), the image is decoded in the page as you drag. "
     "Importance is the mean KL divergence from the prior for a VAE and the variance of the codes otherwise.",
 )
 dataset_codes = dataset_cache.dataset_codes(engine, dataset)
@@ -101,15 +136,28 @@ importance = latent.dimension_importance(codes, dataset_codes.logvar)
 order = latent.rank_dimensions(codes, dataset_codes.logvar)
 start, clipped = slider_start(codes[index], bounds)
 
-# Sliders restart from the sample's code when the sample, the ranges or the model change, and
-# when they come back after a visit to another page (Streamlit forgets unrendered widgets).
+# Sliders restart from the sample's code when the sample, the ranges or the model change (at the
+# session's first visit, from the code in the link if it holds one), and take back the code they
+# held when they return after a visit to another page (Streamlit forgets unrendered widgets).
 origin = (engine.source.content_hash, dataset.identity, index, mode)
-if st.session_state.get(ORIGIN_KEY) != origin or any(slider_key(d) not in st.session_state for d in range(dim_count)):
-    set_sliders(start)
+if st.session_state.get(ORIGIN_KEY) != origin:
+    linked = None
+    if ORIGIN_KEY not in st.session_state:
+        linked = code_from_text(st.query_params.get(LINK_PARAM, ""), dim_count)
+    set_code(start if linked is None else np.clip(linked, bounds[:, 0], bounds[:, 1]))
     st.session_state[ORIGIN_KEY] = origin
+elif any(slider_key(d) not in st.session_state for d in range(dim_count)):
+    set_sliders(st.session_state[CODE_KEY])
 if clipped.any():
     st.caption(f"{int(clipped.sum())} of this code's values lie outside the {MODES[mode]} range; "
                "their sliders start at the nearest end.")
+
+pins = handoffs.get_pins(engine, dataset)
+if pins:
+    pinned = np.clip(pins[-1].code, bounds[:, 0], bounds[:, 1])
+    st.button(f"Set the sliders to the code pinned on the Map ({pins[-1].where})", on_click=set_code, args=(pinned,),
+              icon="📍", help="A click on the Map pins the code under the cursor; values outside the sliders' "
+                             "ranges go to the nearest end.")
 
 measure = "KL" if dataset_codes.logvar is not None else "var"
 labels = [f"{measure} {value:.3g}" for value in importance]

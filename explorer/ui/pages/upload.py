@@ -9,7 +9,7 @@ import streamlit as st
 from explorer import latent, metrics, novelty, preprocess, render
 from explorer.dataset_spec import preprocessing_for
 from explorer.indices import index_caption
-from explorer.ui import dataset_cache, display, handoffs, map_jobs, map_plotly, session
+from explorer.ui import dataset_cache, display, handoffs, map_jobs, map_plotly, map_webgl, session
 
 # MIME types, not extensions: the browser's picker filters by them, and Streamlit then leaves the
 # check to us instead of raising on a mismatched name. Every upload is decoded by
@@ -126,7 +126,13 @@ else:
     except ValueError as e:
         position = None
         st.warning(f"The upload cannot be placed on this map: {e}")
-    st.plotly_chart(map_plotly.scatter(state, dataset, codes, "label", upload=(position, name)), key="upload-map")
+    why_not_webgl = map_webgl.unavailable()
+    if why_not_webgl:
+        st.plotly_chart(map_plotly.scatter(state, dataset, codes, "label", upload=(position, name)), key="upload-map")
+    else:
+        map_webgl.draw(engine, dataset, codes, state, key="upload-map", colour="label" if dataset.y is not None else "error",
+                       marks=map_webgl.Marks(upload=(name, code)), height=520)
+    st.caption("The red star is the upload, placed by the map's own transform.")
 
 st.subheader("Nearest neighbours in latent space")
 indices, distances = latent.nearest_neighbours(codes.codes, code, NEIGHBOURS)
