@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint as ckpt
+from . import disentangle
+from .formatting import fixed
 from .data import DatasetError, load_dataset
 from .models import MODEL_TYPES
 from .models.base import BODIES, RECON_LOSSES
@@ -60,13 +62,25 @@ def print_metrics(m: dict) -> None:
 
 
 def print_disentanglement(m: dict) -> None:
-    """MIG / DCI / SAP of the model and of PCA at the same size, where the dataset has factors."""
+    """MIG / DCI / SAP of the model and of PCA at the same size (the median of its fits, and
+    their range), where the dataset has factors, and whether the model meets the MIG target."""
     if "mig" not in m:
         return
-    for label, p in (("model", ""), ("PCA  ", "pca_")):
-        print(f"{label} MIG {m[p + 'mig']:.3f}  DCI disentanglement {m[p + 'dci_disentanglement']:.3f}  "
-              f"completeness {m[p + 'dci_completeness']:.3f}  informativeness {m[p + 'dci_informativeness']:.3f}  "
-              f"SAP {m[p + 'sap']:.3f}")
+    names = {"mig": "MIG", "dci_disentanglement": "DCI disentanglement", "dci_completeness": "completeness",
+             "dci_informativeness": "informativeness", "sap": "SAP"}
+    print("model " + "  ".join(f"{label} {fixed(m[key])}" for key, label in names.items()))
+    fits = m.get("pca_mig_fits") or []
+    if len(fits) > 1:
+        print(f"PCA   " + "  ".join(f"{label} {fixed(m['pca_' + key])}" for key, label in names.items())
+              + f"  (the median of {len(fits)} fits, each on another sample of {m['pca_fit_size']:,} training images)")
+        print("PCA's range over its fits: " + "  ".join(
+            f"{label} {fixed(min(m[f'pca_{key}_fits']))}-{fixed(max(m[f'pca_{key}_fits']))}" for key, label in names.items()))
+    else:
+        print("PCA   " + "  ".join(f"{label} {fixed(m['pca_' + key])}" for key, label in names.items()))
+    if m["pca_mig"]:
+        print(f"MIG {fixed(m['mig'])} is {fixed(m['mig'] / m['pca_mig'], 2)}x PCA's median (a model trained to "
+              f"disentangle is held to {disentangle.MIG_TARGET_VS_PCA:g}x: {fixed(disentangle.MIG_TARGET_VS_PCA * m['pca_mig'])}, "
+              f"and to {disentangle.MIG_TARGET_VS_VAE:g}x the plain VAE's)")
 
 
 def recorded_dataset(checkpoint, name: str | None):
@@ -82,6 +96,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from .train import evaluate
 
     checkpoint = ckpt.load(args.checkpoint)
+    if args.record and args.dataset:
+        raise ValueError("--record writes the figures of the dataset the checkpoint was trained on: leave out --dataset")
     dataset = recorded_dataset(checkpoint, args.dataset)
     ckpt.check_fits(checkpoint, dataset.input_shape, dataset.name)
     exclude = checkpoint.config.get("training", {}).get("anomaly_class")
@@ -89,6 +105,20 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print_metrics(result)
     print_disentanglement(result)
     print_representation_quality(checkpoint, dataset)
+    if args.record:
+        record_figures(checkpoint, result)
+
+
+def record_figures(checkpoint: ckpt.Checkpoint, figures: dict) -> None:
+    """Write freshly measured test figures into the checkpoint's training record (config.json and
+    the weights file's metadata; the weights are written back unchanged): how the shipped
+    checkpoints' figures are updated when a figure's definition changes, never by hand."""
+    if not checkpoint.path.is_dir():
+        raise ValueError(f"{checkpoint.path.name}: --record needs a checkpoint folder (config.json + model.safetensors)")
+    meta = {k: v for k, v in checkpoint.config.items() if k not in ckpt.make_config(checkpoint.model)}
+    meta["training"] = {**checkpoint.config.get("training", {}), **figures}
+    ckpt.save(checkpoint.model, checkpoint.path, meta)
+    print(f"recorded the figures above in {checkpoint.path / ckpt.CONFIG_NAME}")
 
 
 def print_representation_quality(checkpoint: ckpt.Checkpoint, dataset) -> None:
@@ -112,7 +142,7 @@ def print_representation_quality(checkpoint: ckpt.Checkpoint, dataset) -> None:
             "NMI (k-means)": "nmi", "ARI (k-means)": "ari"}
     print(f"{'representation (test split)':<31}" + "".join(f"{name:>10}" for name in columns))
     for label, field in rows.items():
-        print(f"{label:<31}" + "".join(f"{getattr(q, field):>10.3f}" for q in columns.values()))
+        print(f"{label:<31}" + "".join(f"{fixed(getattr(q, field)):>10}" for q in columns.values()))
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -243,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("evaluate", help="test metrics beside the PCA baseline")
     e.add_argument("checkpoint")
     e.add_argument("--dataset")
+    e.add_argument("--record", action="store_true", help="write the figures into the checkpoint's training record "
+                   "(on the dataset it was trained on)")
     e.set_defaults(func=cmd_evaluate)
 
     i = sub.add_parser("info", help="print a checkpoint's config")

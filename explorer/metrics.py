@@ -38,10 +38,11 @@ def summary(x: np.ndarray, recon: np.ndarray) -> dict[str, float]:
 PCA_FIT_SIZE = 4000  # training images a PCA baseline is fitted on (all of MNIST's 4,000; a sample of larger sets)
 
 
-def pca_fit_images(dataset, exclude_class: int | None = None) -> np.ndarray:
+def pca_fit_images(dataset, exclude_class: int | None = None, seed: int = 0) -> np.ndarray:
     """The training images (without one class if asked) a PCA baseline of ``dataset`` is fitted on:
-    a full SVD of 40,000 colour 64x64 images would take minutes and gigabytes."""
-    return dataset.x[subsample(dataset.train_indices(exclude_class), PCA_FIT_SIZE)]
+    a full SVD of 40,000 colour 64x64 images would take minutes and gigabytes. Another ``seed``
+    draws another sample from a training split larger than PCA_FIT_SIZE (the same one otherwise)."""
+    return dataset.x[subsample(dataset.train_indices(exclude_class), PCA_FIT_SIZE, seed=seed)]
 
 
 class PCABaseline:

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from explorer import quality
+from explorer import comparison, formatting, quality
 from explorer.data import Dataset
 from explorer.ui import dataset_cache
 
@@ -17,14 +17,14 @@ FIGURES = {"knn_accuracy": "5-NN accuracy", "probe_10": "probe, 10 labels/class"
 
 def quality_rows(engines, dataset: Dataset) -> list[dict]:
     """One row per picked model that fits the dataset, then PCA at each of their sizes, then pixels."""
-    rows, sizes, seen = [], set(), set()
-    for engine in engines:
-        if list(engine.input_shape) != dataset.input_shape or engine.source.content_hash in seen:
+    rows, sizes = [], set()
+    engines = comparison.distinct(engines)
+    for engine, name in zip(engines, comparison.display_names(engines)):
+        if list(engine.input_shape) != dataset.input_shape:
             continue
-        seen.add(engine.source.content_hash)
         codes = dataset_cache.dataset_codes(engine, dataset).codes
         figures = quality.model_quality(engine.source.content_hash, dataset, codes)
-        rows.append({"representation": engine.source.name, "code size": engine.latent_dim, **figures.as_dict()})
+        rows.append({"representation": name, "code size": engine.latent_dim, **figures.as_dict()})
         sizes.add(engine.latent_dim)
     for k in sorted(sizes):
         rows.append({"representation": f"PCA (k={k})", "code size": k, **quality.pca_quality(dataset, k).as_dict()})
@@ -45,8 +45,9 @@ def show(engines, dataset: Dataset) -> None:
         rows = quality_rows(engines, dataset)
     if len(rows) == 1:
         st.warning("None of the picked checkpoints fits this dataset's images; only the pixel baseline is shown.")
-    table = pd.DataFrame(rows).rename(columns=FIGURES)
-    st.dataframe(table.style.format({name: "{:.3f}" for name in FIGURES.values()}), hide_index=True)
+    table = formatting.tidy(pd.DataFrame(rows), dict.fromkeys(FIGURES, 3)).rename(columns=FIGURES)
+    st.dataframe(table, hide_index=True,
+                 column_config={name: st.column_config.NumberColumn(format="%.3f") for name in FIGURES.values()})
     long = table.melt(id_vars=["representation", "code size"], var_name="figure", value_name="score")
     chart = px.bar(long, x="figure", y="score", color="representation", barmode="group", range_y=[0, 1],
                    title="Representation quality (test split)")

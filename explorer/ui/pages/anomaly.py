@@ -5,7 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import metrics, render
+from explorer import formatting, metrics, render
 from explorer.indices import index_caption
 from explorer.ui import dataset_cache, display, session
 
@@ -88,7 +88,7 @@ if report is not None:
     left, right = st.columns([2, 1])
     left.plotly_chart(roc, key="roc")
     right.metric("Model ROC AUC", f"{report.model['auc']:.3f}",
-                 delta=f"{report.model['auc'] - report.pca['auc']:+.3f} vs PCA")
+                 delta=f"{formatting.signed(report.model['auc'] - report.pca['auc'])} vs PCA")
     right.metric("PCA ROC AUC", f"{report.pca['auc']:.3f}")
     training = engine.source.training
     if training.anomaly_auc is not None or training.pca_anomaly_auc is not None:
