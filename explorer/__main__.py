@@ -7,13 +7,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from . import checkpoint as ckpt
 from . import disentangle
 from .formatting import fixed
 from .data import DatasetError, load_dataset
+from .engine import InferenceEngine
 from .models import MODEL_TYPES
 from .models.base import BODIES, RECON_LOSSES
+from .sources import check_fits, open_model
+from .sources.export import export_onnx
 
 
 def parse_list(text: str) -> list[int]:
@@ -21,8 +25,6 @@ def parse_list(text: str) -> list[int]:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    import torch
-
     from .train import TrainConfig, evaluate, train
 
     if args.threads:
@@ -99,7 +101,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.record and args.dataset:
         raise ValueError("--record writes the figures of the dataset the checkpoint was trained on: leave out --dataset")
     dataset = recorded_dataset(checkpoint, args.dataset)
-    ckpt.check_fits(checkpoint, dataset.input_shape, dataset.name)
+    check_fits(checkpoint, dataset.input_shape, dataset.name)
     exclude = checkpoint.config.get("training", {}).get("anomaly_class")
     result = evaluate(checkpoint.model, dataset, exclude_class=exclude)
     print_metrics(result)
@@ -124,7 +126,6 @@ def record_figures(checkpoint: ckpt.Checkpoint, figures: dict) -> None:
 def print_representation_quality(checkpoint: ckpt.Checkpoint, dataset) -> None:
     """kNN, linear-probe and clustering figures of the codes beside PCA at the same size and pixels."""
     from . import quality
-    from .engine import InferenceEngine
 
     if dataset.y is None:
         print("representation quality: not computed (the dataset has no labels)")
@@ -152,11 +153,9 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
-    from .engine import InferenceEngine
-
     checkpoint = ckpt.load(args.checkpoint)
     dataset = recorded_dataset(checkpoint, args.dataset)
-    ckpt.check_fits(checkpoint, dataset.input_shape, dataset.name)
+    check_fits(checkpoint, dataset.input_shape, dataset.name)
     codes = InferenceEngine(checkpoint).encode(dataset.x)
     out = Path(args.out)
     if out.suffix == ".csv":
@@ -169,8 +168,6 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    import torch
-
     from .sweep import run_sweep
     from .train import TrainConfig
 
@@ -213,9 +210,6 @@ def add_sweep_parser(sub) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     """Write any model that opens as an ONNX pair + explorer.json (the ONNX source reads it back)."""
-    from .sources import open_model
-    from .sources.export import export_onnx
-
     model = open_model(args.checkpoint, bottleneck=args.bottleneck)
     out = export_onnx(model, args.onnx)
     print(f"wrote {out / 'encoder.onnx'}, {out / 'decoder.onnx'} and {out / 'explorer.json'} "

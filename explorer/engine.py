@@ -1,6 +1,6 @@
 """InferenceEngine: all model work for the app, batched, on the best device available.
 
-It works on the model contract (``explorer.sources.Model``), so nothing above it knows where
+It works on the model contract (``explorer.model_contract.Model``), so nothing above it knows where
 a model came from. One engine per model is shared by every browser session, so it is
 thread-safe: large jobs take a lock around the model, and small concurrent decode requests
 (many people dragging sliders) are coalesced into batches (``explorer.coalesce``), each caller

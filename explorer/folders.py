@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import cache, preprocess
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_IMAGES = 200_000
 TOP_FOLDER = "(top folder)"  # the class of loose images that lie beside class subfolders
@@ -89,8 +91,6 @@ def labels_for(names: list[str]) -> tuple[np.ndarray | None, list[str]]:
 
 def decode_file(path: Path, size: int, channels: int, preprocessing: str) -> np.ndarray:
     """(channels, size, size) uint8 of one file; raises ImageError (or OSError) if unreadable."""
-    from . import preprocess
-
     data = path.read_bytes()
     if preprocessing == "digit":
         return (preprocess.preprocess_bytes(data, size=size).image * 255 + 0.5).astype(np.uint8)[None]
@@ -99,13 +99,11 @@ def decode_file(path: Path, size: int, channels: int, preprocessing: str) -> np.
 
 def decode_row(out, index: int, path: Path, size: int, channels: int, preprocessing: str) -> str | None:
     """Decode one file into row ``index`` of ``out``; None, or why it could not be read."""
-    from .preprocess import ImageError, NotADigit
-
     try:
         out[index] = decode_file(path, size, channels, preprocessing)
-    except NotADigit as e:  # what was measured, without the advice an upload gets
+    except preprocess.NotADigit as e:  # what was measured, without the advice an upload gets
         return NOT_A_DIGIT + e.reason
-    except ImageError as e:
+    except preprocess.ImageError as e:
         return str(e)
     except OSError as e:
         return f"cannot be read ({e.strerror or e})"
@@ -118,8 +116,6 @@ def listing_digest(listing: list[tuple[str, int, int]]) -> str:
 
 
 def store_key(root: Path, listing: list[tuple[str, int, int]], size: int, channels: int, preprocessing: str) -> str:
-    from . import cache, preprocess
-
     code = hashlib.sha256(Path(preprocess.__file__).read_bytes() + Path(__file__).read_bytes()).hexdigest()
     return cache.key("folder", str(root.resolve()), listing_digest(listing), size, channels, preprocessing, code)
 
@@ -127,8 +123,6 @@ def store_key(root: Path, listing: list[tuple[str, int, int]], size: int, channe
 def read_folder(root: str | Path, size: int, channels: int, preprocessing: str, progress: Progress = None,
                 max_images: int = MAX_IMAGES, workers: int | None = None) -> FolderImages:
     """The folder's images at (channels, size, size): from the cache, or decoded into it."""
-    from . import cache
-
     root = Path(root)
     if preprocessing not in PREPROCESSING:
         raise FolderError(f"unknown preprocessing {preprocessing!r}: use one of {', '.join(PREPROCESSING)}")
@@ -247,13 +241,11 @@ def forward_lines(stream, reports: queue.Queue) -> None:
 def worker_main() -> None:
     """A decoding worker: a task as JSON on stdin; one line "index<TAB>why it failed" (empty when
     it did not) per file on stdout, as each is written into the store's file."""
-    from .cache import RowWriter
-
     task = json.load(sys.stdin)
     root = Path(task["root"])
     fd = os.open(task["path"], os.O_RDWR)
     try:
-        out = RowWriter(fd, tuple(task["shape"]), np.uint8, task["offset"], task["path"])
+        out = cache.RowWriter(fd, tuple(task["shape"]), np.uint8, task["offset"], task["path"])
         for index, name in task["jobs"]:
             error = decode_row(out, index, root / name, task["size"], task["channels"], task["preprocessing"])
             print(f"{index}\t{' '.join((error or '').split())}", flush=True)

@@ -21,9 +21,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from ..checkpoint import CheckpointError, atomic_write
-from . import Model
+from .. import cache
+from ..cache import atomic_write
+from ..model_contract import Model
+from ..safe_read import CheckpointError
 from .onnx import DECODER_FILE, ENCODER_FILE, SPEC_FILE, SPEC_FORMAT, make_session
 
 EXPORT_VERSION = 1  # bump when exported graphs change, so cached exports are made again
@@ -50,8 +53,6 @@ def _quiet():
 
 def export_module(module, example, input_name: str, output_names: list[str], exporters=EXPORTERS) -> tuple[bytes, str]:
     """ONNX bytes of ``module`` with a dynamic batch axis, checked against torch; (bytes, exporter)."""
-    import torch
-
     errors = []
     for exporter in exporters:
         try:
@@ -76,8 +77,6 @@ def export_module(module, example, input_name: str, output_names: list[str], exp
 
 
 def check_export(module, data: bytes, example, input_name: str) -> None:
-    import torch
-
     session = make_session(data, 1)
     for rows in (1, 3):
         x = example[:1].repeat(rows, *([1] * (example.dim() - 1)))
@@ -98,8 +97,6 @@ def check_export(module, data: bytes, example, input_name: str) -> None:
 
 def export_onnx(model: Model, out: str | Path, exporters=EXPORTERS) -> Path:
     """Write ``model`` to ``out`` as encoder.onnx + decoder.onnx + explorer.json; returns ``out``."""
-    import torch
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     spec = {"format": SPEC_FORMAT, "name": model.name, "input_shape": list(model.input_shape), "layout": "NCHW",
@@ -146,8 +143,6 @@ def _json_safe(record: dict) -> dict:
 
 
 def cache_folder(model: Model) -> Path:
-    from .. import cache
-
     return cache.cache_dir() / "onnx" / f"{model.content_hash[:40]}-v{EXPORT_VERSION}"
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from torch import nn
 
 from .. import checkpoint as ckpt
-from . import Model, TorchParts, TrainingRecord
+from ..model_contract import Model, TorchParts, TrainingRecord
 
 
 class _Encoder(nn.Module):

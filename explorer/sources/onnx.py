@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import CheckpointError, parse_config_text, read_limited
-from . import (PIXEL_RANGES, Model, TrainingRecord, checked_latent, checked_shape, from_model_space,
-               to_model_space)
+from ..cache import atomic_write
+from ..safe_read import CheckpointError, parse_config_text, read_limited
+from ..model_contract import (PIXEL_RANGES, Model, TrainingRecord, checked_latent, checked_shape, from_model_space,
+                              square_shape, to_model_space)
 
 ENCODER_FILE, DECODER_FILE, SPEC_FILE = "encoder.onnx", "decoder.onnx", "explorer.json"
 SPEC_FORMAT = "latent-explorer-onnx/1"
@@ -484,6 +485,9 @@ def build(folder: Path, encoder, decoder, spec: dict, content_hash: str) -> Onnx
                 raise CheckpointError(f"{ENCODER_FILE}: the input is flattened with an undeclared size; say "
                                       f"\"input_shape\": [C, H, W] in {SPEC_FILE}")
             shape = square_shape(size)
+            if shape is None:
+                raise CheckpointError(f"{ENCODER_FILE}: a flattened input of {size} values is not a square grey or "
+                                      f"colour image; say \"input_shape\": [C, H, W] in {SPEC_FILE}")
             inferred.append(f"flattened input of {size} values read as {shape[0]}×{shape[1]}×{shape[2]} images")
         elif isinstance(enc_dims[1], int) and enc_dims[1] != math.prod(shape):
             raise CheckpointError(f"{SPEC_FILE}: input_shape {list(shape)} has {math.prod(shape)} values, but the encoder "
@@ -561,15 +565,6 @@ def build(folder: Path, encoder, decoder, spec: dict, content_hash: str) -> Onnx
                      inferred, declared)
 
 
-def square_shape(size: int) -> tuple[int, int, int]:
-    for channels in (1, 3):
-        side = math.isqrt(size // channels) if size % channels == 0 else 0
-        if side and side * side * channels == size:
-            return (channels, side, side)
-    raise CheckpointError(f"{ENCODER_FILE}: a flattened input of {size} values is not a square grey or colour image; "
-                          f"say \"input_shape\": [C, H, W] in {SPEC_FILE}")
-
-
 def guess_layout(dims: list) -> str:
     """NCHW unless the last axis looks like channels and the first does not (or the first
     equals the second, as the height equals the width of a square image, and the last is smaller)."""
@@ -584,8 +579,6 @@ def guess_layout(dims: list) -> str:
 
 
 def write_spec(folder: Path, spec: dict) -> None:
-    from ..checkpoint import atomic_write
-
     atomic_write(folder / SPEC_FILE, (json.dumps(spec, indent=2) + "\n").encode())
 
 

@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
-from ..checkpoint import CheckpointError
-from . import (LAYOUTS, PIXEL_RANGES, Model, TorchParts, TrainingRecord, checked_shape, from_model_space,
-               to_model_space)
+from ..safe_read import CheckpointError
+from ..model_contract import (LAYOUTS, PIXEL_RANGES, Model, TorchParts, TrainingRecord, checked_shape,
+                              from_model_space, to_model_space)
 
 MODELS_ENV = "LATENT_EXPLORER_MODELS"
 ADAPTER_FUNCTION = "explorer_model"
@@ -112,42 +114,42 @@ def run_adapter(path: Path) -> dict:
     return spec
 
 
-def _module_class():
-    from torch import nn
+class AdapterEncoder(nn.Module):
+    """x (N, C, H, W) in [0, 1] -> (mean,) or (mean, logvar) through the adapter's encoder, in its layout."""
 
-    class AdapterEncoder(nn.Module):
-        def __init__(self, fn, shape, layout, pixel_range):
-            super().__init__()
-            self.fn = fn  # an nn.Module is registered as a submodule; a plain callable is kept as is
-            self.shape, self.layout, self.pixel_range = tuple(shape), layout, tuple(pixel_range)
+    def __init__(self, fn, shape, layout, pixel_range):
+        super().__init__()
+        self.fn = fn  # an nn.Module is registered as a submodule; a plain callable is kept as is
+        self.shape, self.layout, self.pixel_range = tuple(shape), layout, tuple(pixel_range)
 
-        def forward(self, x):
-            n = x.shape[0]
-            x = to_model_space(x, self.pixel_range, "NHWC" if self.layout == "NHWC" else "NCHW")
-            if self.layout == "flat":
-                x = x.reshape(n, -1)
-            out = self.fn(x)
-            if isinstance(out, (tuple, list)):
-                if len(out) == 2:
-                    return (out[0].reshape(n, -1), out[1].reshape(n, -1))
-                out = out[0]
-            return (out.reshape(n, -1),)
+    def forward(self, x):
+        n = x.shape[0]
+        x = to_model_space(x, self.pixel_range, "NHWC" if self.layout == "NHWC" else "NCHW")
+        if self.layout == "flat":
+            x = x.reshape(n, -1)
+        out = self.fn(x)
+        if isinstance(out, (tuple, list)):
+            if len(out) == 2:
+                return (out[0].reshape(n, -1), out[1].reshape(n, -1))
+            out = out[0]
+        return (out.reshape(n, -1),)
 
-    class AdapterDecoder(nn.Module):
-        def __init__(self, fn, shape, layout, pixel_range):
-            super().__init__()
-            self.fn = fn
-            self.shape, self.layout, self.pixel_range = tuple(shape), layout, tuple(pixel_range)
 
-        def forward(self, z):
-            y = self.fn(z)
-            y = y[0] if isinstance(y, (tuple, list)) else y
-            c, h, w = self.shape
-            if self.layout == "NHWC":
-                return from_model_space(y.reshape(z.shape[0], h, w, c), self.pixel_range, "NHWC")
-            return from_model_space(y.reshape(z.shape[0], c, h, w), self.pixel_range, "NCHW")
+class AdapterDecoder(nn.Module):
+    """z (N, D) -> (N, C, H, W) in [0, 1] through the adapter's decoder, whatever its layout and range."""
 
-    return AdapterEncoder, AdapterDecoder
+    def __init__(self, fn, shape, layout, pixel_range):
+        super().__init__()
+        self.fn = fn
+        self.shape, self.layout, self.pixel_range = tuple(shape), layout, tuple(pixel_range)
+
+    def forward(self, z):
+        y = self.fn(z)
+        y = y[0] if isinstance(y, (tuple, list)) else y
+        c, h, w = self.shape
+        if self.layout == "NHWC":
+            return from_model_space(y.reshape(z.shape[0], h, w, c), self.pixel_range, "NHWC")
+        return from_model_space(y.reshape(z.shape[0], c, h, w), self.pixel_range, "NCHW")
 
 
 class PythonModel(Model):
@@ -155,8 +157,6 @@ class PythonModel(Model):
 
     def __init__(self, path: Path, spec: dict):
         super().__init__()
-        import torch
-
         unknown = sorted(set(spec) - KEYS)
         if unknown:
             raise CheckpointError(f"{path.name}: {ADAPTER_FUNCTION}() returned unknown key(s) {unknown}; known: {sorted(KEYS)}")
@@ -185,9 +185,8 @@ class PythonModel(Model):
         for m in modules:
             m.eval()
         self.num_parameters = sum(p.numel() for m in modules for p in m.parameters()) or None
-        enc_cls, dec_cls = _module_class()
-        self._parts = TorchParts(enc_cls(spec["encoder"], shape, layout, pixel_range),
-                                 dec_cls(spec["decoder"], shape, layout, pixel_range))
+        self._parts = TorchParts(AdapterEncoder(spec["encoder"], shape, layout, pixel_range),
+                                 AdapterDecoder(spec["decoder"], shape, layout, pixel_range))
         try:
             with torch.no_grad():
                 out = self._parts.encoder(torch.full((2, *shape), 0.5))
