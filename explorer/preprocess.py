@@ -42,7 +42,7 @@ class NotADigit(ImageError):
 
     def __init__(self, reason: str, advice: str = "upload a picture of a single digit"):
         super().__init__(f"{reason}: {advice}")
-        self.reason = reason
+        self.reason, self.advice = reason, advice
 
 
 @dataclass

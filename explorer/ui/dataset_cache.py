@@ -18,9 +18,10 @@ def _dataset(name: str, signature: str, shape: tuple[int, int] | None, preproces
         bar.progress(fraction, text=f"Reading {name} into the disk cache (once)…")
 
     channels, size = shape or (None, None)
-    dataset = load_dataset(name, size=size, channels=channels, preprocessing=preprocessing, progress=progress)
-    bar.empty()
-    return dataset
+    try:
+        return load_dataset(name, size=size, channels=channels, preprocessing=preprocessing, progress=progress)
+    finally:
+        bar.empty()  # a folder that fails leaves no full bar behind, on this page or the next
 
 
 def dataset_for(name: str, input_shape: list[int] | None = None, preprocessing: str | None = None) -> Dataset:

@@ -49,7 +49,7 @@ if not ctx.engines:
     st.info("Pick one or more checkpoints in the sidebar to compare them.")
     st.stop()
 if ctx.dataset is None:
-    st.info("Pick a dataset in the sidebar: the inputs and the PCA baselines come from it.")
+    st.info(f"{session.dataset_missing(ctx)} The inputs and the PCA baselines come from it.")
     st.stop()
 dataset = ctx.dataset
 
