@@ -132,10 +132,10 @@ def print_representation_quality(checkpoint: ckpt.Checkpoint, dataset) -> None:
         return
     engine = InferenceEngine(checkpoint)
     try:
-        codes = engine.encode_dataset(dataset).codes
+        figures = quality.model_quality(engine.source.content_hash, dataset, lambda idx: engine.encode(dataset.x[idx]))
     finally:
         engine.close()
-    columns = {"model": quality.model_quality(engine.source.content_hash, dataset, codes),
+    columns = {"model": figures,
                f"PCA {engine.latent_dim}": quality.pca_quality(dataset, engine.latent_dim),
                "pixels": quality.pixel_quality(dataset)}
     rows = {"kNN accuracy (5-NN)": "knn_accuracy", "linear probe, 10 labels/class": "probe_10",
@@ -224,7 +224,8 @@ def add_export_command(sub) -> None:
     x.set_defaults(func=cmd_export)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (tests check the README's commands against it)."""
     p = argparse.ArgumentParser(prog="python -m explorer", description="Latent Explorer command line")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -283,8 +284,11 @@ def main(argv: list[str] | None = None) -> int:
 
     add_sweep_parser(sub)
     add_export_command(sub)
+    return p
 
-    args = p.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except (ckpt.CheckpointError, DatasetError, ValueError) as e:
