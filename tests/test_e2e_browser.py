@@ -1,7 +1,8 @@
 """The app in a real browser: ``streamlit run app.py`` on a free port, driven by Chromium through
 Playwright. Every page opens without an exception; a box selection on the Map shows the selected
 images; a slider moved with the keyboard changes the decoded image; an uploaded PNG is
-reconstructed and placed on the map.
+reconstructed and placed on the map; the README's own-model path (export, type the path, the
+card, Sliders) works as written, with no "Deploy" button.
 
 Needs Debian's Chromium (``apt-get install chromium``, as ``.ci/run`` does); set $CHROMIUM to use
 another binary. Screenshots of every page and the server's log go to ``test-output/e2e/``.
@@ -322,6 +323,42 @@ def test_a_checkpoint_uploaded_in_the_sidebar_is_stored_once_and_becomes_the_act
     settle(page)
     assert_clean(page)
     assert {f: f.stat().st_mtime_ns for f in stored} == written
+
+
+def test_your_own_model_the_readme_way(page, server, readme_export):
+    """The README's "your own model" path end to end: its export (the readme_export fixture ran the
+    README's command as written), the path it gives typed into the sidebar's path box, the card
+    naming the exported model as the one active model, and Sliders decoding with it."""
+    open_page(page, server, "sliders")
+    expect(page.locator('[data-testid="stAppDeployButton"]')).to_have_count(0)  # client.toolbarMode
+    page.locator('[data-testid="stSidebar"] summary', has_text="Your own checkpoint").click()
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar).to_contain_text("Typed paths may point into checkpoints/, data/ or exported/")
+    box = sidebar.locator('input[aria-label^="…or a path"]')
+    box.fill(readme_export.relative_to(ROOT).as_posix())  # exported/mnist-vae, as the README writes it
+    box.press("Enter")
+    expect(sidebar).to_contain_text("Active model: your own")
+    settle(page)
+    shot(page, "own-model-typed")
+    assert_clean(page)
+    card = sidebar.inner_text()
+    assert "onnx" in card and "mnist-vae" in card and "Compared with it" in card, card
+    assert sidebar.locator('[data-testid="stAlertContentError"]').count() == 0
+    # Sliders decode with it: a slider moved, a new image from the exported decoder.
+    decoded = image_by_caption(page, "Decoded from the sliders")
+    before_src = decoded.get_attribute("src")
+    before = pixels(page, before_src)
+    page.locator('[data-testid="stMain"] [data-testid="stSlider"]').first.locator('input[type="range"]').focus()
+    for _ in range(8):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("src => [...document.querySelectorAll('[data-testid=\"stImageContainer\"]')].some("
+                           "c => c.innerText.includes('Decoded from the sliders') && c.querySelector('img').src !== src)",
+                           arg=before_src)
+    settle(page)
+    shot(page, "own-model-slider")
+    assert_clean(page)
+    after = pixels(page, decoded.get_attribute("src"))
+    assert after.shape == before.shape and np.abs(after - before).mean() > 1.0, "the decoded image did not change"
 
 
 def test_server_log_has_no_traceback(server):
