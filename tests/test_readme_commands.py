@@ -37,6 +37,8 @@ def parts(command: Command) -> list[tuple[dict[str, str], list[str]]]:
         while part and re.fullmatch(r"[A-Z_]+=\S*", part[0]):
             key, _, value = part.pop(0).partition("=")
             env[key] = value
+        if part[:1] == ["flock"]:  # `flock /tmp/heavy.lock <command>`: the command is what must run
+            part = part[2:]
         found.append((env, part))
     return found
 
