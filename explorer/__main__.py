@@ -10,13 +10,14 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
-from . import disentangle
-from .formatting import fixed
-from .data import DatasetError, load_dataset
+from .data import Dataset, DatasetError, load_dataset
+from .dataset_spec import for_model
+from .disentangle import METRICS, MIG_TARGET_VS_PCA, MIG_TARGET_VS_VAE
+from .formatting import formatted
 from .engine import InferenceEngine
 from .models import MODEL_TYPES
 from .models.base import BODIES, RECON_LOSSES
-from .sources import check_fits, open_model
+from .sources import as_model, check_fits, open_model
 from .sources.export import export_onnx
 
 
@@ -68,30 +69,30 @@ def print_disentanglement(m: dict) -> None:
     their range), where the dataset has factors, and whether the model meets the MIG target."""
     if "mig" not in m:
         return
-    names = {"mig": "MIG", "dci_disentanglement": "DCI disentanglement", "dci_completeness": "completeness",
-             "dci_informativeness": "informativeness", "sap": "SAP"}
-    print("model " + "  ".join(f"{label} {fixed(m[key])}" for key, label in names.items()))
+    print("model " + "  ".join(f"{metric.label} {formatted(m[metric.key], metric.format)}" for metric in METRICS))
+    pca = "PCA   " + "  ".join(f"{metric.label} {formatted(m['pca_' + metric.key], metric.format)}" for metric in METRICS)
     fits = m.get("pca_mig_fits") or []
     if len(fits) > 1:
-        print(f"PCA   " + "  ".join(f"{label} {fixed(m['pca_' + key])}" for key, label in names.items())
-              + f"  (the median of {len(fits)} fits, each on another sample of {m['pca_fit_size']:,} training images)")
+        print(f"{pca}  (the median of {len(fits)} fits, each on another sample of {m['pca_fit_size']:,} training images)")
         print("PCA's range over its fits: " + "  ".join(
-            f"{label} {fixed(min(m[f'pca_{key}_fits']))}-{fixed(max(m[f'pca_{key}_fits']))}" for key, label in names.items()))
+            f"{metric.label} {formatted(min(m[f'pca_{metric.key}_fits']), metric.format)}-"
+            f"{formatted(max(m[f'pca_{metric.key}_fits']), metric.format)}" for metric in METRICS))
     else:
-        print("PCA   " + "  ".join(f"{label} {fixed(m['pca_' + key])}" for key, label in names.items()))
+        print(pca)
     if m["pca_mig"]:
-        print(f"MIG {fixed(m['mig'])} is {fixed(m['mig'] / m['pca_mig'], 2)}x PCA's median (a model trained to "
-              f"disentangle is held to {disentangle.MIG_TARGET_VS_PCA:g}x: {fixed(disentangle.MIG_TARGET_VS_PCA * m['pca_mig'])}, "
-              f"and to {disentangle.MIG_TARGET_VS_VAE:g}x the plain VAE's)")
+        print(f"MIG {formatted(m['mig'], '.3f')} is {formatted(m['mig'] / m['pca_mig'], '.2f')}x PCA's median (a model "
+              f"trained to disentangle is held to {MIG_TARGET_VS_PCA:g}x: {formatted(MIG_TARGET_VS_PCA * m['pca_mig'], '.3f')}, "
+              f"and to {MIG_TARGET_VS_VAE:g}x the plain VAE's)")
 
 
-def recorded_dataset(checkpoint, name: str | None):
-    """``name``, else the dataset the checkpoint was trained on, its files read at the model's
-    input shape with the preprocessing the training used."""
-    record = checkpoint.config.get("dataset", {})
-    channels, size, _ = checkpoint.config["input_shape"]
-    return load_dataset(name or record.get("name", "mnist"), size=size, channels=channels,
-                        preprocessing=record.get("preprocessing"))
+def dataset_for(checkpoint: ckpt.Checkpoint, name: str | None) -> Dataset:
+    """``name``, else the dataset the checkpoint was trained on, read for the model as the app
+    reads it (``dataset_spec.for_model``: at its input shape, a folder by the model's rule), and
+    checked to fit it."""
+    model = as_model(checkpoint)
+    dataset = load_dataset(for_model(name or model.trained_on or "mnist", model))
+    check_fits(model, dataset.input_shape, dataset.name)
+    return dataset
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -100,8 +101,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     checkpoint = ckpt.load(args.checkpoint)
     if args.record and args.dataset:
         raise ValueError("--record writes the figures of the dataset the checkpoint was trained on: leave out --dataset")
-    dataset = recorded_dataset(checkpoint, args.dataset)
-    check_fits(checkpoint, dataset.input_shape, dataset.name)
+    dataset = dataset_for(checkpoint, args.dataset)
     exclude = checkpoint.config.get("training", {}).get("anomaly_class")
     result = evaluate(checkpoint.model, dataset, exclude_class=exclude)
     print_metrics(result)
@@ -143,7 +143,7 @@ def print_representation_quality(checkpoint: ckpt.Checkpoint, dataset) -> None:
             "NMI (k-means)": "nmi", "ARI (k-means)": "ari"}
     print(f"{'representation (test split)':<31}" + "".join(f"{name:>10}" for name in columns))
     for label, field in rows.items():
-        print(f"{label:<31}" + "".join(f"{fixed(getattr(q, field)):>10}" for q in columns.values()))
+        print(f"{label:<31}" + "".join(f"{formatted(getattr(q, field), '.3f'):>10}" for q in columns.values()))
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -154,8 +154,7 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 def cmd_encode(args: argparse.Namespace) -> None:
     checkpoint = ckpt.load(args.checkpoint)
-    dataset = recorded_dataset(checkpoint, args.dataset)
-    check_fits(checkpoint, dataset.input_shape, dataset.name)
+    dataset = dataset_for(checkpoint, args.dataset)
     codes = InferenceEngine(checkpoint).encode(dataset.x)
     out = Path(args.out)
     if out.suffix == ".csv":

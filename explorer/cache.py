@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-CACHE_ENV = "LATENT_EXPLORER_CACHE"
-
+from . import settings
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path`` and rename it: readers never see half a file."""
@@ -39,7 +38,7 @@ def file_signature(path: Path) -> str:
 
 
 def cache_dir() -> Path:
-    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "latent-explorer")
+    root = settings.read().cache
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -102,7 +102,7 @@ def _load(path: Path, device: str | torch.device) -> Checkpoint:
             raise CheckpointError(f"{path.name}: the folder has no {WEIGHTS_NAME}")
         if not config_file.is_file():
             raise CheckpointError(f"{path.name}: the folder has no {CONFIG_NAME}")
-        config = parse_config_text(read_limited(config_file, MAX_HEADER_BYTES).decode("utf-8", "replace"), config_file.name)
+        config = read_config(path)
         raw = read_limited(weights_file, MAX_FILE_BYTES)
         state, _ = read_weights(raw, weights_file.name)
     else:
@@ -120,6 +120,13 @@ def _load(path: Path, device: str | torch.device) -> Checkpoint:
     load_state(model, state)
     model.to(device).eval()
     return Checkpoint(model=model, config=config, path=path, content_hash=hashlib.sha256(raw).hexdigest())
+
+
+def read_config(folder: Path) -> dict:
+    """A checkpoint folder's config.json, read within bounds and parsed as a JSON object, not yet
+    validated (raises CheckpointError)."""
+    config_file = folder / CONFIG_NAME
+    return parse_config_text(read_limited(config_file, MAX_HEADER_BYTES).decode("utf-8", "replace"), config_file.name)
 
 
 def read_weights(raw: bytes, what: str) -> tuple[dict[str, torch.Tensor], dict | None]:

@@ -8,12 +8,12 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .disentangle import METRICS
 from .engine import InferenceEngine
 from .metrics import PCABaseline, per_sample_mse, per_sample_ssim
 from .models.variants import corrupt
 
 RECORDED_METRICS = ("test_mse", "test_psnr", "test_ssim", "pca_mse", "mse_vs_pca")
-DISENTANGLEMENT_METRICS = ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap")
 
 
 @dataclass
@@ -135,12 +135,13 @@ def recorded_disentanglement(engines: list[InferenceEngine]) -> tuple[list[dict]
         training = engine.source.training
         if training.mig is None:
             continue
-        fits = {k: training.fits("pca_" + k) for k in DISENTANGLEMENT_METRICS}
-        baseline = PCADisentanglement(engine.latent_dim, {k: training.get("pca_" + k) for k in DISENTANGLEMENT_METRICS},
+        keys = [metric.key for metric in METRICS]
+        fits = {k: training.fits("pca_" + k) for k in keys}
+        baseline = PCADisentanglement(engine.latent_dim, {k: training.get("pca_" + k) for k in keys},
                                       {k: (min(v), max(v)) for k, v in fits.items() if v}, max(len(fits["mig"]), 1))
         if baseline not in baselines:
             baselines.append(baseline)
-        rows.append({"model": name, **{k: training.get(k) for k in DISENTANGLEMENT_METRICS},
+        rows.append({"model": name, **{k: training.get(k) for k in keys},
                      "mig_vs_pca": training.mig / training.pca_mig if training.pca_mig else None})
     rows += [{"model": b.label, **b.median, "mig_vs_pca": None} for b in baselines]
     return rows, baselines

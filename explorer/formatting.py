@@ -3,6 +3,8 @@
 shown as 0.000, whichever side of zero it fell on."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -32,3 +34,10 @@ def tidy(table: pd.DataFrame, decimals: dict[str, int]) -> pd.DataFrame:
             values = pd.to_numeric(table[column], errors="coerce").astype(float)
             table[column] = np.round(values, places) + 0.0
     return table
+
+
+def formatted(value: float, spec: str) -> str:
+    """``value`` written with a format spec (".3f", ".2%", ",d"); a fixed-point one never writes
+    a negative zero."""
+    fixed_point = re.fullmatch(r"\.(\d+)f", spec)
+    return fixed(value, int(fixed_point.group(1))) if fixed_point else format(value, spec)

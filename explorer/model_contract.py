@@ -130,7 +130,10 @@ class Model:
     num_parameters: int | None = None
     training: TrainingRecord = TrainingRecord()
     inferred: list[str]  # what was assumed rather than declared (shown in the card)
-    runs_on: str | None = None  # set by the engine: which device and runtime run it
+    origin: str = ""  # where it came from and how it was read, one line for the card (file names in backticks)
+    body: str | None = None  # the network body ("mlp", "conv") where the source records one
+    trained_on: str | None = None  # the dataset it was trained on, where recorded ("mnist", a folder's path)
+    trained_preprocessing: str | None = None  # how that dataset's files were read ("digit", "plain"), where recorded
 
     def __init__(self):
         self.inferred = []
@@ -140,7 +143,7 @@ class Model:
         return None
 
     def onnx_runner(self, threads: int | None = None):
-        """For a model that is ONNX already: its ``onnx.OnnxRunner`` (else None)."""
+        """For a model that is ONNX already: its ``runtimes.OnnxRunner`` (else None)."""
         return None
 
     # --- the contract in numpy (eager, on the CPU: for tools and tests) ----------------------
@@ -155,24 +158,6 @@ class Model:
         """Images (N, C, H, W) in [0, 1] of codes (N, latent_dim), eagerly on the CPU."""
         with torch.inference_mode():
             return self.torch_parts().decoder(torch.as_tensor(np.asarray(z, dtype=np.float32))).float().numpy()
-
-    # --- the model card -----------------------------------------------------------------
-    def source_line(self) -> str:
-        return f"source: {self.kind}"
-
-    def card_lines(self, runs_on: str | None = None) -> list[str]:
-        """Markdown lines for the model card: what it is, where it came from, what was
-        inferred, which runtime runs it, and its recorded test figures."""
-        c, h, w = self.input_shape
-        variational = " · variational" if self.is_variational else ""
-        lines = [f"type `{self.model_type or self.kind}` · latent **{self.latent_dim}** · input {c}×{h}×{w}{variational}"]
-        params = f"{self.num_parameters:,} parameters · " if self.num_parameters else ""
-        lines.append(f"{params}runs on {runs_on or self.runs_on or 'CPU'}")
-        lines.append(self.source_line())
-        lines += [f"assumed: {note}" for note in self.inferred]
-        t = self.training
-        lines.append(f"test MSE {t.figure('test_mse')} (PCA at the same size: {t.figure('pca_mse')})")
-        return lines
 
     def close(self) -> None:
         """Release what the source holds (sessions, files); the default holds nothing."""

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer import data, folders, preprocess
+from explorer import data, dataset_spec, folders, preprocess
 from explorer.data import DatasetError
 
 
@@ -79,11 +79,11 @@ def test_plain_preprocessing_of_an_upload():
 
 
 def test_default_preprocessing():
-    assert data.default_preprocessing([1, 28, 28], "mnist") == "digit"
-    assert data.default_preprocessing([1, 8, 8], "digits") == "digit"
-    assert data.default_preprocessing([3, 64, 64], "mnist") == "plain"
-    assert data.default_preprocessing([1, 28, 28], "/data/fashion") == "plain"
-    assert data.default_preprocessing([1, 28, 28], None) == "plain"
+    assert dataset_spec.default_preprocessing([1, 28, 28], "mnist") == "digit"
+    assert dataset_spec.default_preprocessing([1, 8, 8], "digits") == "digit"
+    assert dataset_spec.default_preprocessing([3, 64, 64], "mnist") == "plain"
+    assert dataset_spec.default_preprocessing([1, 28, 28], "/data/fashion") == "plain"
+    assert dataset_spec.default_preprocessing([1, 28, 28], None) == "plain"
     with pytest.raises(DatasetError, match="digit preprocessing makes 1-channel images"):
         data.load_dataset("/tmp", size=8, channels=3, preprocessing="digit")
 
@@ -110,7 +110,7 @@ def test_a_changed_file_in_a_subfolder_is_noticed(tmp_path):
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         solid("RGB", (10, 10), (255, 0, 0)).save(tmp_path / name / "0.png")
-    before = data.source_signature(str(tmp_path))
+    before = dataset_spec.source_signature(str(tmp_path))
     top_mtime = tmp_path.stat().st_mtime_ns
     first = load_colour(tmp_path)
     assert np.allclose(first.x[1][0], 1)
@@ -118,7 +118,7 @@ def test_a_changed_file_in_a_subfolder_is_noticed(tmp_path):
     solid("RGB", (10, 10), (0, 0, 255)).save(tmp_path / "b" / "0.png")
     touch_later(tmp_path / "b" / "0.png")
     assert tmp_path.stat().st_mtime_ns == top_mtime
-    assert data.source_signature(str(tmp_path)) != before
+    assert dataset_spec.source_signature(str(tmp_path)) != before
     again = load_colour(tmp_path)
     assert again.identity != first.identity
     assert np.allclose(again.x[1][2], 1) and np.allclose(again.x[1][0], 0)
@@ -128,13 +128,13 @@ def test_a_changed_file_in_a_subfolder_is_noticed(tmp_path):
 
 
 def test_source_signature_of_names_and_files(tmp_path):
-    assert data.source_signature("mnist") == "mnist" and data.source_signature("shapes:900") == "shapes:900"
+    assert dataset_spec.source_signature("mnist") == "mnist" and dataset_spec.source_signature("shapes:900") == "shapes:900"
     path = tmp_path / "set.npz"
     np.savez(path, x=np.zeros((2, 3, 3)))
-    before = data.source_signature(str(path))
+    before = dataset_spec.source_signature(str(path))
     np.savez(path, x=np.ones((2, 3, 3)))
     touch_later(path)
-    assert data.source_signature(str(path)) != before
+    assert dataset_spec.source_signature(str(path)) != before
 
 
 def test_loose_images_beside_class_subfolders_get_a_visible_class(tmp_path):

@@ -18,8 +18,8 @@ import pytest
 
 from commands import ROOT, Command, shown_commands
 from explorer.__main__ import build_parser
-from explorer.data import is_named
-from explorer.sources.python import MODELS_ENV, server_models
+from explorer.dataset_spec import is_named
+from explorer.settings import ENV, server_models
 from explorer.ui.paths import allowed_roots, is_inside
 
 COMMANDS = shown_commands()
@@ -84,7 +84,7 @@ def check_part(env: dict[str, str], words: list[str], command: Command) -> None:
         assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0, f"{script}: syntax"
     elif program == ".venv/bin/streamlit":
         assert args[:2] == ["run", "app.py"] and (ROOT / "app.py").is_file()
-        named = server_models(args[args.index("--") + 1:] if "--" in args else [], {MODELS_ENV: env.get(MODELS_ENV, "")})
+        named = server_models(args[args.index("--") + 1:] if "--" in args else [], {ENV['models']: env.get(ENV['models'], '')})
         assert all(path.is_file() for path in named), named
     elif args[:2] == ["-m", "explorer"]:
         check_explorer(args[2:], produced_before(command))

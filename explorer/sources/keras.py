@@ -344,14 +344,11 @@ class KerasModel(Model):
             raise CheckpointError(f"{name}: the decoder gives images of shape {list(image.shape[1:])}, the encoder takes "
                                   f"{list(shape)}")
         self.num_parameters = int(encoder.count_params() + decoder.count_params())
-        self.how = how
+        self.origin = f"Keras 3 ({how})"
         self.training = TrainingRecord()
 
     def torch_parts(self) -> TorchParts:
         return self._parts
-
-    def source_line(self) -> str:
-        return f"source: Keras 3 ({self.how})"
 
 
 def open_keras(path: str | Path, bottleneck: str | None = None) -> KerasModel:

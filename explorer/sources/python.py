@@ -20,10 +20,8 @@ refused (``sources.open_user_model``); from Python, ``open_model("adapter.py")``
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib.util
-import os
 import sys
 import threading
 from pathlib import Path
@@ -33,11 +31,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..safe_read import CheckpointError
+from .. import settings
 from ..model_contract import (LAYOUTS, PIXEL_RANGES, Model, TorchParts, TrainingRecord, checked_shape,
                               from_model_space, to_model_space)
+from ..safe_read import CheckpointError
 
-MODELS_ENV = "LATENT_EXPLORER_MODELS"
 ADAPTER_FUNCTION = "explorer_model"
 KEYS = {"encoder", "decoder", "input_shape", "input_layout", "pixel_range", "name", "training"}
 _import_lock = threading.Lock()
@@ -45,28 +43,10 @@ _counter = [0]
 
 
 # --- which adapters the server's starter named ------------------------------------------------
-def server_models(argv: list[str] | None = None, environ: dict | None = None) -> list[Path]:
-    """Adapter files named by ``--model`` (after ``--`` in ``streamlit run app.py -- ...``)
-    and by $LATENT_EXPLORER_MODELS, resolved, in order, without repeats."""
-    argv = sys.argv[1:] if argv is None else argv
-    environ = os.environ if environ is None else environ
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--model", action="append", default=[])
-    named, _ = parser.parse_known_args(argv)
-    paths = named.model + [p for p in environ.get(MODELS_ENV, "").split(os.pathsep) if p.strip()]
-    seen, out = set(), []
-    for p in paths:
-        resolved = Path(p).expanduser().resolve()
-        if resolved not in seen:
-            seen.add(resolved)
-            out.append(resolved)
-    return out
-
-
 def open_registered(path: str | Path, argv: list[str] | None = None, environ: dict | None = None) -> "PythonModel":
     """Run an adapter only if the server's starter named it."""
     resolved = Path(path).expanduser().resolve()
-    if resolved not in server_models(argv, environ):
+    if resolved not in settings.server_models(argv, environ):
         raise CheckpointError(f"{Path(path).name}: a Python adapter runs only when the person who starts the server "
                               "names it (--model / $LATENT_EXPLORER_MODELS)")
     return open_python(resolved)
@@ -179,6 +159,8 @@ class PythonModel(Model):
         self.path, self.name, self.input_shape = path, name, shape
         self.layout = "NHWC" if layout == "NHWC" else "NCHW"
         self.input_layout, self.pixel_range = layout, pixel_range
+        shown_layout = {"flat": "flattened", "NHWC": "NHWC", "NCHW": "NCHW"}[layout]
+        self.origin = f"Python adapter `{path.name}` (started by the server; {shown_layout} input)"
         self.model_type = "python"
         self.training = TrainingRecord.from_dict(spec.get("training"))
         modules = [m for m in (spec["encoder"], spec["decoder"]) if isinstance(m, torch.nn.Module)]
@@ -203,10 +185,6 @@ class PythonModel(Model):
     def torch_parts(self) -> TorchParts:
         return self._parts
 
-    def source_line(self) -> str:
-        layout = {"flat": "flattened", "NHWC": "NHWC", "NCHW": "NCHW"}[self.input_layout]
-        return f"source: Python adapter `{self.path.name}` (started by the server; {layout} input)"
-
 
 def content_hash(path: Path, modules: list) -> str:
     """The adapter's text and its modules' weights; for plain callables, also the file's mtime."""
@@ -225,4 +203,4 @@ def open_python(path: str | Path) -> PythonModel:
     return PythonModel(path, run_adapter(path))
 
 
-__all__: list[Any] = ["open_python", "open_registered", "server_models", "PythonModel", "MODELS_ENV"]
+__all__: list[Any] = ["open_python", "open_registered", "PythonModel"]

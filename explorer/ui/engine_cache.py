@@ -3,7 +3,6 @@ starter named with --model or $LATENT_EXPLORER_MODELS), and one inference engine
 shared by every session."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,10 +10,10 @@ import streamlit as st
 
 from ..engine import InferenceEngine
 from ..cache import file_signature
-from ..checkpoint import CONFIG_NAME
+from .. import settings
+from ..checkpoint import read_config
 from ..shipped import SHIPPED_DIR
 from ..sources import open_listed, open_user_model
-from ..sources.python import server_models
 
 
 @dataclass
@@ -26,17 +25,13 @@ class ShippedModel:
     input_shape: list  # [C, H, W]
     anomaly_class: int | None  # the class held out of its training, if one was
 
-    @property
-    def label(self) -> str:
-        return f"{self.name} ({self.model_type}, {self.latent_dim}-d)"
-
 
 def shipped_models() -> list[ShippedModel]:
     """The checkpoints shipped in the repository, read from their configs without loading them."""
     models = []
     for folder in sorted(SHIPPED_DIR.glob("*/")):
         try:
-            config = json.loads((folder / CONFIG_NAME).read_text())
+            config = read_config(folder)
             held_out = config.get("training", {}).get("anomaly_class")
             models.append(ShippedModel(folder.name, folder, config["model_type"], int(config["latent_dim"]),
                                        list(config["input_shape"]), held_out if isinstance(held_out, int) else None))
@@ -49,7 +44,7 @@ def listed_models() -> dict[str, Path]:
     """Name -> path of every model in the sidebar's list: the shipped checkpoints, then the
     adapters named when the server was started (by file name; nothing runs until one is picked)."""
     models = {m.name: m.path for m in shipped_models()}
-    for path in server_models():
+    for path in settings.read().models:
         name = path.stem if path.stem not in models else f"{path.stem} (adapter)"
         models[name] = path
     return models

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .. import settings
 from ..shipped import EXPORT_DIR, REPO, SHIPPED_DIR
 
-ROOTS_ENV = "LATENT_EXPLORER_ROOTS"  # os.pathsep-separated folders a typed path may point into
+ROOTS_ENV = settings.ENV["roots"]  # named in the message that refuses a path outside the roots
 MAX_LINK_SCAN = 100_000  # entries of a typed folder checked for links that lead outside the roots
 # Said beside every path box, and in the README.
 WHERE_PATHS_MAY_POINT = (f"Typed paths may point into {SHIPPED_DIR.name}/, data/ or {EXPORT_DIR.name}/ in the app's "
@@ -16,7 +17,7 @@ WHERE_PATHS_MAY_POINT = (f"Typed paths may point into {SHIPPED_DIR.name}/, data/
 
 
 def allowed_roots() -> list[Path]:
-    extra = [Path(p) for p in os.environ.get(ROOTS_ENV, "").split(os.pathsep) if p.strip()]
+    extra = settings.read().roots
     return [p.resolve() for p in [SHIPPED_DIR, REPO / "data", EXPORT_DIR, *extra]]
 
 

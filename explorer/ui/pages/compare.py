@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import comparison, disentangle, formatting
+from explorer import comparison, formatting
+from explorer.disentangle import METRICS, MIG_TARGET_VS_PCA, MIG_TARGET_VS_VAE
 from explorer.indices import index_caption
 from explorer.ui import baselines, display, handoffs, latent_size, representation, session
 
@@ -13,29 +14,16 @@ MAX_INPUTS = 16
 SOURCES = {"random": "random test images", "selection": "the Map's selection", "upload": "the uploaded image"}
 VIEWS = {"reconstructions": "Reconstructions", "representation": "Representation quality", "size": "Latent size"}
 
-# key -> (label, help) of each disentanglement figure: the table's columns, and the caption's words
-DISENTANGLEMENT_COLUMNS = {
-    "mig": ("MIG", "Mutual information gap (Chen et al. 2018): per factor, how much more the best dimension knows "
-                   "about it than the second best, as a share of its entropy; averaged over factors."),
-    "dci_disentanglement": ("DCI disentanglement", "Each dimension informs about one factor (1) or all alike (0); "
-                                                   "Eastwood & Williams 2018."),
-    "dci_completeness": ("DCI completeness", "Each factor is carried by one dimension (1) or spread over all (0)."),
-    "dci_informativeness": ("DCI informativeness", "Mean held-out accuracy of predicting the factors from the "
-                                                   "whole code."),
-    "sap": ("SAP", "Separated attribute predictability (Kumar et al. 2018): per factor, the gap between the two "
-                   "single dimensions that predict it best."),
-}
-
 
 def pca_caption(baseline: comparison.PCADisentanglement) -> str:
     """What PCA's row is, how far its fits spread, and what a disentangling model is held to."""
-    target = (f"A model trained to disentangle is held to a MIG of at least {disentangle.MIG_TARGET_VS_PCA:g}× PCA's "
-              f"median ({formatting.fixed(disentangle.MIG_TARGET_VS_PCA * (baseline.median['mig'] or 0))} here) and "
-              f"{disentangle.MIG_TARGET_VS_VAE:g}× the plain VAE's.")
+    target = (f"A model trained to disentangle is held to a MIG of at least {MIG_TARGET_VS_PCA:g}× PCA's median "
+              f"({formatting.fixed(MIG_TARGET_VS_PCA * (baseline.median['mig'] or 0))} here) and {MIG_TARGET_VS_VAE:g}× "
+              "the plain VAE's.")
     if not baseline.ranges:
         return f"{baseline.label}: one fit was recorded, and one fit is one draw of PCA's components. {target}"
-    spread = ", ".join(f"{DISENTANGLEMENT_COLUMNS[k][0]} {formatting.fixed(lo)}–{formatting.fixed(hi)}"
-                       for k, (lo, hi) in baseline.ranges.items())
+    labels = {m.key: m.label for m in METRICS}
+    spread = ", ".join(f"{labels[k]} {formatting.fixed(lo)}–{formatting.fixed(hi)}" for k, (lo, hi) in baseline.ranges.items())
     return (f"{baseline.label}, each on another sample of the training images: near-equal eigenvalues leave the "
             f"rotation of PCA's components within their subspace to chance, so one fit is one draw. Over the "
             f"{baseline.fits} fits: {spread}. {target}")
@@ -141,10 +129,9 @@ st.dataframe(recorded, hide_index=True, column_config={
 disentanglement, pca_baselines = comparison.recorded_disentanglement(ctx.engines)
 if disentanglement:
     st.subheader("Disentanglement (recorded at training, held-out test images)")
-    shown = formatting.tidy(pd.DataFrame(disentanglement), {**dict.fromkeys(comparison.DISENTANGLEMENT_METRICS, 3),
+    shown = formatting.tidy(pd.DataFrame(disentanglement), {**{m.key: int(m.format[1:-1]) for m in METRICS},
                                                             "mig_vs_pca": 2})
-    columns = {key: st.column_config.NumberColumn(label, format="%.3f", help=help)
-               for key, (label, help) in DISENTANGLEMENT_COLUMNS.items()}
+    columns = {m.key: st.column_config.NumberColumn(m.label, format=f"%{m.format}", help=m.help) for m in METRICS}
     columns["mig_vs_pca"] = st.column_config.NumberColumn("MIG ÷ PCA's median", format="%.2f",
                                                           help="The model's MIG over the median MIG of PCA's fits "
                                                                "at the same latent size.")
