@@ -314,7 +314,7 @@ def test_your_own_model_the_readme_way(page, server, readme_export):
     shot(page, "own-model-typed")
     assert_clean(page)
     card = sidebar.inner_text()
-    assert "onnx" in card and "mnist-vae" in card and "Compared with it" in card, card
+    assert "source: ONNX folder mnist-vae" in card and "Compared with it" in card, card
     assert sidebar.locator('[data-testid="stAlertContentError"]').count() == 0
     # Sliders decode with it: a slider moved, a new image from the exported decoder.
     decoded = image_by_caption(page, "Decoded from the sliders")

@@ -56,9 +56,9 @@ def test_the_readmes_export_opens_from_the_path_box_and_is_the_one_active_model(
     assert [c.value for c in at.sidebar.caption if c.value.startswith("Active model")] == ["Active model: your own"]
     assert at.sidebar.multiselect[0].label == "Compared with it" and at.sidebar.multiselect[0].value == ["mnist-vae"]
     card = " ".join(c.value for c in at.sidebar.caption)
-    assert "source: onnx" in card or "onnx" in card.lower(), card
+    assert "source: ONNX folder `mnist-vae`" in card, card
     assert "**mnist-vae**" in [m.value for m in at.sidebar.markdown]
-    assert "16 samples" in " ".join(all_text(at)) or at.image, "the page ran with the exported model"
+    assert at.main.image and not at.main.error, "the page ran with the exported model"
 
 
 def names_in(at: AppTest) -> dict[str, list[str]]:
