@@ -93,9 +93,11 @@ def test_pca_baseline_is_the_median_of_five_fits_within_the_stated_range(shapes)
 
 
 # Targets the CPU trainings (8 and 20 epochs, ~4,500 and ~11,000 steps) did not reach: kept as strict
-# expected failures with the figures, so that a checkpoint that meets them turns them green.
+# expected failures with the figures, so that a checkpoint that meets them turns them green. Against
+# the median of PCA's five fits (0.057; one fit, 0.124, was the baseline before) both fall short of 3x:
 MISSED = {"vae": {},
-          "pca": {"shapes-beta-vae": "MIG FILL", "shapes-beta-tcvae": "MIG FILL"}}
+          "pca": {"shapes-beta-vae": "MIG 0.108 = 1.90x the median of PCA's fits (0.057); 3x is 0.170",
+                  "shapes-beta-tcvae": "MIG 0.138 = 2.45x the median of PCA's fits (0.057); 3x is 0.170"}}
 
 
 def disentangling(baseline: str):
