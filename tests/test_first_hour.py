@@ -145,3 +145,23 @@ def test_a_folder_of_photos_refused_as_digits_says_so_and_offers_plain_preproces
     (caption,) = [c.value for c in at.sidebar.caption if c.value.startswith("Files are read as")]
     assert caption == "Files are read as 1×28×28, plain (turned gray, shorter side resized, centre crop).", caption
     assert not at.main.info and at.image, "the page runs on the photos"
+
+
+def test_raw_pixels_of_large_images_are_measured_when_asked_for_then_kept(monkeypatch):
+    """Compare's representation view: raw pixels of large images (64x64 colour: 45 s on 2 cores)
+    wait for a click; once measured they are kept by data content and shown to the next visit."""
+    monkeypatch.setattr(quality, "PIXELS_ON_REQUEST_ABOVE", 100)  # MNIST's 784 values count as large here
+    at = start("compare", ckpt="mnist-vae")
+    at.radio(key="compare_view").set_value("representation").run()
+    (table,) = [f.value for f in at.dataframe]
+    assert list(table["representation"]) == ["mnist-vae", "PCA (k=16)"]
+    assert any(c.value.startswith("Raw pixels (784 values per image) are measured when asked for") for c in at.caption)
+    assert any(c.value.startswith("On all 4,000 training and 1,000 test images") for c in at.caption)
+    at.button(key="measure_pixels").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (table,) = [f.value for f in at.dataframe]
+    assert list(table["representation"]) == ["mnist-vae", "PCA (k=16)", "raw pixels"]
+    again = start("compare", ckpt="mnist-vae")  # another session, the same cache
+    again.radio(key="compare_view").set_value("representation").run()
+    (table,) = [f.value for f in again.dataframe]
+    assert list(table["representation"])[-1] == "raw pixels" and "measure_pixels" not in [b.key for b in again.button]
