@@ -181,8 +181,9 @@ def pca_disentanglement(dataset: Dataset, latent_dim: int, exclude_class: int | 
     median, ``pca_<figure>_fits`` every fit's value (their range is the baseline's spread)."""
     fit, held = subsample(dataset.train_idx, FACTOR_FIT_SIZE), subsample(dataset.test_idx, FACTOR_EVAL_SIZE)
     x_fit, x_held = dataset.x[fit], dataset.x[held]
-    fit_size = min(len(dataset.train_indices(exclude_class)), metrics.PCA_FIT_SIZE)
-    if fit_size == len(dataset.train_indices(exclude_class)):
+    training = len(dataset.train_indices(exclude_class))
+    fit_size = min(training, metrics.PCA_FIT_SIZE)
+    if training <= metrics.PCA_FIT_SIZE:
         fits = 1  # a training split no larger than one sample: every fit would be the same
     per_fit = []
     for seed in range(fits):
