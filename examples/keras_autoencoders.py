@@ -2,7 +2,7 @@
 MNIST digits and saved as .keras files that Latent Explorer opens (type the path in the sidebar's
 "Your own checkpoint", or upload the file):
 
-    KERAS_BACKEND=torch python examples/keras_autoencoders.py data/keras   # writes dense.keras, conv.keras
+    KERAS_BACKEND=torch .venv/bin/python examples/keras_autoencoders.py data/keras   # writes dense.keras, conv.keras
 
 The tests and benchmarks build the same two models from here.
 """

@@ -1,8 +1,8 @@
 """Your own PyTorch model in Latent Explorer: a plain autoencoder, the way introductory texts
 write one, and the dozen-line adapter at the bottom that hands it to the explorer.
 
-    streamlit run app.py -- --model examples/own_pytorch_model.py
-    python -c "from explorer.sources import open_model; print(open_model('examples/own_pytorch_model.py'))"
+    .venv/bin/streamlit run app.py -- --model examples/own_pytorch_model.py
+    .venv/bin/python -c "from explorer.sources import open_model; print(open_model('examples/own_pytorch_model.py'))"
 
 The first time, when its weights file is missing, the example trains itself for about a minute
 on the bundled MNIST digits and saves the weights next to this file (safetensors; not in git).

@@ -27,6 +27,11 @@ TEST_FRACTION = 0.2  # 1,000 of the 5,000 MNIST digits; 360 of the 1,797 8x8 dig
 SPLIT_SEED = 0
 
 
+class NotDigits(DatasetError):
+    """A folder none of whose readable pictures digit preprocessing took for a digit: plain
+    preprocessing would read them."""
+
+
 @dataclass
 class Dataset:
     name: str  # "mnist", "digits", or the path it came from
@@ -322,6 +327,8 @@ def load_folder(path: str | Path, size: int = 28, channels: int = 1, preprocessi
     try:
         found = folders.read_folder(path, size, channels, preprocessing, progress=progress,
                                     max_images=max_images or folders.MAX_IMAGES)
+    except folders.DigitsRefused as e:
+        raise NotDigits(str(e)) from None
     except folders.FolderError as e:
         raise DatasetError(str(e)) from None
     return Dataset(str(path), as_unit_images(found.pixels), found.labels, found.classes, found.skipped,

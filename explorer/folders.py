@@ -37,6 +37,14 @@ class FolderError(ValueError):
     """A folder that cannot be a dataset; the message says why."""
 
 
+class DigitsRefused(FolderError):
+    """Digit preprocessing refused every image of a folder (readable pictures, none of them a
+    single digit): plain preprocessing would read them."""
+
+
+NOT_A_DIGIT = "not a single digit: "  # starts the reason of a file digit preprocessing refused
+
+
 @dataclass
 class FolderImages:
     pixels: np.ndarray  # (N, C, size, size) uint8, memory-mapped from the cache
@@ -93,6 +101,8 @@ def decode_row(out, index: int, path: Path, size: int, channels: int, preprocess
     """Decode one file into row ``index`` of ``out``; None, or why it could not be read."""
     try:
         out[index] = decode_file(path, size, channels, preprocessing)
+    except preprocess.NotADigit as e:  # what was measured, without the advice an upload gets
+        return NOT_A_DIGIT + e.reason
     except preprocess.ImageError as e:
         return str(e)
     except OSError as e:
@@ -138,6 +148,13 @@ def read_folder(root: str | Path, size: int, channels: int, preprocessing: str, 
             kept[:], skipped[:] = decode_into(out, root, [n for n, _, _ in listing], size, channels,
                                               preprocessing, progress, workers)
             if not kept:
+                refused = [why for why in skipped if why.partition(": ")[2].startswith(NOT_A_DIGIT)]
+                if refused:
+                    raise DigitsRefused(
+                        f"{root}: digit preprocessing refused {'all' if len(refused) == len(skipped) else len(refused)} "
+                        f"of the {len(listing):,} images: it looks for one handwritten digit on plain paper and found "
+                        f"none (e.g. {refused[0]}). They are pictures it could read, not photos of digits: plain "
+                        "preprocessing reads them as they are")
                 raise FolderError(f"{root}: none of the {len(listing):,} images could be read ({skipped[0]})")
 
         pixels = cache.build_array("folders", key, (len(listing), channels, size, size), np.uint8, fill)

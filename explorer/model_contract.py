@@ -77,6 +77,16 @@ class TrainingRecord:
         """A figure by name, None when not recorded (or not a field)."""
         return getattr(self, name, None) if name != "raw" else None
 
+    def fits(self, name: str) -> list[float]:
+        """The values a baseline took over its fits, recorded under ``name`` + "_fits" (PCA's
+        disentanglement figures: one per training sample PCA was fitted on); [] when not
+        recorded or not a list of finite numbers."""
+        values = self.raw.get(f"{name}_fits") if isinstance(self.raw, dict) else None
+        if not isinstance(values, list) or not values:
+            return []
+        numbers = [_finite_float(v) for v in values]
+        return [] if None in numbers else numbers
+
     def figure(self, name: str, fmt: str = ".4f") -> str:
         value = self.get(name)
         return NOT_RECORDED if value is None else format(value, fmt)

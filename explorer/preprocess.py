@@ -36,6 +36,15 @@ class ImageError(ValueError):
     """An upload that cannot be used; the message says why."""
 
 
+class NotADigit(ImageError):
+    """Digit preprocessing found no single digit in a picture it could read. ``reason`` says what
+    was measured, in words a person can check by looking; the message adds what to do instead."""
+
+    def __init__(self, reason: str, advice: str = "upload a picture of a single digit"):
+        super().__init__(f"{reason}: {advice}")
+        self.reason, self.advice = reason, advice
+
+
 @dataclass
 class Preprocessed:
     image: np.ndarray  # (H, W) or (C, H, W) float32 in [0, 1], ready for the model
@@ -198,8 +207,8 @@ def mnist_like(gray: np.ndarray, size: int, out: Preprocessed) -> np.ndarray:
     spread = 1.4826 * float(np.median(np.abs(border - level)))
     floor = max(float(gray.min()), level + 3 * spread)
     if gray.max() - floor < 0.05:
-        raise ImageError("nothing stands out from the background (it looks like noise or an even texture): "
-                         "upload a picture of a single digit")
+        raise NotADigit("nothing in it stands out from the tones along its edges: there is no plain paper around "
+                        "a shape, as in a photo of an animal, an object or a scene, or a texture")
     if floor > gray.min() + 0.02:
         out.notes.append(f"background grain removed (pixels below {floor:.2f} set to background)")
     ink = np.clip((gray - floor) / (gray.max() - floor), 0, 1)
@@ -234,47 +243,47 @@ def check_single_shape(ink: np.ndarray, gray: np.ndarray) -> None:
     h, w = ink.shape
     strokes = ink > 0.2
     if not strokes.any():  # what stood out was finer than a pixel of the reduced copy
-        raise ImageError("what stands out is only a speck: upload a picture of a single digit, large enough to see")
+        raise NotADigit("what stands out is only a speck", "upload a picture of a single digit, large enough to see")
     joined = ndimage.binary_dilation(strokes, iterations=max(1, round(JOIN_GAP * max(h, w))))
     labels, count = ndimage.label(joined, structure=np.ones((3, 3)))
     mass = ndimage.sum(ink * strokes, labels, index=np.arange(1, count + 1))
     largest = labels == np.argmax(mass) + 1
     share = mass.max() / mass.sum()
     if share < DOMINANT_SHARE:
-        raise ImageError(f"no single shape stands out: the largest holds only {share:.0%} of what stands out "
-                         f"from the background, the rest lies in {count - 1} other piece{'s' * (count > 2)} (like "
-                         "specks, a texture or a page of text). Upload a picture of a single digit")
+        raise NotADigit(f"no single shape stands out: the largest holds only {share:.0%} of what stands out "
+                        f"from the background, the rest lies in {count - 1} other piece{'s' * (count > 2)} (like "
+                        "specks, a texture or a page of text)")
     shape = largest & strokes
     rows, cols = np.nonzero(shape)
     extent = max(np.ptp(rows), np.ptp(cols)) + 1
     if extent < SLIVER * min(h, w):
-        raise ImageError(f"what stands out is only a sliver or a speck ({extent / min(h, w):.0%} of the picture's "
-                         "side): upload a picture of a single digit, large enough to see")
+        raise NotADigit(f"what stands out is only a sliver or a speck ({extent / min(h, w):.0%} of the picture's "
+                        "side)", "upload a picture of a single digit, large enough to see")
     band_y, band_x = int(EDGE_BAND * h), int(EDGE_BAND * w)
     inside = np.zeros_like(shape)
     inside[band_y: h - band_y, band_x: w - band_x] = True
     on_edge = (ink * (shape & ~inside)).sum() / (ink * shape).sum()
     if on_edge > EDGE_SHARE:
-        raise ImageError("what stands out runs along the edge of the picture (a frame, or the edge of the paper), "
-                         "not a digit: crop the picture to the digit")
+        raise NotADigit("what stands out runs along the edge of the picture (a frame, or the edge of the paper), "
+                        "not a digit", "crop the picture to the digit")
     weak = (ink > 0.05) & (ink < 0.5)
     soft = ink[weak].sum() / ink[ink > 0.05].sum()
     if soft > SOFT_SHARE:
-        raise ImageError(f"what stands out fades in softly ({soft:.0%} of it in half-tones), like a shadow, a "
-                         "gradient or a blur, not pen strokes: upload a sharp picture of a single digit")
+        raise NotADigit(f"what stands out fades in softly ({soft:.0%} of it in half-tones), like a shadow, a "
+                        "gradient or a blur, not pen strokes", "upload a sharp picture of a single digit")
     thickest = ndimage.distance_transform_edt(np.pad(shape, 1)).max() / extent
     if thickest > SOLID:
-        raise ImageError(f"what stands out is a solid blob (its thickest part is {thickest:.0%} of its length), "
-                         "like an animal, a face or an object, not pen strokes: upload a picture of a single digit")
+        raise NotADigit(f"what stands out is a solid blob (its thickest part is {thickest:.0%} of its length), "
+                        "like an animal, a face or an object, not pen strokes")
     smooth = ndimage.gaussian_filter(gray, 1.0)
     edges = np.hypot(ndimage.sobel(smooth, 0), ndimage.sobel(smooth, 1))
     strong = edges > 0.25 * edges.max()
     near = ndimage.binary_dilation(largest, iterations=max(1, round(2 * JOIN_GAP * max(h, w))))
     clutter = (strong & ~near).sum() / strong.sum()
     if clutter > CLUTTER_SHARE:
-        raise ImageError(f"the picture holds more than one shape ({clutter:.0%} of its strong edges lie away "
-                         "from the main one), like a photo of a scene or a face: crop it to a single digit "
-                         "on plain paper")
+        raise NotADigit(f"the picture holds more than one shape ({clutter:.0%} of its strong edges lie away "
+                        "from the main one), like a photo of a scene or a face", "crop it to a single digit on "
+                        "plain paper")
 
 
 def reduced(a: np.ndarray, side: int) -> np.ndarray:

@@ -10,6 +10,7 @@ Map fidelity (codes against their 2-D map, on a fixed sample): trustworthiness a
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -28,8 +29,11 @@ MAP_K = 10
 MAP_SAMPLE = 5000
 # Images the figures are measured on: all of MNIST's 4,000 / 1,000, a seeded sample of larger sets
 # (logistic regression on 40,000 raw 64x64 colour images would take many minutes).
-QUALITY_TRAIN_SIZE = 5000
-QUALITY_TEST_SIZE = 2000
+QUALITY_TRAIN_SIZE = 4000
+QUALITY_TEST_SIZE = 1000
+# Raw pixels of larger images are measured only when asked for: their probes and k-means took 45 s on
+# 2 cores for 64x64 colour images (12,288 values each), the three shapes VAEs' rows and PCA's 10 s.
+PIXELS_ON_REQUEST_ABOVE = 4096
 # Bump when a figure's definition changes, so cached figures are recomputed.
 QUALITY_VERSION = 1
 
@@ -95,36 +99,67 @@ def quality_splits(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return subsample(dataset.train_idx, QUALITY_TRAIN_SIZE), subsample(dataset.test_idx, QUALITY_TEST_SIZE)
 
 
-def cached_quality(what: tuple, dataset: Dataset, codes_of) -> RepresentationQuality:
+def cached_quality(what: tuple, dataset: Dataset, codes_of, compute: bool = True) -> RepresentationQuality | None:
     """Figures for ``what`` on ``dataset``, computed once; ``codes_of(indices)`` gives those
-    images' (n, D) codes."""
+    images' (n, D) codes. With ``compute`` False, None when they are not cached yet."""
     entry = cache.key("quality", QUALITY_VERSION, QUALITY_TRAIN_SIZE, QUALITY_TEST_SIZE, *what, dataset.identity)
     hit = cache.load("quality", entry)
     if hit is not None:
         return RepresentationQuality(**{k: float(v) for k, v in hit.items()})
+    if not compute:
+        return None
     train, test = quality_splits(dataset)
     result = representation_quality(codes_of(train), dataset.y[train], codes_of(test), dataset.y[test])
     cache.store("quality", entry, **{k: np.array(v) for k, v in result.as_dict().items()})
     return result
 
 
-def model_quality(content_hash: str, dataset: Dataset, codes: np.ndarray) -> RepresentationQuality:
-    """A model's figures, cached under its content hash beside its encodings."""
-    return cached_quality(("model", content_hash), dataset, lambda idx: codes[idx])
+def model_quality(content_hash: str, dataset: Dataset, codes) -> RepresentationQuality:
+    """A model's figures, cached under its content hash. ``codes`` is the (N, D) codes of the
+    whole dataset, or a function giving the codes of the images at some indices (only the
+    sampled images are then encoded, and none on a cache hit)."""
+    return cached_quality(("model", content_hash), dataset, codes if callable(codes) else lambda idx: codes[idx])
 
 
-def pca_quality(dataset: Dataset, latent_dim: int) -> RepresentationQuality:
-    """The same figures on PCA codes of that size, PCA fitted on the training split."""
-    @functools.cache  # fitted once, and only when the figures are not cached
-    def fitted() -> metrics.PCABaseline:
-        return metrics.PCABaseline(latent_dim, metrics.pca_fit_images(dataset))
+def pca_quality(dataset: Dataset, latent_dim: int,
+                fitted: Callable[[], metrics.PCABaseline] | None = None) -> RepresentationQuality:
+    """The same figures on PCA codes of that size, PCA fitted on the training split (by
+    ``fitted()`` when given: a fit the caller keeps, made only when the figures are not cached)."""
+    @functools.cache
+    def fit() -> metrics.PCABaseline:
+        return fitted() if fitted else metrics.PCABaseline(latent_dim, metrics.pca_fit_images(dataset))
 
-    return cached_quality(("pca", latent_dim), dataset, lambda idx: fitted().encode(dataset.x[idx]))
+    return cached_quality(("pca", latent_dim), dataset, lambda idx: fit().encode(dataset.x[idx]))
 
 
-def pixel_quality(dataset: Dataset) -> RepresentationQuality:
-    """The same figures on raw pixels: what any code has to beat to be worth having."""
-    return cached_quality(("pixels",), dataset, lambda idx: dataset.x[idx].reshape(len(idx), -1))
+def pixel_quality(dataset: Dataset, compute: bool = True) -> RepresentationQuality | None:
+    """The same figures on raw pixels: what any code has to beat to be worth having (None when
+    not cached and ``compute`` is False)."""
+    return cached_quality(("pixels",), dataset, lambda idx: dataset.x[idx].reshape(len(idx), -1), compute)
+
+
+def pixels_on_request(dataset: Dataset) -> bool:
+    """Whether raw pixels are measured only when asked for: images of more than
+    PIXELS_ON_REQUEST_ABOVE values, whose figures are not cached yet."""
+    return int(np.prod(dataset.input_shape)) > PIXELS_ON_REQUEST_ABOVE and pixel_quality(dataset, False) is None
+
+
+def comparison_rows(models: list[tuple[str, int, str, Callable]], dataset: Dataset, pixels: bool = True,
+                    pca_for: Callable[[int], metrics.PCABaseline] | None = None) -> list[dict]:
+    """Compare's table: one row per model, given as (name, code size, content hash,
+    codes_of(indices)), then PCA at each of their code sizes (fitted by ``pca_for(k)`` when
+    given), then raw pixels unless ``pixels`` is False; every row's figures measured on the
+    quality sample (quality_splits) and cached on disk by model and data content, so a second
+    visit reads them back."""
+    rows = [{"representation": name, "code size": size, **model_quality(content_hash, dataset, codes_of).as_dict()}
+            for name, size, content_hash, codes_of in models]
+    rows += [{"representation": f"PCA (k={k})", "code size": k,
+              **pca_quality(dataset, k, (lambda k=k: pca_for(k)) if pca_for else None).as_dict()}
+             for k in sorted({size for _, size, _, _ in models})]
+    if pixels:
+        rows.append({"representation": "raw pixels", "code size": int(np.prod(dataset.input_shape)),
+                     **pixel_quality(dataset).as_dict()})
+    return rows
 
 
 # --- map fidelity -----------------------------------------------------------------------

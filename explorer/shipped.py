@@ -7,4 +7,5 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_DIR = REPO / "checkpoints"
+EXPORT_DIR = REPO / "exported"  # where the README's `export` writes (git-ignored); typed paths may point into it
 DEFAULT_CHECKPOINT = "mnist-vae"  # what the app opens on, warms up and the benchmarks measure

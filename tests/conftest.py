@@ -2,6 +2,7 @@
 is on sys.path through pyproject.toml's `pythonpath`, for plain `pytest` as well."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import tempfile
@@ -193,3 +194,28 @@ def page_without_wasm(request, browser_without_wasm, server):
     context, page = _new_page(request, browser_without_wasm)
     yield page
     context.close()
+
+
+@pytest.fixture(scope="session")
+def readme_export() -> Path:
+    """The README's own export, run as written (`.venv/bin/python -m explorer export
+    checkpoints/mnist-vae --onnx exported/mnist-vae`) from the repository root; its folder is
+    removed afterwards unless it was there before."""
+    import shutil
+    import subprocess
+    import sys
+
+    from commands import ROOT, shown_commands
+
+    (command,) = [c for c in shown_commands() if " export checkpoints/mnist-vae --onnx exported/" in c.text]
+    words = command.words()
+    python = ROOT / words[0] if (ROOT / words[0]).exists() else Path(sys.executable)
+    folder = ROOT / words[words.index("--onnx") + 1]
+    existed = folder.exists()
+    done = subprocess.run([str(python), *words[1:]], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    yield folder
+    if not existed:
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            folder.parent.rmdir()  # exported/ itself, when nothing else is in it

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from benchmarks import upload_images
 from benchmarks.upload_images import even_texture
 from explorer.data import load_mnist
 
@@ -57,8 +58,25 @@ def test_a_test_digit_is_called_typical_with_both_numbers(test_digit):
 
 def test_an_even_texture_is_refused_before_it_is_encoded():
     at = upload_page("wall.png", even_texture())
-    assert any("Cannot use wall.png: no single shape stands out" in e.value for e in at.error)
+    assert any("Cannot use wall.png: this does not look like a handwritten digit. No single shape stands out"
+               in e.value for e in at.error), [e.value for e in at.error]
     assert not at.metric, "nothing was encoded"
+
+
+def test_a_photo_of_a_cat_is_refused_in_words_a_person_checks_by_looking():
+    """Once refused as "nothing stands out from the background (it looks like noise or an even
+    texture)": right verdict, a reason nobody sees in a cat. Now what was measured, and a second
+    measure: how far its code, read as it is, lies from the training digits' codes."""
+    rng = np.random.default_rng(5)
+    at = upload_page("cat.jpg", upload_images.encoded(upload_images.cat(rng), rng))
+    (error,) = [e.value for e in at.error]
+    assert error.startswith("Cannot use cat.jpg: this does not look like a handwritten digit. Nothing in it stands "
+                            "out from the tones along its edges: there is no plain paper around a shape"), error
+    assert "noise" not in error and error.endswith("Upload a picture of a single digit.")
+    (witness,) = [c.value for c in at.caption if c.value.startswith("Read as it is")]
+    share = float(re.search(r"than (\d+\.\d)% of the test images' codes", witness).group(1))
+    assert share > 95, witness  # far out: a cat's code is unlike any digit's
+    assert not at.metric, "the refused picture is not shown as encoded"
 
 
 def test_an_even_texture_without_mnist_preprocessing_is_unlike_the_training_data():

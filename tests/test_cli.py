@@ -126,3 +126,83 @@ def test_bad_dataset_is_a_clean_error(tmp_path, capsys):
     code, _, err = run(capsys, *TRAIN, "--dataset", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "o"))
     assert code == 2 and err.startswith("error: ") and "missing.npz: no such file" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_evaluate_never_prints_negative_zero(trained, capsys, monkeypatch):
+    """A k-means ARI of -0.0003 printed as "-0.000"; figures that round to zero print as 0.000."""
+    from explorer import quality
+
+    real = quality.clustering_scores
+    monkeypatch.setattr(quality, "clustering_scores", lambda codes, labels, seed=0: (real(codes, labels, seed)[0], -0.0003))
+    code, out, _ = run(capsys, "evaluate", str(trained))
+    assert code == 0 and "-0.000" not in out
+    assert re.search(r"^ARI \(k-means\)\s+0\.000\s+0\.000\s+0\.000$", out, re.M), out
+
+
+def test_evaluate_record_writes_the_figures_into_the_checkpoint(trained, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in trained.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    config = json.loads((copy / "config.json").read_text())
+    config["training"]["test_mse"] = 9.0  # a stale figure, as a changed definition would leave one
+    (copy / "config.json").write_text(json.dumps(config))
+    code, out, _ = run(capsys, "evaluate", str(copy), "--record")
+    assert code == 0 and f"recorded the figures above in {copy / 'config.json'}" in out
+    loaded = ck.load(copy)
+    record = loaded.config["training"]
+    assert record["test_mse"] == ck.load(trained).config["training"]["test_mse"]  # measured again, not 9
+    assert record["epochs"] == 2 and record["final_train_losses"]  # the rest of the record kept
+    assert {k: v for k, v in loaded.config.items() if k != "training"} == \
+        {k: v for k, v in ck.load(trained).config.items() if k != "training"}
+    before, after = weights(trained), loaded.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # the weights file carries the same config in its metadata (a copy of it alone says the same)
+    from safetensors import safe_open
+
+    with safe_open(str(copy / "model.safetensors"), "pt") as f:
+        assert json.loads(f.metadata()["config"]) == loaded.config
+    code, _, err = run(capsys, "evaluate", str(copy), "--record", "--dataset", "digits")
+    assert code == 2 and "--record writes the figures of the dataset the checkpoint was trained on" in err
+
+
+def test_pca_disentanglement_is_the_median_of_fits_on_other_samples(monkeypatch):
+    """One PCA fit is one draw of its components' rotation: the figure is the median of five, each
+    on another sample of training images, and every fit's value is kept for the range."""
+    from explorer import disentangle, metrics, train
+    from explorer.data import load_dataset, subsample
+
+    monkeypatch.setattr(metrics, "PCA_FIT_SIZE", 300)  # small samples of a small draw: quick
+    monkeypatch.setattr(train, "FACTOR_FIT_SIZE", 400)
+    monkeypatch.setattr(train, "FACTOR_EVAL_SIZE", 400)
+    shapes = load_dataset("shapes:2000")
+    result = train.pca_disentanglement(shapes, 6)
+    fits = result["pca_mig_fits"]
+    assert result["pca_fits"] == len(fits) == 5 and result["pca_fit_size"] == 300
+    assert len(set(fits)) > 1, "five fits on other samples, not one fit five times"
+    assert result["pca_mig"] == pytest.approx(float(np.median(fits)), abs=1e-4)
+    for key in ("dci_disentanglement", "dci_completeness", "dci_informativeness", "sap"):
+        assert result[f"pca_{key}"] == pytest.approx(float(np.median(result[f"pca_{key}_fits"])), abs=1e-4)
+    held = subsample(shapes.test_idx, 400)
+    third = metrics.PCABaseline(6, metrics.pca_fit_images(shapes, seed=2))  # the third fit, redone by hand
+    mi = disentangle.mutual_information(third.encode(shapes.x[held]), shapes.factors[held])
+    assert disentangle.mig(mi, disentangle.factor_entropies(shapes.factors[held])) == pytest.approx(fits[2], abs=1e-4)
+    # a training split no larger than one sample: every fit would be the same, so there is one
+    monkeypatch.setattr(metrics, "PCA_FIT_SIZE", 5000)
+    assert train.pca_disentanglement(shapes, 6)["pca_fits"] == 1
+
+
+def test_evaluate_prints_pcas_median_its_range_and_the_target(capsys):
+    from explorer.__main__ import print_disentanglement
+
+    figures = {"mig": 0.108, "dci_disentanglement": 0.1, "dci_completeness": 0.1, "dci_informativeness": 0.6,
+               "sap": 0.099, "pca_fit_size": 4000}
+    for key, fits in (("mig", [0.124, 0.057, 0.033, 0.08, 0.045]), ("dci_disentanglement", [0.12] * 5),
+                      ("dci_completeness", [0.11] * 5), ("dci_informativeness", [0.62] * 5),
+                      ("sap", [0.08, 0.02, 0.02, 0.05, 0.03])):
+        figures[f"pca_{key}_fits"], figures[f"pca_{key}"] = fits, float(np.median(fits))
+    print_disentanglement(figures)
+    out = capsys.readouterr().out
+    assert "PCA   MIG 0.057" in out and "(the median of 5 fits, each on another sample of 4,000 training images)" in out
+    assert "PCA's range over its fits: MIG 0.033-0.124" in out and "SAP 0.020-0.080" in out
+    assert "MIG 0.108 is 1.89x PCA's median (a model trained to disentangle is held to 3x: 0.171" in out

@@ -5,7 +5,8 @@ switching projection sends no figure, nothing is fetched from anywhere but the a
 where WebGL is missing or Plotly is chosen, where a box selection shows the selected images; a
 slider moved with the keyboard changes the image the server decodes (in a Chromium without
 WebAssembly; the page's own decoding is tests/test_live_browser.py); an uploaded PNG is
-reconstructed and placed on the map.
+reconstructed and placed on the map; the README's own-model path (export, type the path, the card,
+Sliders) works as written, with no "Deploy" button.
 
 Needs Debian's Chromium (``apt-get install chromium``, as ``.ci/run`` does); set $CHROMIUM to use
 another binary. Screenshots of every page and the server's log go to ``test-output/e2e/``.
@@ -316,6 +317,39 @@ def test_a_checkpoint_uploaded_in_the_sidebar_is_stored_once_and_becomes_the_act
     settle(page)
     assert_clean(page)
     assert {f: f.stat().st_mtime_ns for f in stored} == written
+
+
+def test_your_own_model_the_readme_way(page, server, readme_export):
+    """The README's "your own model" path end to end: its export (the readme_export fixture ran the
+    README's command as written), the path it gives typed into the sidebar's path box, the card
+    naming the exported model as the one active model, and Sliders decoding with it."""
+    open_page(page, server, "sliders")
+    expect(page.locator('[data-testid="stAppDeployButton"]')).to_have_count(0)  # client.toolbarMode
+    page.locator('[data-testid="stSidebar"] summary', has_text="Your own checkpoint").click()
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar).to_contain_text("Typed paths may point into checkpoints/, data/ or exported/")
+    box = sidebar.locator('input[aria-label^="…or a path"]')
+    box.fill(readme_export.relative_to(ROOT).as_posix())  # exported/mnist-vae, as the README writes it
+    box.press("Enter")
+    expect(sidebar).to_contain_text("Active model: your own")
+    settle(page)
+    shot(page, "own-model-typed")
+    assert_clean(page)
+    card = sidebar.inner_text()
+    assert "source: ONNX folder mnist-vae" in card and "Compared with it" in card, card
+    assert sidebar.locator('[data-testid="stAlertContentError"]').count() == 0
+    # Sliders decode with it, in the page: a slider moved, a new picture from the exported decoder.
+    expect(sidebar).to_contain_text("decode in this page (onnxruntime-web")
+    picture = page.locator(".sliders-view canvas")
+    expect(picture).to_be_visible()
+    before = picture.evaluate("c => c.toDataURL()")
+    page.locator(".sliders-view input.range").first.focus()
+    for _ in range(8):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("was => document.querySelector('.sliders-view canvas').toDataURL() !== was", arg=before)
+    settle(page)
+    shot(page, "own-model-slider")
+    assert_clean(page)
 
 
 def test_server_log_has_no_traceback(server):

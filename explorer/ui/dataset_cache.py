@@ -20,9 +20,10 @@ def _dataset(spec: DatasetSpec, signature: str) -> Dataset:
     def progress(fraction: float) -> None:
         bar.progress(fraction, text=f"Reading {spec.name} into the disk cache (once)…")
 
-    dataset = load_dataset(spec, progress=progress)
-    bar.empty()
-    return dataset
+    try:
+        return load_dataset(spec, progress=progress)
+    finally:
+        bar.empty()  # a folder that fails leaves no full bar behind, on this page or the next
 
 
 def dataset_for(name: str, model: Model | None = None, preprocessing: str | None = None) -> Dataset:

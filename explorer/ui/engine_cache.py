@@ -22,6 +22,8 @@ class ShippedModel:
     path: Path
     model_type: str
     latent_dim: int
+    input_shape: list  # [C, H, W]
+    anomaly_class: int | None  # the class held out of its training, if one was
 
 
 def shipped_models() -> list[ShippedModel]:
@@ -30,7 +32,9 @@ def shipped_models() -> list[ShippedModel]:
     for folder in sorted(SHIPPED_DIR.glob("*/")):
         try:
             config = read_config(folder)
-            models.append(ShippedModel(folder.name, folder, config["model_type"], int(config["latent_dim"])))
+            held_out = config.get("training", {}).get("anomaly_class")
+            models.append(ShippedModel(folder.name, folder, config["model_type"], int(config["latent_dim"]),
+                                       list(config["input_shape"]), held_out if isinstance(held_out, int) else None))
         except (OSError, ValueError, KeyError, TypeError):
             continue  # not a checkpoint folder; the loader would explain why if picked by path
     return models

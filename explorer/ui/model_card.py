@@ -25,8 +25,10 @@ def card_lines(model: Model, runs_on: str = "CPU") -> list[str]:
             f"test MSE {t.figure('test_mse')} (PCA at the same size: {t.figure('pca_mse')})"]
 
 
-def show(engine: InferenceEngine) -> None:
+def show(engine: InferenceEngine, own: bool = False) -> None:
+    """The active model, named once: ``own`` when it is one of your own (typed or uploaded)."""
     with st.sidebar.container(border=True):
+        st.caption("Active model: your own" if own else "Active model")
         st.markdown(f"**{engine.source.name}**")
         caption = st.empty()
         decoding = frontend_status.probe(engine)  # loads the decoder into the page; says which way it decodes

@@ -6,15 +6,19 @@ import os
 from pathlib import Path
 
 from .. import settings
-from ..shipped import REPO, SHIPPED_DIR
+from ..shipped import EXPORT_DIR, REPO, SHIPPED_DIR
 
 ROOTS_ENV = settings.ENV["roots"]  # named in the message that refuses a path outside the roots
 MAX_LINK_SCAN = 100_000  # entries of a typed folder checked for links that lead outside the roots
+# Said beside every path box, and in the README.
+WHERE_PATHS_MAY_POINT = (f"Typed paths may point into {SHIPPED_DIR.name}/, data/ or {EXPORT_DIR.name}/ in the app's "
+                         f"folder (relative to it, or absolute), and into the folders the server's starter lists in "
+                         f"${ROOTS_ENV}.")
 
 
 def allowed_roots() -> list[Path]:
     extra = settings.read().roots
-    return [p.resolve() for p in [SHIPPED_DIR, REPO / "data", *extra]]
+    return [p.resolve() for p in [SHIPPED_DIR, REPO / "data", EXPORT_DIR, *extra]]
 
 
 def is_inside(path: Path, roots: list[Path]) -> bool:

@@ -18,10 +18,18 @@ class Context:
     dataset_name: str
     errors: list[str] = field(default_factory=list)
     misfit: str | None = None  # why the active model does not take the dataset's images, if it does not
+    own_model: bool = False  # the active model is one of your own (typed or uploaded), not from the list
 
     @property
     def engine(self) -> InferenceEngine | None:
         return self.engines[0] if self.engines else None
+
+
+def dataset_missing(ctx: Context) -> str:
+    """Why there is no dataset: none given yet, or the one given could not be opened."""
+    if ctx.dataset_name.strip():
+        return "The dataset picked in the sidebar could not be opened: the sidebar says why."
+    return "Pick a dataset in the sidebar: type the path of a folder of images or an .npz file."
 
 
 def set_context(ctx: Context) -> None:
@@ -43,7 +51,7 @@ def page_start(title: str, caption: str | None = None) -> tuple[InferenceEngine,
         st.info("Pick a checkpoint in the sidebar to start.")
         st.stop()
     if ctx.dataset is None:
-        st.info("Pick a dataset in the sidebar.")
+        st.info(dataset_missing(ctx))
         st.stop()
     if ctx.misfit:
         st.error(ctx.misfit)

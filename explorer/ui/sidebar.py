@@ -6,32 +6,40 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.dataset_spec import (BUILTIN, GENERATED, NO_MODEL_SHAPE, DatasetError, default_preprocessing,
-                                  preprocessing_for)
+                                   preprocessing_for)
+from explorer.data import NotDigits
 from explorer.safe_read import CheckpointError
 from explorer.shipped import DEFAULT_CHECKPOINT
 from explorer.sources import check_fits
 from explorer.sources.uploads import ACCEPTED_TYPES
 from explorer.ui import checkpoint_uploads, dataset_cache, engine_cache, model_card, session
-from explorer.ui.paths import resolve_user_path
+from explorer.ui.paths import WHERE_PATHS_MAY_POINT, resolve_user_path
 
 DATASET_PATH = "folder or .npz path"  # the dataset choice that reads the path typed below it
-PREPROCESSING_LABELS = {"digit": "digit (gray, inverted, centred like MNIST)",
-                        "plain": "plain (colour kept, shorter side resized, centre crop)"}
+
+
+def preprocessing_words(preprocessing: str, channels: int) -> str:
+    """What a preprocessing does to a folder's files read at ``channels`` channels."""
+    if preprocessing == "digit":
+        return "digit (gray, inverted, centred like MNIST)"
+    return f"plain ({'colour kept' if channels == 3 else 'turned gray'}, shorter side resized, centre crop)"
+
+
+def read_plainly() -> None:
+    st.session_state["prep"] = "plain"
 
 
 def sidebar() -> session.Context:
     """The checkpoints and the dataset every page works on. Each choice is bound to the link:
     a view is shareable by its URL, and Streamlit keeps the choice across page switches (and
-    sends it along to a browser that switched page before it had mounted the sidebar)."""
+    sends it along to a browser that switched page before it had mounted the sidebar).
+
+    The active model is named once, in the card: a model of your own (uploaded or typed) is the
+    active one, and the list above it then reads as the models it is compared with."""
     st.sidebar.title("Latent Explorer")
-    listed = engine_cache.listed_models()
-    picked = st.sidebar.multiselect("Checkpoints", list(listed), default=[DEFAULT_CHECKPOINT],
-                                    key="ckpt", bind="query-params",
-                                    help="The first one is the active model; Compare uses all of them. Your own "
-                                         "PyTorch code joins this list when the server is started with "
-                                         "--model adapter.py.")
-    paths = [(listed[name], False) for name in picked if name in listed]  # (path, from the browser)
+    list_slot = st.sidebar.container()  # filled below, once it is known whether a model of your own is active
     errors: list[str] = []
+    own = []  # paths of a model of your own: the typed one, the uploaded one
 
     with st.sidebar.expander("Your own checkpoint"):
         uploads = st.file_uploader("Upload a checkpoint (.safetensors, + config.json), an ONNX pair (encoder and "
@@ -39,28 +47,42 @@ def sidebar() -> session.Context:
                                    accept_multiple_files=True, key="ckpt_upload")
         typed = st.text_input("…or a path to a checkpoint, an ONNX folder or a .keras file", key="ckpt_path",
                               bind="query-params")
+        st.caption(WHERE_PATHS_MAY_POINT)
         bottleneck = st.text_input("Keras bottleneck layer (only when asked for)", key="ckpt_bottleneck",
                                    bind="query-params",
                                    help="For a one-file Keras autoencoder that is one stack of layers: the layer "
                                         "whose output is the code.")
-    if uploads:
-        try:
-            paths.insert(0, (checkpoint_uploads.stored_upload(uploads), True))
-        except (CheckpointError, OSError) as e:
-            errors.append(f"Uploaded checkpoint: {e}")
     if typed.strip():
         try:
-            paths.insert(0, (resolve_user_path(typed), True))
+            own.append(resolve_user_path(typed))
         except ValueError as e:
             errors.append(f"Checkpoint path: {e}")
+    if uploads:
+        try:
+            own.append(checkpoint_uploads.stored_upload(uploads))
+        except (CheckpointError, OSError) as e:
+            errors.append(f"Uploaded checkpoint: {e}")
 
     loaded = []
-    for path, from_browser in paths:
+    for path in own:
         try:
-            loaded.append(engine_cache.engine_for(path, from_browser=from_browser,
-                                                  bottleneck=bottleneck if from_browser else ""))
+            loaded.append(engine_cache.engine_for(path, from_browser=True, bottleneck=bottleneck))
         except CheckpointError as e:
             errors.append(f"Checkpoint {path.name}: {e}")
+    own_active = bool(loaded)
+    listed = engine_cache.listed_models()
+    picked = list_slot.multiselect(
+        "Compared with it" if own_active else "Checkpoints", list(listed), default=[DEFAULT_CHECKPOINT],
+        key="ckpt", bind="query-params",
+        help=("Your own model (in the card below) is the active one; these join it on the Compare page."
+              if own_active else "The first one is the active model; Compare uses all of them. Your own PyTorch "
+                                 "code joins this list when the server is started with --model adapter.py."))
+    for name in picked:
+        if name in listed:
+            try:
+                loaded.append(engine_cache.engine_for(listed[name], from_browser=False))
+            except CheckpointError as e:
+                errors.append(f"Checkpoint {name}: {e}")
 
     dataset_name, dataset = dataset_choice(loaded[0] if loaded else None, errors)
     if dataset is not None and dataset.skipped:
@@ -77,8 +99,9 @@ def sidebar() -> session.Context:
     for message in errors:
         st.sidebar.error(message)
     if loaded:
-        model_card.show(loaded[0])
-    return session.Context(engines=loaded, dataset=dataset, dataset_name=dataset_name, errors=errors, misfit=misfit)
+        model_card.show(loaded[0], own_active)
+    return session.Context(engines=loaded, dataset=dataset, dataset_name=dataset_name, errors=errors, misfit=misfit,
+                           own_model=own_active)
 
 
 def dataset_choice(engine, errors: list[str]):
@@ -92,9 +115,10 @@ def dataset_choice(engine, errors: list[str]):
     model = engine.source if engine else None
     name, preprocessing = kind, None
     if kind == DATASET_PATH:
-        name = st.sidebar.text_input("Dataset path (folder of images or .npz)", key="data_path", bind="query-params")
+        name = st.sidebar.text_input("Dataset path (folder of images or .npz)", key="data_path", bind="query-params",
+                                     help=WHERE_PATHS_MAY_POINT)
         # Plain option names: a bound widget writes the shown name into the link.
-        picked = st.sidebar.selectbox("Preprocessing", ["auto", *PREPROCESSING_LABELS], key="prep", bind="query-params",
+        picked = st.sidebar.selectbox("Preprocessing", ["auto", "digit", "plain"], key="prep", bind="query-params",
                                       help="How a folder's files become the model's input. Digit: like an uploaded "
                                            "digit (for photos of digits); plain: any picture; auto: as the model's "
                                            "training data was read where it recorded that, else digit only for a "
@@ -104,11 +128,16 @@ def dataset_choice(engine, errors: list[str]):
             preprocessing = picked
         else:
             preprocessing = preprocessing_for(model) if model else default_preprocessing(shape)
-        st.sidebar.caption(f"Files are read as {shape[0]}×{shape[1]}×{shape[2]}, {PREPROCESSING_LABELS[preprocessing]}.")
+        st.sidebar.caption(f"Files are read as {shape[0]}×{shape[1]}×{shape[2]}, "
+                           f"{preprocessing_words(preprocessing, shape[0])}.")
     if not name.strip():
         return name, None
     try:
         return name, dataset_cache.dataset_for(name, model, preprocessing)
+    except NotDigits as e:
+        errors.append(f"Dataset: {e}.")
+        st.sidebar.button("Read the folder with plain preprocessing", on_click=read_plainly, key="read_plainly")
+        return name, None
     except (DatasetError, ValueError) as e:
         errors.append(f"Dataset: {e}")
         return name, None

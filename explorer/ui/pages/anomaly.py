@@ -5,9 +5,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import metrics, render
+from explorer import formatting, metrics, render
 from explorer.indices import index_caption
-from explorer.ui import dataset_cache, display, session
+from explorer.ui import dataset_cache, display, engine_cache, session
 
 WORST_SHOWN = 64
 
@@ -28,6 +28,30 @@ def held_out_report(content_hash: str, dataset_identity: str, anomaly_class: int
                                   anomaly_class, _engine.latent_dim)
 
 
+def use_model(name: str) -> None:
+    st.session_state["ckpt"] = [name, *[n for n in st.session_state.get("ckpt", []) if n != name]]
+
+
+def no_held_out_class(engine, dataset) -> None:
+    """Why there is no ROC curve for this model, and the shipped model that has one."""
+    held_out = [m for m in engine_cache.shipped_models()
+                if m.anomaly_class is not None and m.input_shape == dataset.input_shape]
+    text = (f"No ROC curve: {engine.source.name} was trained on every class, so no class is new to it. The ROC "
+            "curve measures how well reconstruction error finds a class the model never saw, so it needs a model "
+            "trained without one.")
+    if not held_out:
+        st.info(text)
+        return
+    model = held_out[0]
+    if session.context().own_model:
+        st.info(f"{text} {model.name} never saw a {model.anomaly_class}: pick it in the sidebar's list and clear "
+                "your own model's path or upload.")
+        return
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.info(f"{text} {model.name} never saw a {model.anomaly_class}.")
+    right.button(f"Use {model.name}", on_click=use_model, args=(model.name,), key="use_anomaly_model")
+
+
 part = st.radio("Images", ["test split", "whole dataset"], horizontal=True, key="anomaly_images", bind="query-params",
                 help=f"The test split holds {len(dataset.test_idx):,} images, the whole dataset {len(dataset.x):,}.")
 indices = dataset.test_idx if part == "test split" else np.arange(len(dataset.x))
@@ -44,7 +68,9 @@ st.markdown(f"**{flagged.count:,} of {flagged.total:,} images ({flagged.share:.1
 
 anomaly_class = engine.source.training.anomaly_class
 report = None
-if isinstance(anomaly_class, int) and not isinstance(anomaly_class, bool):
+if anomaly_class is None:
+    no_held_out_class(engine, dataset)
+elif isinstance(anomaly_class, int) and not isinstance(anomaly_class, bool):
     if dataset.y is None or anomaly_class not in set(dataset.y[dataset.test_idx].tolist()):
         st.warning(f"{engine.source.name} was trained without class {anomaly_class}, but this dataset's test "
                    "split has no images labelled so: the ROC curve needs them.")
@@ -88,7 +114,7 @@ if report is not None:
     left, right = st.columns([2, 1])
     left.plotly_chart(roc, key="roc")
     right.metric("Model ROC AUC", f"{report.model['auc']:.3f}",
-                 delta=f"{report.model['auc'] - report.pca['auc']:+.3f} vs PCA")
+                 delta=f"{formatting.signed(report.model['auc'] - report.pca['auc'])} vs PCA")
     right.metric("PCA ROC AUC", f"{report.pca['auc']:.3f}")
     training = engine.source.training
     if training.anomaly_auc is not None or training.pca_anomaly_auc is not None:

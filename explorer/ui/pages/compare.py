@@ -5,14 +5,29 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import comparison
-from explorer.disentangle import METRICS
+from explorer import comparison, formatting
+from explorer.disentangle import METRICS, MIG_TARGET_VS_PCA, MIG_TARGET_VS_VAE
 from explorer.indices import index_caption
 from explorer.ui import baselines, display, handoffs, latent_size, representation, session
 
 MAX_INPUTS = 16
 SOURCES = {"random": "random test images", "selection": "the Map's selection", "upload": "the uploaded image"}
 VIEWS = {"reconstructions": "Reconstructions", "representation": "Representation quality", "size": "Latent size"}
+
+
+def pca_caption(baseline: comparison.PCADisentanglement) -> str:
+    """What PCA's row is, how far its fits spread, and what a disentangling model is held to."""
+    target = (f"A model trained to disentangle is held to a MIG of at least {MIG_TARGET_VS_PCA:g}× PCA's median "
+              f"({formatting.fixed(MIG_TARGET_VS_PCA * (baseline.median['mig'] or 0))} here) and {MIG_TARGET_VS_VAE:g}× "
+              "the plain VAE's.")
+    if not baseline.ranges:
+        return f"{baseline.label}: one fit was recorded, and one fit is one draw of PCA's components. {target}"
+    labels = {m.key: m.label for m in METRICS}
+    spread = ", ".join(f"{labels[k]} {formatting.fixed(lo)}–{formatting.fixed(hi)}" for k, (lo, hi) in baseline.ranges.items())
+    return (f"{baseline.label}, each on another sample of the training images: near-equal eigenvalues leave the "
+            f"rotation of PCA's components within their subspace to chance, so one fit is one draw. Over the "
+            f"{baseline.fits} fits: {spread}. {target}")
+
 
 st.title("Compare")
 st.caption("The checkpoints picked in the sidebar, and PCA with as many components as each one's latent size, "
@@ -22,7 +37,7 @@ if not ctx.engines:
     st.info("Pick one or more checkpoints in the sidebar to compare them.")
     st.stop()
 if ctx.dataset is None:
-    st.info("Pick a dataset in the sidebar: the inputs and the PCA baselines come from it.")
+    st.info(f"{session.dataset_missing(ctx)} The inputs and the PCA baselines come from it.")
     st.stop()
 dataset = ctx.dataset
 
@@ -85,8 +100,9 @@ if noise > 0:
     display.show_gallery(result.inputs, captions)
 for row in result.rows:
     st.markdown(f"**{row.name}** · latent {row.latent_dim} · mean MSE {row.mse.mean():.4f} · "
-                f"mean SSIM {row.ssim.mean():.3f}")
-    display.show_gallery(row.reconstructions, [f"MSE {m:.4f} · SSIM {s:.3f}" for m, s in zip(row.mse, row.ssim)])
+                f"mean SSIM {formatting.fixed(row.ssim.mean())}")
+    display.show_gallery(row.reconstructions, [f"MSE {m:.4f} · SSIM {formatting.fixed(s)}"
+                                               for m, s in zip(row.mse, row.ssim)])
 
 stacked = np.concatenate([result.originals, *([result.inputs] if noise > 0 else []),
                           *[row.reconstructions for row in result.rows]])
@@ -96,10 +112,12 @@ display.png_download(stacked, len(originals), "comparison.png", key="comparison"
 st.subheader("On these inputs")
 scores = pd.DataFrame([{"model": row.name, "latent": row.latent_dim, "mean MSE": row.mse.mean(),
                         "mean SSIM": row.ssim.mean()} for row in result.rows])
-st.dataframe(scores.style.format({"mean MSE": "{:.4f}", "mean SSIM": "{:.3f}"}), hide_index=True)
+st.dataframe(formatting.tidy(scores, {"mean MSE": 4, "mean SSIM": 3}), hide_index=True, column_config={
+    "mean MSE": st.column_config.NumberColumn(format="%.4f"), "mean SSIM": st.column_config.NumberColumn(format="%.3f")})
 
 st.subheader("Recorded at training (test split)")
-recorded = pd.DataFrame(comparison.recorded_metrics(ctx.engines))
+recorded = formatting.tidy(pd.DataFrame(comparison.recorded_metrics(ctx.engines)),
+                           {"test_mse": 4, "test_psnr": 2, "test_ssim": 3, "pca_mse": 4, "mse_vs_pca": 3})
 st.dataframe(recorded, hide_index=True, column_config={
     "test_mse": st.column_config.NumberColumn("test MSE", format="%.4f"),
     "test_psnr": st.column_config.NumberColumn("test PSNR (dB)", format="%.2f"),
@@ -108,10 +126,17 @@ st.dataframe(recorded, hide_index=True, column_config={
     "mse_vs_pca": st.column_config.NumberColumn("MSE ÷ PCA's", format="%.3f",
                                                 help="Below 1: the model beats PCA at the same latent size."),
 })
-disentanglement = comparison.recorded_disentanglement(ctx.engines)
+disentanglement, pca_baselines = comparison.recorded_disentanglement(ctx.engines)
 if disentanglement:
     st.subheader("Disentanglement (recorded at training, held-out test images)")
-    st.dataframe(pd.DataFrame(disentanglement), hide_index=True, column_config={
-        m.key: st.column_config.NumberColumn(m.label, format=f"%{m.format}", help=m.help) for m in METRICS})
+    shown = formatting.tidy(pd.DataFrame(disentanglement), {**{m.key: int(m.format[1:-1]) for m in METRICS},
+                                                            "mig_vs_pca": 2})
+    columns = {m.key: st.column_config.NumberColumn(m.label, format=f"%{m.format}", help=m.help) for m in METRICS}
+    columns["mig_vs_pca"] = st.column_config.NumberColumn("MIG ÷ PCA's median", format="%.2f",
+                                                          help="The model's MIG over the median MIG of PCA's fits "
+                                                               "at the same latent size.")
+    st.dataframe(shown, hide_index=True, column_config=columns)
+    for baseline in pca_baselines:
+        st.caption(pca_caption(baseline))
 display.csv_download(pd.DataFrame(comparison.per_image_scores(result, captions)), "Download per-image scores as CSV",
                     "comparison.csv", key="comparison-csv")

@@ -25,6 +25,24 @@ def typicality_reference(content_hash: str, dataset_identity: str, _codes, _data
     return novelty.reference_from(_codes.codes, _codes.errors, _dataset.train_idx, _dataset.test_idx)
 
 
+def code_witness(data: bytes, engine, dataset) -> str | None:
+    """A second measure for a picture digit preprocessing refused: read as it is (gray and
+    resized, no digit steps), how far its code lies from the training digits' codes, as a
+    percentile of the test digits' distances; None when it cannot be read that way either."""
+    channels, size, _ = engine.input_shape
+    try:
+        plain = preprocess.preprocess_bytes(data, size=size, channels=channels, mnist_style=False).image
+    except preprocess.ImageError:
+        return None
+    codes = dataset_cache.dataset_codes(engine, dataset)
+    reference = typicality_reference(engine.source.content_hash, dataset.identity, codes, dataset)
+    image = plain[None] if plain.ndim == 2 else plain
+    error = float(metrics.per_sample_mse(image[None], engine.reconstruct(image[None]))[0])
+    verdict = novelty.judge(reference, engine.encode(image[None])[0], error)
+    return (f"Read as it is (only turned gray and resized, without the digit steps), its code lies farther from "
+            f"its nearest training codes than {verdict.distance_percentile:.1f}% of the test images' codes do.")
+
+
 def forget_upload() -> None:
     st.session_state.pop(SOURCE_KEY, None)
     handoffs.clear_upload()
@@ -69,6 +87,14 @@ try:
         prepared = preprocess.preprocess_bytes(data, size=height, channels=channels, mnist_style=mnist_style)
     else:  # a colour model: the colour kept, read like a folder's images (shorter side, centre crop)
         prepared = preprocess.preprocess_plain_bytes(data, size=height, channels=channels)
+except preprocess.NotADigit as e:
+    handoffs.clear_upload()
+    st.error(f"Cannot use {name}: this does not look like a handwritten digit. {e.reason[0].upper()}{e.reason[1:]}. "
+             f"{e.advice[0].upper()}{e.advice[1:]}.")
+    witness = code_witness(data, engine, dataset)
+    if witness is not None:
+        st.caption(witness)
+    st.stop()
 except preprocess.ImageError as e:
     handoffs.clear_upload()
     st.error(f"Cannot use {name}: {e}.")
