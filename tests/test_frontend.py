@@ -42,7 +42,8 @@ def test_a_native_model_is_offered_its_exported_decoder_named_by_its_bytes(serve
     assert offer.sha256 == hashlib.sha256(raw).hexdigest() and offer.size == len(raw)
     assert (served / f"{offer.sha256}.onnx").read_bytes() == raw
     assert offer.spec() == {"hash": offer.sha256, "url": f"decoders/{offer.sha256}.onnx", "bytes": len(raw),
-                            "latent_dim": 16, "shape": [1, 28, 28], "layout": "NCHW", "pixel_range": [0.0, 1.0]}
+                            "latent_dim": 16, "shape": [1, 28, 28], "layout": "NCHW", "pixel_range": [0.0, 1.0],
+                            "ort_version": frontend.ort_version()}
     (served / f"{offer.sha256}.onnx").unlink()  # pruned by another server sharing the folder
     assert decoders.page_decoder(model) == offer and (served / f"{offer.sha256}.onnx").is_file()
 
@@ -136,6 +137,8 @@ def test_streamlit_finds_the_component_in_the_installed_package():
     assert f"{manifest.name}.{component.name}" == frontend.COMPONENT_NAME
     assert component.resolve_asset_root(root) == FRONTEND
     assert all((frontend.ORT_DIST / name).is_file() for name in frontend.ORT_FILES)  # npm ci has run
+    pinned = json.loads((FRONTEND / "package.json").read_text())["dependencies"]["onnxruntime-web"]
+    assert frontend.ort_version() == pinned
 
 
 def test_without_npm_ci_the_front_end_says_so(monkeypatch, tmp_path):

@@ -17,7 +17,8 @@ const sessions = new Map(); // content hash -> Promise<Decoder>, in order of las
 
 /**
  * @param {{hash: string, url: string, latent_dim: number, shape: number[], layout: string,
- *          pixel_range: number[]}} spec what the server says about the decoder (decoders.py)
+ *          pixel_range: number[], ort_version: string}} spec what the server says about the decoder
+ *          (decoders.py)
  * @returns {Promise<Decoder>} the same promise for every caller of one decoder
  */
 export function openDecoder(spec) {
@@ -39,17 +40,24 @@ export function openDecoder(spec) {
 
 async function create(spec) {
   const started = performance.now();
-  const runtime = await loadRuntime();
   const url = new URL(spec.url, import.meta.url);
-  const model = await cachedBytes(url, { keep: { prefix: "/decoders/", count: KEEP_CACHED } });
+  // the runtime and the decoder's bytes at the same time
+  const [runtime, model] = await Promise.all([
+    loadRuntime(spec.ort_version), cachedBytes(url, { keep: { prefix: "/decoders/", count: KEEP_CACHED } }),
+  ]);
+  const loaded = performance.now();
   const session = await runtime.ort.InferenceSession.create(new Uint8Array(model.bytes), {
     executionProviders: ["wasm"],
     graphOptimizationLevel: "all",
   });
+  const opened = performance.now();
   const decoder = new Decoder(runtime, session, spec);
   decoder.decode(new Float32Array(spec.latent_dim)); // the first run allocates: not on a drag
   await decoder.idle;
-  decoder.readyMs = performance.now() - started;
+  const ready = performance.now();
+  decoder.readyMs = ready - started;
+  // where the time went, for benchmarks/browser_live.py
+  decoder.phases = { load_ms: loaded - started, session_ms: opened - loaded, first_run_ms: ready - opened };
   decoder.modelFrom = model.from;
   return decoder;
 }

@@ -24,20 +24,24 @@ export function webAssemblyAvailable() {
 
 /**
  * The one onnxruntime-web of this page.
+ * @param {string} version the installed onnxruntime-web's, as the server read it from npm's files
+ *   (so its JavaScript and its .wasm load at the same time)
  * @returns {Promise<{ort: object, version: string, wasmFrom: string, loadMs: number}>}
  */
-export function loadRuntime() {
-  loading ??= load();
+export function loadRuntime(version) {
+  loading ??= load(version);
   return loading;
 }
 
-async function load() {
+async function load(version) {
   const started = performance.now();
   if (!webAssemblyAvailable()) throw new RuntimeUnavailable("WebAssembly is off in this browser");
-  const ort = await import(new URL(MODULE, import.meta.url).href);
-  const version = ort.env.versions.web;
-  // the version in the URL: a new onnxruntime-web is fetched once, not read from an old copy
-  const wasm = await cachedBytes(new URL(`${WASM}?v=${version}`, import.meta.url));
+  // the version in the .wasm's URL: a new onnxruntime-web is fetched once, never an old copy used
+  const [ort, wasm] = await Promise.all([
+    import(new URL(MODULE, import.meta.url).href),
+    cachedBytes(new URL(`${WASM}?v=${version}`, import.meta.url)),
+  ]);
+  if (ort.env.versions.web !== version) throw new Error(`onnxruntime-web ${ort.env.versions.web} where ${version} was expected`);
   ort.env.wasm.wasmBinary = wasm.bytes;
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.proxy = false;
