@@ -17,8 +17,7 @@ const sessions = new Map(); // content hash -> Promise<Decoder>, in order of las
 
 /**
  * @param {{hash: string, url: string, latent_dim: number, shape: number[], layout: string,
- *          pixel_range: number[], ort_version: string}} spec what the server says about the decoder
- *          (decoders.py)
+ *          pixel_range: number[]}} spec what the server says about the decoder (decoders.py)
  * @returns {Promise<Decoder>} the same promise for every caller of one decoder
  */
 export function openDecoder(spec) {
@@ -43,7 +42,7 @@ async function create(spec) {
   const url = new URL(spec.url, import.meta.url);
   // the runtime and the decoder's bytes at the same time
   const [runtime, model] = await Promise.all([
-    loadRuntime(spec.ort_version), cachedBytes(url, { keep: { prefix: "/decoders/", count: KEEP_CACHED } }),
+    loadRuntime(), cachedBytes(url, { keep: { prefix: "/decoders/", count: KEEP_CACHED } }),
   ]);
   const loaded = performance.now();
   const session = await runtime.ort.InferenceSession.create(new Uint8Array(model.bytes), {

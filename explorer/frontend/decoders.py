@@ -20,7 +20,7 @@ from ..checkpoint import CheckpointError
 from ..sources import Model
 from ..sources.export import cached_onnx
 from ..sources.onnx import DECODER_FILE
-from . import FRONTEND_DIR, ort_version
+from . import FRONTEND_DIR
 
 SERVED_DIR = FRONTEND_DIR / "decoders"  # served at /_stcore/bidi-components/explorer.live/decoders/
 MAX_PAGE_DECODER_BYTES = 64 * 1024 * 1024  # sent to every browser once: larger ones decode on the server
@@ -45,11 +45,9 @@ class PageDecoder:
         return f"{SERVED_DIR.name}/{self.sha256}.onnx"
 
     def spec(self) -> dict:
-        """What the page's decoder.js is told (with the onnxruntime-web to run it: the page loads
-        its JavaScript and its .wasm at the same time)."""
+        """What the page's decoder.js is told."""
         return {"hash": self.sha256, "url": self.url, "bytes": self.size, "latent_dim": self.latent_dim,
-                "shape": list(self.shape), "layout": self.layout, "pixel_range": list(self.pixel_range),
-                "ort_version": ort_version()}
+                "shape": list(self.shape), "layout": self.layout, "pixel_range": list(self.pixel_range)}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import "./readiness.js";
 import "./runtime.js";
 import "./slider-panel.js";
 import "./trace.js";
+import "./node_modules/onnxruntime-web/dist/ort.wasm.bundle.min.mjs";
 
 const VIEWS = { status: StatusView, sliders: SlidersView, path: PathView };
 const mounted = new WeakMap(); // parentElement -> {view: name, instance, root}

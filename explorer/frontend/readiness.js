@@ -18,7 +18,7 @@ const reported = new Set(); // decoder hashes whose failure the server has been 
 export async function readyDecoder(spec, setStateValue) {
   try {
     const decoder = await openDecoder(spec);
-    const runtime = await loadRuntime(spec.ort_version);
+    const runtime = await loadRuntime();
     trace("decoder", {
       hash: spec.hash, ok: true, runtime: `onnxruntime-web ${runtime.version}`, ready_ms: Math.round(decoder.readyMs),
       runtime_ms: Math.round(runtime.loadMs), ...decoder.phases, wasm_from: runtime.wasmFrom, model_from: decoder.modelFrom,
