@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import controls, disentangle, latent
+from explorer import code_link, controls, disentangle, latent
 from explorer.frontend import sliders as live, status
 from explorer.ui import datasets, display, session
 
@@ -40,7 +40,7 @@ def hold(values: np.ndarray) -> None:
     values = np.asarray(values, dtype=np.float64)
     if not np.array_equal(values, st.session_state.get(CODE_KEY)):
         st.session_state[CODE_KEY] = values
-        text = controls.code_text(values)
+        text = code_link.code_text(values)
         if text is not None:
             st.query_params[LINK_PARAM] = text
 
@@ -141,7 +141,7 @@ origin = (engine.source.content_hash, dataset.identity, index, mode)
 if st.session_state.get(ORIGIN_KEY) != origin:
     linked = None
     if ORIGIN_KEY not in st.session_state:
-        linked = controls.code_from_text(st.query_params.get(LINK_PARAM, ""), dim_count)
+        linked = code_link.code_from_text(st.query_params.get(LINK_PARAM, ""), dim_count)
     set_code(start if linked is None else np.clip(linked, bounds[:, 0], bounds[:, 1]))
     st.session_state[ORIGIN_KEY] = origin
 elif any(slider_key(d) not in st.session_state for d in range(dim_count)):
