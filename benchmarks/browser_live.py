@@ -22,6 +22,7 @@ Everything the pages ask for is checked to go to the app's own address.
 """
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -101,7 +102,7 @@ class ModelFigures:
     ready: dict[str, float] = field(default_factory=dict)  # "cold"/"warm" -> s to the decoder ready
     drawn: dict[str, float] = field(default_factory=dict)  # "cold"/"warm" -> s to the first picture
     transfer: dict[str, Transfer] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)  # "cold"/"warm" -> where the .wasm came from
+    reports: dict[str, dict] = field(default_factory=dict)  # "cold"/"warm" -> the decoder's report (trace.js)
     inputs: int = 0
     drag: list[float] = field(default_factory=list)  # input event -> picture drawn, s
     fps: float = 0.0
@@ -109,13 +110,19 @@ class ModelFigures:
     server: list[float] = field(default_factory=list)  # server path: release -> image drawn, s
 
 
-def open_and_time(page: Page, url: str) -> tuple[float, float, str]:
-    """Navigate; (s to the decoder ready, s to the Sliders view's first picture, where the .wasm came from)."""
+MAIN_REQUESTED = ("() => performance.getEntriesByType('resource')"
+                  ".find(r => r.name.includes('/explorer.live/main.js'))?.startTime ?? null")
+
+
+def open_and_time(page: Page, url: str) -> tuple[float, float, dict]:
+    """Navigate; (s to the decoder ready, s to the Sliders view's first picture, the decoder's report
+    with where the time went: ms until the page asked for main.js, and the decoder's phases)."""
     page.goto(url)
     page.wait_for_function(FIRST_DRAWN, timeout=PAGE_TIMEOUT_MS)
     decoder = page.evaluate("() => window.__live.decoder")
+    decoder["main_js_ms"] = page.evaluate(MAIN_REQUESTED)
     first = page.evaluate("() => window.__live.drawn[0][2]")
-    return decoder["at"] / 1000, first / 1000, decoder["wasm_from"]
+    return decoder["at"] / 1000, first / 1000, decoder
 
 
 def page_open(browser: Browser, server: StreamlitServer, figures: ModelFigures, path: str) -> None:
@@ -126,9 +133,9 @@ def page_open(browser: Browser, server: StreamlitServer, figures: ModelFigures, 
         meter = Meter(page, server.url)
         for state in ("cold", "warm"):
             meter.current = figures.transfer[state] = Transfer()
-            ready, drawn, wasm_from = open_and_time(page, f"{server.url}/{path}")
+            ready, drawn, report = open_and_time(page, f"{server.url}/{path}")
             settle(page)
-            figures.ready[state], figures.drawn[state], figures.sources[state] = ready, drawn, wasm_from
+            figures.ready[state], figures.drawn[state], figures.reports[state] = ready, drawn, report
         meter.current = Transfer()  # the drag and play: counted apart, only for requests elsewhere
         figures.transfer["drag and play"] = meter.current
         held_drag(page, figures)
@@ -257,7 +264,8 @@ def verdict(value: float, target: float | None) -> str:
 
 
 def report(results: list[ModelFigures]) -> None:
-    print(f"\nThe decoder in the page (onnxruntime-web, WebAssembly, one thread) beside the server path")
+    print(f"\nThe decoder in the page (onnxruntime-web, WebAssembly, one thread) beside the server path; "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     print(f"{'measure':58} {'n':>4} {'p50':>9} {'p95':>9} {'max':>9} {'target':>9}  verdict")
 
     def ms(s: float) -> str:
@@ -278,11 +286,15 @@ def report(results: list[ModelFigures]) -> None:
               f"({'none skipped' if len(f.drag) == f.inputs else 'SOME SKIPPED'})")
         for state in ("cold", "warm"):
             target = TARGETS[f"ready_{state}"]
-            t = f.transfer[state]
+            t, r = f.transfer[state], f.reports[state]
             print(f"{f.name}: page open -> decoder ready, {state} browser: {f.ready[state]:.2f} s "
                   f"(target {target:.0f} s: {verdict(f.ready[state], target)}); first picture drawn "
-                  f"{f.drawn[state]:.2f} s; .wasm from the {f.sources[state]}; sent {t.http_bytes / 1e6:.2f} MB "
-                  f"in {t.requests} HTTP responses + {t.websocket_bytes / 1e6:.2f} MB over the WebSocket")
+                  f"{f.drawn[state]:.2f} s; sent {t.http_bytes / 1e6:.2f} MB in {t.requests} HTTP responses "
+                  f"+ {t.websocket_bytes / 1e6:.2f} MB over the WebSocket")
+            print(f"    of which: until the page asked for main.js {r['main_js_ms'] or 0:.0f} ms (Streamlit's page "
+                  f"and its first run); runtime {r['runtime_ms']} ms (.wasm from the {r['wasm_from']}), runtime "
+                  f"and decoder bytes {r['load_ms']:.0f} ms (decoder from the {r['model_from']}), session "
+                  f"{r['session_ms']:.0f} ms, first run {r['first_run_ms']:.0f} ms")
         print(f"{f.name}: play, {f.frames} frames drawn in 3 s: {f.fps:.1f} frames per second")
         elsewhere = [u for t in f.transfer.values() for u in t.elsewhere]
         print(f"{f.name}: requests to any other address than the app's: {len(elsewhere)} {elsewhere[:3]}")

@@ -1,5 +1,5 @@
 """Slider bounds for latent dimensions: round steps, bounds widened to whole steps, the digits a
-slider shows, a code clipped into its sliders, and a code as the link holds it.
+slider shows, and a code clipped into its sliders (the code as the link holds it: ``code_link``).
 
 Bad input raises ``ValueError`` with a message a user can act on.
 """
@@ -53,27 +53,3 @@ def slider_start(code, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"the code has {code.size} dimensions but there are {len(bounds)} sliders")
     start = np.clip(code, bounds[:, 0], bounds[:, 1])
     return start, start != code
-
-
-MAX_LINKED_DIMS = 128  # codes longer than this stay out of the link (it would not be shareable)
-
-
-def code_text(code) -> str | None:
-    """A code as the link holds it ("0.1234,-1.5,…", 6 significant digits), or None when it has
-    more than MAX_LINKED_DIMS values."""
-    code = np.asarray(code, dtype=np.float64).reshape(-1)
-    if code.size > MAX_LINKED_DIMS:
-        return None
-    return ",".join(f"{v:.6g}" for v in code)
-
-
-def code_from_text(text: str, size: int) -> np.ndarray | None:
-    """The code a link holds, or None unless it is exactly ``size`` finite numbers."""
-    parts = [p for p in str(text).split(",") if p.strip()]
-    if len(parts) != size or size > MAX_LINKED_DIMS:
-        return None
-    try:
-        code = np.array([float(p) for p in parts])
-    except ValueError:
-        return None
-    return code if np.isfinite(code).all() else None

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import slider_bounds
+from explorer import code_link
 from explorer.frontend import decoders, status
 from explorer.sources import open_model
 
@@ -67,7 +67,7 @@ def test_without_a_browser_the_sliders_decode_on_the_server_and_the_link_keeps_t
     top = at.slider[0]
     moved = top.max if top.value < (top.min + top.max) / 2 else top.min
     top.set_value(moved).run()
-    linked = slider_bounds.code_from_text(at.query_params["sliders_z"], 16)
+    linked = code_link.code_from_text(at.query_params["sliders_z"], 16)
     np.testing.assert_allclose(linked, slider_values(at), rtol=1e-5)
     assert linked[int(top.label.split(" ")[0][1:])] == moved
 

@@ -14,9 +14,8 @@ import numpy as np
 import onnx
 import pytest
 
-from explorer import frontend, latent, slider_bounds
+from explorer import code_link, frontend, latent, slider_bounds
 from explorer.frontend import decoders, path as live_path, sliders as live_sliders, status
-from explorer.model_contract import from_model_space
 from explorer.sources import open_model
 from explorer.sources.export import cached_onnx
 from tests.test_sources_onnx import tiny_pair
@@ -137,6 +136,8 @@ def test_streamlit_finds_the_component_in_the_installed_package():
     component = components[frontend.COMPONENT_NAME]
     assert component.resolve_asset_root(root) == FRONTEND
     assert all((frontend.ORT_DIST / name).is_file() for name in frontend.ORT_FILES)  # npm ci has run
+    pinned = json.loads((FRONTEND / "package.json").read_text())["dependencies"]["onnxruntime-web"]
+    assert frontend.ort_version() == pinned
 
 
 def test_without_npm_ci_the_front_end_says_so(monkeypatch, tmp_path):
@@ -167,11 +168,11 @@ def test_released_values_are_kept_within_the_slider_bounds():
 
 def test_a_code_round_trips_through_the_link():
     code = np.array([0.123456789, -1.5, 3e-7])
-    back = slider_bounds.code_from_text(slider_bounds.code_text(code), 3)
+    back = code_link.code_from_text(code_link.code_text(code), 3)
     np.testing.assert_allclose(back, code, rtol=1e-5)
-    assert slider_bounds.code_from_text("1,2", 3) is None and slider_bounds.code_from_text("1,x,3", 3) is None
-    assert slider_bounds.code_from_text("1,inf,3", 3) is None
-    assert slider_bounds.code_text(np.zeros(slider_bounds.MAX_LINKED_DIMS + 1)) is None
+    assert code_link.code_from_text("1,2", 3) is None and code_link.code_from_text("1,x,3", 3) is None
+    assert code_link.code_from_text("1,inf,3", 3) is None
+    assert code_link.code_text(np.zeros(code_link.MAX_LINKED_DIMS + 1)) is None
 
 
 def test_waypoints_go_to_the_page_as_one_column_per_dimension():
@@ -220,5 +221,6 @@ def test_the_page_reads_a_decoder_output_as_the_server_does(layout, pixel_range)
     got = node(f"""import {{ toDisplay }} from "./decoder.js";
         console.log(JSON.stringify(Array.from(toDisplay(Float32Array.from({json.dumps(output.ravel().tolist())}),
                                                         {json.dumps(spec)}))));""")
-    want = from_model_space(output.astype(np.float32), pixel_range, layout)
-    np.testing.assert_allclose(np.array(got).reshape(shape), want[0], atol=1e-6)
+    planar = np.transpose(output[0], (2, 0, 1)) if layout == "NHWC" else output[0]  # as the server's runner reads it
+    want = (planar - pixel_range[0]) / (pixel_range[1] - pixel_range[0])
+    np.testing.assert_allclose(np.array(got).reshape(shape), want, atol=1e-5)

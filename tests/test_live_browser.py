@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from benchmarks.harness import StreamlitServer
-from explorer import latent, slider_bounds
+from explorer import code_link, latent
 from explorer.engine import InferenceEngine
 from explorer.data import load_mnist
 from explorer.render import to_uint8
@@ -132,7 +132,7 @@ def test_a_held_drag_is_decoded_in_the_page_and_the_release_reaches_python(page,
     page.mouse.up()
     page.wait_for_function("(was) => new URLSearchParams(location.search).get('sliders_z') !== was", arg=linked_before)
     settle(page)
-    released = slider_bounds.code_from_text(link(page), 16)
+    released = code_link.code_from_text(link(page), 16)
     np.testing.assert_allclose(released, code, rtol=1e-5, atol=1e-6)  # Python heard the values, and linked them
     assert page.evaluate("() => window.__live.drawn") == drawn  # the server's answer redrew nothing...
     np.testing.assert_array_equal(canvas(page, "sliders"), at_release)  # ...and the picture stayed

@@ -39,17 +39,24 @@ export function openDecoder(spec) {
 
 async function create(spec) {
   const started = performance.now();
-  const runtime = await loadRuntime();
   const url = new URL(spec.url, import.meta.url);
-  const model = await cachedBytes(url, { keep: { prefix: "/decoders/", count: KEEP_CACHED } });
+  // the runtime and the decoder's bytes at the same time
+  const [runtime, model] = await Promise.all([
+    loadRuntime(), cachedBytes(url, { keep: { prefix: "/decoders/", count: KEEP_CACHED } }),
+  ]);
+  const loaded = performance.now();
   const session = await runtime.ort.InferenceSession.create(new Uint8Array(model.bytes), {
     executionProviders: ["wasm"],
     graphOptimizationLevel: "all",
   });
+  const opened = performance.now();
   const decoder = new Decoder(runtime, session, spec);
   decoder.decode(new Float32Array(spec.latent_dim)); // the first run allocates: not on a drag
   await decoder.idle;
-  decoder.readyMs = performance.now() - started;
+  const ready = performance.now();
+  decoder.readyMs = ready - started;
+  // where the time went, for benchmarks/browser_live.py
+  decoder.phases = { load_ms: loaded - started, session_ms: opened - loaded, first_run_ms: ready - opened };
   decoder.modelFrom = model.from;
   return decoder;
 }

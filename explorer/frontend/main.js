@@ -11,6 +11,18 @@
 import { PathView } from "./view-path.js";
 import { SlidersView } from "./view-sliders.js";
 import { StatusView } from "./view-status.js";
+// The views' own imports, named here too: the browser then asks for the whole module graph at
+// once, instead of one level of imports after another (each a round trip to the server).
+import "./asset-cache.js";
+import "./decoder.js";
+import "./path.js";
+import "./picture.js";
+import "./playback.js";
+import "./readiness.js";
+import "./runtime.js";
+import "./slider-panel.js";
+import "./trace.js";
+import "./node_modules/onnxruntime-web/dist/ort.wasm.bundle.min.mjs";
 
 const VIEWS = { status: StatusView, sliders: SlidersView, path: PathView };
 const mounted = new WeakMap(); // parentElement -> {view: name, instance, root}

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from . import mount
-from .status import Decoding, take_status
+from .status import Decoding
 
 KEY = "live-path"  # and the decoder's hash: a new decoder is a new instance
 
@@ -21,4 +21,4 @@ def waypoint_table(waypoints: np.ndarray) -> pd.DataFrame:
 def play_path(decoding: Decoding, waypoints: np.ndarray, method: str, steps: int) -> None:
     mount("path", {"decoder": decoding.offer.spec(), "waypoints": waypoint_table(waypoints),
                    "method": method, "steps": int(steps)},
-          key=f"{KEY}-{decoding.offer.sha256[:16]}", on_status_change=take_status(f"{KEY}-{decoding.offer.sha256[:16]}"))
+          key=f"{KEY}-{decoding.offer.sha256[:16]}")

@@ -1,18 +1,17 @@
 /**
- * Opening the decoder a view needs, and telling the server when the page cannot run it: the
- * server then decodes for this session instead (status.py). Success is not reported (nothing
- * to change, and a report would rerun the app); a failure is reported once per decoder and
- * page, by whichever view met it first.
+ * Opening the decoder a view needs, and, for the model card's view, telling the server when the
+ * page cannot run it: the server then decodes for this session instead (status.py). Success is
+ * not reported (nothing to change, and a report would rerun the app). Only the model card's view
+ * reports: it sits outside every fragment, so its report reruns the whole app, the card included.
  */
 import { openDecoder } from "./decoder.js";
 import { RuntimeUnavailable, loadRuntime } from "./runtime.js";
 import { trace } from "./trace.js";
 
-const reported = new Set(); // decoder hashes whose failure the server has been told of
-
 /**
  * @param {object} spec the decoder's description from the server
- * @param {(name: string, value: object) => void} setStateValue the component's
+ * @param {((name: string, value: object) => void) | null} setStateValue the component's, to report
+ *   a failure with; null: do not report
  * @returns {Promise<import("./decoder.js").Decoder>} rejects when the page cannot decode
  */
 export async function readyDecoder(spec, setStateValue) {
@@ -21,7 +20,7 @@ export async function readyDecoder(spec, setStateValue) {
     const runtime = await loadRuntime();
     trace("decoder", {
       hash: spec.hash, ok: true, runtime: `onnxruntime-web ${runtime.version}`, ready_ms: Math.round(decoder.readyMs),
-      wasm_from: runtime.wasmFrom, model_from: decoder.modelFrom,
+      runtime_ms: Math.round(runtime.loadMs), ...decoder.phases, wasm_from: runtime.wasmFrom, model_from: decoder.modelFrom,
     });
     return decoder;
   } catch (error) {
@@ -29,10 +28,7 @@ export async function readyDecoder(spec, setStateValue) {
     const reason = runtimeOk ? `onnxruntime-web could not run this decoder (${short(error)})` : error.message;
     const report = { hash: spec.hash, ok: false, runtime_ok: runtimeOk, reason };
     trace("decoder", report);
-    if (!reported.has(spec.hash)) {
-      reported.add(spec.hash);
-      setStateValue("status", report);
-    }
+    if (setStateValue) setStateValue("status", report);
     throw error;
   }
 }

@@ -1,16 +1,16 @@
 /**
- * onnxruntime-web, loaded once per page and kept: its JavaScript (77 KB) is imported on first
- * use, its WebAssembly binary comes from the Cache API (asset-cache.js) and is handed over as
- * bytes, so the runtime never fetches anything itself.
+ * onnxruntime-web, loaded once per page and kept: its JavaScript (77 KB, the build with the
+ * WebAssembly backend only) comes with this module (it touches WebAssembly only when a session
+ * is made, so it loads in browsers without it too); its WebAssembly binary comes from the Cache
+ * API (asset-cache.js) and is handed over as bytes, so the runtime never fetches anything itself.
  *
  * One thread: Streamlit sends no COOP/COEP headers, so SharedArrayBuffer (which threads need)
  * is not available; the decoders here are small enough for one.
  */
+import * as ort from "./node_modules/onnxruntime-web/dist/ort.wasm.bundle.min.mjs";
 import { cachedBytes } from "./asset-cache.js";
 
-const DIST = "./node_modules/onnxruntime-web/dist/";
-const MODULE = DIST + "ort.wasm.bundle.min.mjs";
-const WASM = DIST + "ort-wasm-simd-threaded.wasm";
+const WASM = "./node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm";
 
 /** The runtime cannot run in this browser; `message` says why, in words for the page. */
 export class RuntimeUnavailable extends Error {}
@@ -34,9 +34,8 @@ export function loadRuntime() {
 async function load() {
   const started = performance.now();
   if (!webAssemblyAvailable()) throw new RuntimeUnavailable("WebAssembly is off in this browser");
-  const ort = await import(new URL(MODULE, import.meta.url).href);
   const version = ort.env.versions.web;
-  // the version in the URL: a new onnxruntime-web is fetched once, not read from an old copy
+  // the version in the .wasm's URL: a new onnxruntime-web is fetched once, never an old copy used
   const wasm = await cachedBytes(new URL(`${WASM}?v=${version}`, import.meta.url));
   ort.env.wasm.wasmBinary = wasm.bytes;
   ort.env.wasm.numThreads = 1;

@@ -14,7 +14,7 @@ import streamlit as st
 
 from .. import slider_bounds
 from . import mount
-from .status import Decoding, take_status
+from .status import Decoding
 
 KEY = "live-sliders"  # the instances' keys start with it
 TOP = 8  # sliders shown at once; the rest wait in a <details>, as the server path's expander
@@ -65,4 +65,4 @@ def live_sliders(decoding: Decoding, rows: pd.DataFrame, values: np.ndarray, sta
     mount("sliders", {"decoder": decoding.offer.spec(), "rows": rows,
                       "values": [float(v) for v in values], "start": [float(v) for v in start],
                       "revision": int(revision), "top": TOP},
-          key=key, on_values_change=released, on_status_change=take_status(key))
+          key=key, on_values_change=released)

@@ -2,8 +2,9 @@
 
 A session with a browser decodes in the page unless the page has said it cannot: its views are
 mounted straight away (no round trip first, so nothing is swapped in front of the user), and a
-page that cannot run the decoder reports why (readiness.js; once per decoder and page), after
-which the session uses the server path for that decoder (or, WebAssembly being off, for all).
+page that cannot run the decoder reports why through the model card's component (readiness.js;
+once per decoder and page; outside every fragment, so the whole app reruns), after which the
+session uses the server path for that decoder (or, WebAssembly being off, for all).
 A session without a browser (Streamlit's AppTest), a model without a page decoder and an
 install without the front end use the server path they always had.
 """
@@ -88,14 +89,10 @@ def decoding(engine) -> Decoding:
     return decide(page_decoder(engine.source), reports(), missing(), browser_connected())
 
 
-def take_status(key: str):
-    """The on_status_change callback of the component instance ``key``: its report, recorded."""
-
-    def taken() -> None:
-        state = st.session_state.get(key) or {}
-        record(reports(), state.get("status"))
-
-    return taken
+def _take_status() -> None:
+    """The model card's component reported (its on_status_change callback)."""
+    state = st.session_state.get(STATUS_KEY) or {}
+    record(reports(), state.get("status"))
 
 
 def probe(engine) -> Decoding:
@@ -104,5 +101,5 @@ def probe(engine) -> Decoding:
     cannot run; the report reruns the app, and the card then says the server decodes."""
     choice = decoding(engine)
     if choice.in_page:
-        mount("status", {"decoder": choice.offer.spec()}, key=STATUS_KEY, on_status_change=take_status(STATUS_KEY))
+        mount("status", {"decoder": choice.offer.spec()}, key=STATUS_KEY, on_status_change=_take_status)
     return choice

@@ -36,7 +36,7 @@ export class PathView {
       this.showStep(Number(this.scrubber.value), event.timeStamp).catch(() => {}); // the note says why
     });
     this.note.textContent = "Loading the decoder into this page…";
-    this.decoder = readyDecoder(data.decoder, host.setStateValue);
+    this.decoder = readyDecoder(data.decoder, null) /* the model card's view reports */;
     this.decoder.then(() => { this.note.textContent = ""; }, (error) => {
       this.note.textContent = `This page cannot decode (${error.message || error}); the server takes over.`;
     });

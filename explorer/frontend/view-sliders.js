@@ -56,7 +56,7 @@ export class SlidersView {
       this.release();
     });
     this.note.textContent = "Loading the decoder into this page…";
-    this.decoder = readyDecoder(data.decoder, host.setStateValue);
+    this.decoder = readyDecoder(data.decoder, null) /* the model card's view reports */;
     this.decoder.then(() => {
       this.note.textContent = "";
       return this.show(performance.now());

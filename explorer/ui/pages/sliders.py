@@ -13,10 +13,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import disentangle, latent
+from explorer import code_link, disentangle, latent
 from explorer.frontend import sliders as live, status
 from explorer.indices import index_caption
-from explorer.slider_bounds import code_from_text, code_text, slider_bounds, slider_decimals, slider_start
+from explorer.slider_bounds import slider_bounds, slider_decimals, slider_start
 from explorer.ui import dataset_cache, display, handoffs, session
 
 MODES = {"prior": "prior ±3σ", "percentile": "1st–99th percentile of the codes", "minmax": "min–max of the codes"}
@@ -42,7 +42,7 @@ def hold(values: np.ndarray) -> None:
     values = np.asarray(values, dtype=np.float64)
     if not np.array_equal(values, st.session_state.get(CODE_KEY)):
         st.session_state[CODE_KEY] = values
-        text = code_text(values)
+        text = code_link.code_text(values)
         if text is not None:
             st.query_params[LINK_PARAM] = text
 
@@ -143,7 +143,7 @@ origin = (engine.source.content_hash, dataset.identity, index, mode)
 if st.session_state.get(ORIGIN_KEY) != origin:
     linked = None
     if ORIGIN_KEY not in st.session_state:
-        linked = code_from_text(st.query_params.get(LINK_PARAM, ""), dim_count)
+        linked = code_link.code_from_text(st.query_params.get(LINK_PARAM, ""), dim_count)
     set_code(start if linked is None else np.clip(linked, bounds[:, 0], bounds[:, 1]))
     st.session_state[ORIGIN_KEY] = origin
 elif any(slider_key(d) not in st.session_state for d in range(dim_count)):
