@@ -342,11 +342,14 @@ def test_your_own_model_the_readme_way(page, server, readme_export):
     expect(sidebar).to_contain_text("decode in this page (onnxruntime-web")
     picture = page.locator(".sliders-view canvas")
     expect(picture).to_be_visible()
+    expect(page.locator(".sliders-view .note")).to_have_text("", timeout=RUN_TIMEOUT_MS)  # its decoder is loaded
+    settle(page)
     before = picture.evaluate("c => c.toDataURL()")
-    page.locator(".sliders-view input.range").first.focus()
+    slider = page.locator(".sliders-view input.range").first
     for _ in range(8):
-        page.keyboard.press("ArrowRight")
-    page.wait_for_function("was => document.querySelector('.sliders-view canvas').toDataURL() !== was", arg=before)
+        slider.press("ArrowRight")  # focuses the slider there is now, whatever a rerun remounted
+    # The component lives in a shadow root, out of document.querySelector's reach: the wait gets the canvas itself.
+    page.wait_for_function("([canvas, was]) => canvas.toDataURL() !== was", arg=[picture.element_handle(), before])
     settle(page)
     shot(page, "own-model-slider")
     assert_clean(page)

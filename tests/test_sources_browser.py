@@ -1,5 +1,5 @@
 """In a real browser: an ONNX pair (+ explorer.json) and a .keras file uploaded through the
-sidebar each become the active model, and the Map draws their codes."""
+sidebar each become the active model, and the Map (WebGL) draws their 5,000 codes."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,13 +47,12 @@ def test_an_uploaded_own_model_becomes_active_and_the_map_draws_it(page, server,
     expect(sidebar).to_contain_text("CPU, onnxruntime")
     latent = {"onnx": 16, "keras": 32}[kind]
     expect(sidebar).to_contain_text(f"latent {latent}")
-    title = page.locator(".js-plotly-plot .gtitle", has_text="of 5,000 codes")
-    expect(title).to_be_visible()
+    expect(page.locator(".lx-map[data-drawn]")).to_have_count(1)  # the WebGL map has drawn
     settle(page)
     page.screenshot(path=str(OUT / f"map-{kind}.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0
     errors = page.locator('[data-testid="stAlertContentError"]')
     assert errors.count() == 0, errors.all_inner_texts()
-    points = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(plot =>
-        (plot._fullData || []).map(t => (t.x || []).length)).reduce((a, b) => a + b, 0)""")
-    assert points >= 5000
+    points = page.evaluate("""async () => { const v = [...window.__lxMap.views.values()].find(v => v.root.isConnected);
+        return (await v.projection(v.shown.projection)).positions.length / 2; }""")
+    assert points == 5000
