@@ -203,8 +203,9 @@ def parse_shapes_name(name: str) -> int:
         return shapes.DEFAULT_SIZE
     if size == "full":
         return shapes.GRID_SIZE
-    if not size.isdigit() or not 1 <= int(size) <= shapes.GRID_SIZE:
-        raise DatasetError(f"{name!r}: the size after 'shapes:' must be a whole number from 1 to the full grid "
+    # the length first: int() of thousands of digits is slow, then refused with Python's own words
+    if not size.isdigit() or len(size) > len(str(shapes.GRID_SIZE)) or not 1 <= int(size) <= shapes.GRID_SIZE:
+        raise DatasetError(f"{name[:40]!r}: the size after 'shapes:' must be a whole number from 1 to the full grid "
                            f"of {shapes.GRID_SIZE:,} (or 'full')")
     return int(size)
 
@@ -363,20 +364,21 @@ def default_preprocessing(input_shape: list[int] | tuple[int, ...], trained_on: 
 
 
 def load_folder(path: str | Path, size: int = 28, channels: int = 1, preprocessing: str | None = None,
-                progress=None, max_images: int | None = None) -> Dataset:
+                progress=None, max_images: int | None = None, listing: list | None = None) -> Dataset:
     """Images under ``path`` at (channels, size, size); files in a subfolder take its name as
     their label, loose files beside subfolders the label "(top folder)".
 
     ``preprocessing`` "digit" treats each file like an uploaded digit (so photos of digits line up
     with MNIST), "plain" keeps colour and centre-crops; by default digit for 1 channel (what this
     loader always did), plain for colour. Decoded once into the disk cache, memory-mapped after.
+    ``listing``: the folder's ``folders.list_images``, when the caller has just walked it.
     """
     from . import folders
 
     preprocessing = preprocessing or ("digit" if channels == 1 else "plain")
     try:
         found = folders.read_folder(path, size, channels, preprocessing, progress=progress,
-                                    max_images=max_images or folders.MAX_IMAGES)
+                                    max_images=max_images or folders.MAX_IMAGES, listing=listing)
     except folders.FolderError as e:
         raise DatasetError(str(e)) from None
     return Dataset(str(path), as_unit_images(found.pixels), found.labels, found.classes, found.skipped,
@@ -384,13 +386,13 @@ def load_folder(path: str | Path, size: int = 28, channels: int = 1, preprocessi
 
 
 def load_dataset(name_or_path: str, size: int | None = None, channels: int | None = None,
-                 preprocessing: str | None = None, progress=None) -> Dataset:
+                 preprocessing: str | None = None, progress=None, listing: list | None = None) -> Dataset:
     """A dataset by name (mnist, digits, shapes[:size]) or path (folder, .npz).
 
     ``size`` and ``channels`` are what files are brought to: a folder's images (default 28 and 1;
     ``preprocessing``: see load_folder), an .npz's when both are given (else as stored).
     Pass a model's input shape here to get images it takes. ``progress(fraction)`` hears of long
-    work (generating, decoding)."""
+    work (generating, decoding). ``listing``: a folder's ``folders.list_images``, if already made."""
     if name_or_path in BUILTIN:
         return load_builtin(name_or_path)
     if name_or_path.partition(":")[0] == "shapes":
@@ -400,6 +402,6 @@ def load_dataset(name_or_path: str, size: int | None = None, channels: int | Non
         return load_npz(path, size=size, channels=channels)
     if path.is_dir():
         return load_folder(path, size=size or 28, channels=channels or 1, preprocessing=preprocessing,
-                           progress=progress)
+                           progress=progress, listing=listing)
     raise DatasetError(f"unknown dataset {name_or_path!r}: use 'mnist', 'digits', 'shapes', a folder of images "
                        f"or an .npz file")

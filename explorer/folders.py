@@ -24,6 +24,7 @@ import numpy as np
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_IMAGES = 200_000
+MAX_ENTRIES = 1_000_000  # files and folders walked at most: a larger folder is refused, not half checked
 TOP_FOLDER = "(top folder)"  # the class of loose images that lie beside class subfolders
 PREPROCESSING = ("digit", "plain")
 IN_PROCESS_BELOW = 200  # fewer files are decoded here: starting worker processes costs more
@@ -45,14 +46,25 @@ class FolderImages:
     key: str  # the cache key: a stable id of this content
 
 
-def list_images(root: Path) -> list[tuple[str, int, int]]:
+def list_images(root: Path, check_link: Callable[[Path], str | None] | None = None) -> list[tuple[str, int, int]]:
     """(relative posix name, size, mtime_ns) of every image under ``root``, sorted by name.
-    Hidden files and folders (".name") are left out: they are tools' copies, not data."""
-    found, pending = [], [(root, "")]
+    Hidden files and folders (".name") are left out: they are tools' copies, not data.
+
+    ``check_link(path)`` (why a symbolic link may not be followed, or None) is asked about every
+    link met on the way (hidden ones too), in this same walk: one walk of a folder lists it and
+    checks it. A folder with more than MAX_ENTRIES entries is refused before the walk ends."""
+    found, pending, entries = [], [(root, "")], 0
     while pending:
         folder, prefix = pending.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                entries += 1
+                if entries > MAX_ENTRIES:
+                    raise FolderError(f"{root}: more than {MAX_ENTRIES:,} files and folders, more than this app reads")
+                if check_link is not None and entry.is_symlink():
+                    why = check_link(Path(entry.path))
+                    if why is not None:
+                        raise FolderError(f"{root}: {prefix}{entry.name} {why}")
                 if entry.name.startswith("."):
                     continue
                 if entry.is_dir(follow_symlinks=False):
@@ -83,7 +95,7 @@ def decode_file(path: Path, size: int, channels: int, preprocessing: str) -> np.
     """(channels, size, size) uint8 of one file; raises ImageError (or OSError) if unreadable."""
     from . import preprocess
 
-    data = path.read_bytes()
+    data = preprocess.read_image_file(path)  # its size checked before it is read
     if preprocessing == "digit":
         return (preprocess.preprocess_bytes(data, size=size).image * 255 + 0.5).astype(np.uint8)[None]
     return preprocess.plain_pixels(preprocess.open_image(data, draft_side=size), size, channels)
@@ -115,8 +127,10 @@ def store_key(root: Path, listing: list[tuple[str, int, int]], size: int, channe
 
 
 def read_folder(root: str | Path, size: int, channels: int, preprocessing: str, progress: Progress = None,
-                max_images: int = MAX_IMAGES, workers: int | None = None) -> FolderImages:
-    """The folder's images at (channels, size, size): from the cache, or decoded into it."""
+                max_images: int = MAX_IMAGES, workers: int | None = None,
+                listing: list[tuple[str, int, int]] | None = None) -> FolderImages:
+    """The folder's images at (channels, size, size): from the cache, or decoded into it.
+    ``listing``: the folder's list_images, when the caller has just walked it."""
     from . import cache
 
     root = Path(root)
@@ -127,7 +141,7 @@ def read_folder(root: str | Path, size: int, channels: int, preprocessing: str, 
     if not root.is_dir():
         raise FolderError(f"{root}: not a folder")
     try:
-        listing = list_images(root)
+        listing = list_images(root) if listing is None else listing
     except OSError as e:
         raise FolderError(f"{root}: cannot be listed ({e.strerror or e})") from None
     if not listing:

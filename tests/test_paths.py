@@ -29,7 +29,8 @@ from explorer.ui import checkpoint_uploads, engine_cache
 from explorer.ui.checkpoint_uploads import store_upload
 from explorer.ui.dataset_cache import dataset_for
 from explorer.ui.engine_cache import engine_for
-from explorer.ui.paths import ROOTS_ENV, resolve_user_path
+from explorer.shipped import REPO
+from explorer.ui.paths import ROOTS_ENV, named_roots, resolve_user_path
 
 SHIPPED = SHIPPED_DIR / "mnist-ae"
 OUTSIDE = "is outside the folders this app may read"
@@ -67,7 +68,28 @@ def test_dotdot_is_refused(text):
 @pytest.mark.parametrize("text", ["/etc/passwd", "/", "app.py", "~/.ssh/id_rsa", "explorer/checkpoint.py"])
 def test_path_outside_the_roots_is_refused(text, roots):
     message = refused_path(text, OUTSIDE, ROOTS_ENV)
-    assert str(SHIPPED_DIR.resolve()) in message  # the message names the folders that are allowed
+    # the allowed folders are named relative to the app, never by the server's absolute paths
+    assert "(checkpoints/, data/, " in message and str(REPO) not in message
+
+
+@pytest.mark.parametrize("text", ["~root/.bashrc", "~nosuchuser/x", "~/no/such/thing", "/no/such/place",
+                                  "/etc/passwd", "~"])
+def test_everything_outside_the_roots_gets_the_same_message(text, roots):
+    """Whether a place outside exists, or a user of that name does, is nobody's business: only
+    "~/" expands ("~root" had another message than "~nosuchuser"), and the message is one."""
+    message = refused_path(text, OUTSIDE)
+    assert message == f"{text} is outside the folders this app may read ({', '.join(n for _, n in named_roots())}); " \
+                      f"set {ROOTS_ENV} to allow more"
+
+
+def test_a_link_loop_outside_the_roots_is_not_described(roots):
+    allowed, outside = roots
+    (outside / "a").symlink_to(outside / "b")
+    (outside / "b").symlink_to(outside / "a")
+    (allowed / "door").symlink_to(outside / "a")
+    for text in (str(outside / "a"), str(allowed / "door"), str(allowed / "door" / "x")):
+        message = refused_path(text, OUTSIDE)
+        assert "loops back" not in message and "leads nowhere" not in message
 
 
 def test_sibling_whose_name_starts_like_a_root_is_refused(roots):

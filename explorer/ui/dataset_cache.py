@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
+from .. import folders
 from ..engine import DatasetCodes, InferenceEngine
 from ..data import Dataset, DatasetError, is_named, load_dataset, source_signature
-from .paths import resolve_user_path
+from .paths import link_checker, resolve_user_path
 
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=8)
-def _dataset(name: str, signature: str, shape: tuple[int, int] | None, preprocessing: str | None) -> Dataset:
+def _dataset(name: str, signature: str, shape: tuple[int, int] | None, preprocessing: str | None,
+             _listing: list | None = None) -> Dataset:
     # The bar is made in here, like _codes's: a cache hit replays only blocks made inside.
     bar = st.empty()
 
@@ -18,7 +20,8 @@ def _dataset(name: str, signature: str, shape: tuple[int, int] | None, preproces
         bar.progress(fraction, text=f"Reading {name} into the disk cache (once)…")
 
     channels, size = shape or (None, None)
-    dataset = load_dataset(name, size=size, channels=channels, preprocessing=preprocessing, progress=progress)
+    dataset = load_dataset(name, size=size, channels=channels, preprocessing=preprocessing, progress=progress,
+                           listing=_listing)
     bar.empty()
     return dataset
 
@@ -29,12 +32,19 @@ def dataset_for(name: str, input_shape: list[int] | None = None, preprocessing: 
     ("digit" or "plain"); a named dataset is what it is."""
     if is_named(name):
         return _dataset(name, source_signature(name), None, None)
-    path = resolve_user_path(name)
+    path = resolve_user_path(name, check_links=False)  # a folder's links are checked by the walk that lists it
     shape = (input_shape[0], input_shape[1]) if input_shape else None
     try:
-        return _dataset(str(path), source_signature(str(path)), shape, preprocessing if path.is_dir() else None)
+        if path.is_dir():
+            # One walk per rerun: it lists the images (their names, sizes and times key the caches)
+            # and checks every link on the way.
+            listing = folders.list_images(path, check_link=link_checker())
+            return _dataset(str(path), folders.listing_digest(listing), shape, preprocessing, listing)
+        return _dataset(str(path), source_signature(str(path)), shape, None)
     except OSError as e:  # a file that cannot be read: a message, not a crash of the page
         raise DatasetError(f"{name}: cannot be read ({e.strerror or e})") from None
+    except ValueError as e:  # said with the path as typed, never the server's absolute path
+        raise DatasetError(str(e).replace(str(path), name.strip())) from None
 
 
 def trained_on(engine: InferenceEngine) -> str | None:

@@ -9,7 +9,7 @@ from explorer.checkpoint import CheckpointError
 from explorer.data import BUILTIN, GENERATED, DatasetError, default_preprocessing
 from explorer.shipped import DEFAULT_CHECKPOINT
 from explorer.sources.uploads import ACCEPTED_TYPES
-from explorer.ui import checkpoint_uploads, dataset_cache, engine_cache, session
+from explorer.ui import checkpoint_uploads, dataset_cache, engine_cache, link_params, session
 from explorer.ui.paths import resolve_user_path
 
 DATASET_PATH = "folder or .npz path"  # the dataset choice that reads the path typed below it
@@ -21,6 +21,7 @@ def sidebar() -> session.Context:
     """The checkpoints and the dataset every page works on. Each choice is bound to the link:
     a view is shareable by its URL, and Streamlit keeps the choice across page switches (and
     sends it along to a browser that switched page before it had mounted the sidebar)."""
+    errors: list[str] = link_params.drop_unusable_numbers()  # before any widget reads the link
     st.sidebar.title("Latent Explorer")
     listed = engine_cache.listed_models()
     picked = st.sidebar.multiselect("Checkpoints", list(listed), default=[DEFAULT_CHECKPOINT],
@@ -29,7 +30,6 @@ def sidebar() -> session.Context:
                                          "PyTorch code joins this list when the server is started with "
                                          "--model adapter.py.")
     paths = [(listed[name], False) for name in picked if name in listed]  # (path, from the browser)
-    errors: list[str] = []
 
     with st.sidebar.expander("Your own checkpoint"):
         uploads = st.file_uploader("Upload a checkpoint (.safetensors, + config.json), an ONNX pair (encoder and "
