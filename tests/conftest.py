@@ -45,14 +45,15 @@ def mnist_file_parsed_once():
 
 @pytest.fixture(autouse=True)
 def fresh_streamlit_state():
-    """Streamlit's caches and the app's job store live as long as the process: emptied before
-    every test, so no AppTest sees an engine, dataset, map or job an earlier test left behind."""
+    """Streamlit's caches, the app's engines and its job store live as long as the process: emptied
+    before every test, so no AppTest sees an engine, dataset, map or job an earlier test left behind."""
     import streamlit as st
 
-    from explorer.ui import jobs
+    from explorer.ui import engine_cache, jobs
 
     st.cache_data.clear()
     st.cache_resource.clear()
+    engine_cache.ENGINES.clear()
     jobs.clear()
 
 

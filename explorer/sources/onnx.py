@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import stat
 from dataclasses import dataclass
@@ -82,6 +83,8 @@ class OnnxRunner:
         self.decoder_small = dec_one or make_session(decoder, 1)
         self.encoder = enc_one if threads == 1 and enc_one else make_session(encoder, threads)
         self.decoder = self.decoder_small if threads == 1 else make_session(decoder, threads)
+        # each session holds its own copy of its graph's weights
+        self.memory_bytes = graph_bytes(encoder) + graph_bytes(decoder) * (1 if threads == 1 else 2)
 
     # --- conversions ------------------------------------------------------------------------
     def _images_in(self, x: np.ndarray) -> np.ndarray:
@@ -139,6 +142,11 @@ class OnnxRunner:
 
     def worker_setup(self) -> None:
         pass
+
+
+def graph_bytes(model: bytes | str) -> int:
+    """The size of a graph given as bytes or as a file's path (what a session loads of it)."""
+    return len(model) if isinstance(model, (bytes, bytearray)) else os.path.getsize(model)
 
 
 def images_to_model(x: np.ndarray, pixel_range, layout: str, io: Io) -> np.ndarray:
