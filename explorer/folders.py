@@ -120,10 +120,25 @@ def listing_digest(listing: list[tuple[str, int, int]]) -> str:
 
 
 def store_key(root: Path, listing: list[tuple[str, int, int]], size: int, channels: int, preprocessing: str) -> str:
+    """"<content>-<slot>": the content key covers the folder, its files, the shape, the
+    preprocessing and the code that decodes them; the slot names the folder at one shape and
+    preprocessing. A slot holds one store: a new version of the folder replaces the old one."""
     from . import cache, preprocess
 
     code = hashlib.sha256(Path(preprocess.__file__).read_bytes() + Path(__file__).read_bytes()).hexdigest()
-    return cache.key("folder", str(root.resolve()), listing_digest(listing), size, channels, preprocessing, code)
+    where = (str(root.resolve()), size, channels, preprocessing)
+    return f"{cache.key('folder', *where, listing_digest(listing), code)}-{cache.key('folder-slot', *where)[:16]}"
+
+
+def drop_other_versions(key: str) -> None:
+    """Delete the stores of the same slot (the folder at this shape) made from other contents."""
+    from . import cache
+
+    slot = key.rsplit("-", 1)[1]
+    folder = cache.array_path("folders", key).parent
+    for path in folder.glob(f"*-{slot}.*") if folder.is_dir() else ():
+        if path.name.split(".")[0] != key:
+            path.unlink(missing_ok=True)
 
 
 def read_folder(root: str | Path, size: int, channels: int, preprocessing: str, progress: Progress = None,
@@ -132,6 +147,7 @@ def read_folder(root: str | Path, size: int, channels: int, preprocessing: str, 
     """The folder's images at (channels, size, size): from the cache, or decoded into it.
     ``listing``: the folder's list_images, when the caller has just walked it."""
     from . import cache
+    from .cache_budget import CacheFull
 
     root = Path(root)
     if preprocessing not in PREPROCESSING:
@@ -160,7 +176,12 @@ def read_folder(root: str | Path, size: int, channels: int, preprocessing: str, 
             if not kept:
                 raise FolderError(f"{root}: none of the {len(listing):,} images could be read ({skipped[0]})")
 
-        pixels = cache.build_array("folders", key, (len(listing), channels, size, size), np.uint8, fill)
+        drop_other_versions(key)
+        try:
+            pixels = cache.build_array("folders", key, (len(listing), channels, size, size), np.uint8, fill,
+                                       what=f"its {len(listing):,} images at {channels}×{size}×{size}")
+        except CacheFull as e:
+            raise FolderError(f"{root}: {e}") from None
         meta = {"kept": np.array(kept, dtype=np.int64), "skipped": np.array(skipped, dtype=str)}
         cache.store("folders", key, **meta)
     kept_idx = meta["kept"]

@@ -19,13 +19,13 @@ import pytest
 import torch
 from safetensors.torch import save as save_safetensors
 
-from explorer import cache, projection
+from explorer import cache, cache_budget, projection
 from explorer.engine import InferenceEngine
 from explorer.checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, load
 from explorer.data import Dataset
 from explorer.cache import file_signature
 from explorer.shipped import SHIPPED_DIR
-from explorer.ui import checkpoint_uploads, engine_cache
+from explorer.ui import engine_cache
 from explorer.ui.checkpoint_uploads import store_upload
 from explorer.ui.dataset_cache import dataset_for
 from explorer.ui.engine_cache import engine_for
@@ -281,7 +281,7 @@ def test_storing_the_same_upload_again_leaves_its_files_and_engine_alone(isolate
     assert engine_for(again) is engine
 
 
-def test_old_uploads_are_pruned_beyond_the_budget_those_stored_longest_ago_first(isolated_cache, monkeypatch):
+def test_old_uploads_are_evicted_beyond_the_budget_those_used_longest_ago_first(isolated_cache, monkeypatch):
     config, weights = shipped_files()
     stored = []
     for i in range(3):  # three different checkpoints: the config differs by its name
@@ -292,7 +292,7 @@ def test_old_uploads_are_pruned_beyond_the_budget_those_stored_longest_ago_first
         os.utime(stored[-1], (1000.0 + i, 1000.0 + i))  # stored in this order
     size = sum(f.stat().st_size for f in stored[0].iterdir())
     os.utime(stored[0], (2000.0, 2000.0))  # the first one stored again since
-    monkeypatch.setattr(checkpoint_uploads, "UPLOADS_KEEP_BYTES", int(2.5 * size))
+    monkeypatch.setenv(cache_budget.BUDGET_ENV, str(2.5 * size / 1e9))  # the cache's one budget: room for two
     newest = store_upload([Upload("model.safetensors", weights), Upload("config.json", config)])
     remaining = {p for p in uploads_dir(isolated_cache).iterdir()}
     assert newest in remaining and stored[0] in remaining  # the two stored most recently

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import cache_budget
 from ..checkpoint import CheckpointError, atomic_write
 from . import Model
 from .onnx import DECODER_FILE, ENCODER_FILE, SPEC_FILE, SPEC_FORMAT, make_session
@@ -158,6 +159,7 @@ def cached_onnx(model: Model, exporters=("torchscript", "dynamo")) -> Path:
     milliseconds where the dynamo one takes seconds, and both are checked against torch."""
     folder = cache_folder(model)
     if (folder / SPEC_FILE).is_file():
+        cache_budget.touch(folder)
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".export-"))
@@ -170,4 +172,5 @@ def cached_onnx(model: Model, exporters=("torchscript", "dynamo")) -> Path:
                 raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    cache_budget.make_room(keep=(folder,))  # the exports used longest ago go first past the budget
     return folder

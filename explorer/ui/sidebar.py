@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from explorer import cache_budget
 from explorer.checkpoint import CheckpointError
 from explorer.data import BUILTIN, GENERATED, DatasetError, default_preprocessing
 from explorer.shipped import DEFAULT_CHECKPOINT
@@ -13,6 +14,7 @@ from explorer.ui import checkpoint_uploads, dataset_cache, engine_cache, link_pa
 from explorer.ui.paths import resolve_user_path
 
 DATASET_PATH = "folder or .npz path"  # the dataset choice that reads the path typed below it
+FULL_GRID = "shapes:full"  # the other size of shapes offered (smaller ones are slices of its store)
 PREPROCESSING = {"digit": "digit (gray, inverted, centred like MNIST)",
                  "plain": "plain (colour kept, shorter side resized, centre crop)"}
 
@@ -69,17 +71,20 @@ def sidebar() -> session.Context:
         st.sidebar.error(message)
     if loaded:
         model_card(loaded[0])
+    storage_line()
     return session.Context(engines=loaded, dataset=dataset, dataset_name=dataset_name, errors=errors)
 
 
 def dataset_choice(engine, errors: list[str]):
     """The dataset picked in the sidebar, its files read at the active model's input shape,
     with the preprocessing picked (automatic: digit only for a 1-channel model trained on digits)."""
-    kind = st.sidebar.selectbox("Dataset", [*BUILTIN, *GENERATED, DATASET_PATH], key="data", bind="query-params",
+    kind = st.sidebar.selectbox("Dataset", [*BUILTIN, *GENERATED, FULL_GRID, DATASET_PATH], key="data",
+                                bind="query-params",
                                 help="mnist: 5,000 MNIST digits, 28×28; digits: scikit-learn's 1,797 digits, 8×8; "
-                                     "shapes: 50,000 generated 64×64 colour sprites with known factors (type "
-                                     "shapes:144000 as a path for the full grid); or a folder of images (one "
-                                     "subfolder per class) or an .npz file.")
+                                     "shapes: 50,000 generated 64×64 colour sprites with known factors; "
+                                     "shapes:full: all 144,000 of them (typed as a path, shapes:N is the first N "
+                                     "of those in a random order); or a folder of images (one subfolder per "
+                                     "class) or an .npz file.")
     if kind != DATASET_PATH:
         name, shape, preprocessing = kind, None, None
     else:
@@ -106,3 +111,11 @@ def model_card(engine) -> None:
     with st.sidebar.container(border=True):
         st.markdown(f"**{engine.source.name}**")
         st.caption("  \n".join(engine.card_lines()))
+
+
+def storage_line() -> None:
+    """What the app keeps on disk for every session, against its one budget."""
+    usage = cache_budget.usage(max_age_s=cache_budget.USAGE_MAX_AGE_S)
+    st.sidebar.caption(f"Storage: {usage.line()}", help="The disk cache shared by every session: generated and "
+                       "decoded images, encodings, maps, uploads. Past the budget (LATENT_EXPLORER_CACHE_GB) the "
+                       "entries used longest ago are deleted and made again when needed.")
