@@ -137,6 +137,15 @@ def test_the_worker_never_needs_a_script_context(method, caplog):
 
 
 # --- a fair queue ---------------------------------------------------------------------------------
+@pytest.fixture
+def gate():
+    """Opened after the test whatever happens: a job left waiting on it would keep its worker
+    thread, and with it the test process (the executor's threads are joined at exit), alive."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
 def gated(gate: threading.Event, ran: list, name: str):
     """A job that runs until ``gate`` opens, reporting progress meanwhile (where a cancelled job stops)."""
     def compute(progress):
@@ -148,11 +157,20 @@ def gated(gate: threading.Event, ran: list, name: str):
     return compute
 
 
-def test_a_flood_of_maps_from_one_session_queues_one_and_cancels_the_rest():
+def wait_until_running(store: jobs.JobStore, key: str) -> None:
+    deadline = time.monotonic() + 30
+    while store.status(key).state != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_a_flood_of_maps_from_one_session_queues_one_and_cancels_the_rest(gate):
     """One session asking for t-SNE with seeds 1, 2, 3, ... queued every one of them behind each
     other, on the one worker every session shares."""
-    store, gate, ran = jobs.JobStore(), threading.Event(), []
-    futures = [store.submit(f"seed{n}", gated(gate, ran, f"seed{n}"), session="flood") for n in range(10)]
+    store, ran = jobs.JobStore(), []
+    futures = [store.submit("seed0", gated(gate, ran, "seed0"), session="flood")]
+    wait_until_running(store, "seed0")
+    futures += [store.submit(f"seed{n}", gated(gate, ran, f"seed{n}"), session="flood") for n in range(1, 10)]
     assert store.queued() == 1 and store.status("seed9", "flood").state == "queued"
     assert all(f.cancelled() for f in futures[1:9])  # replaced before they started
     with pytest.raises(CancelledError):  # the first was running: stopped at its next progress report
@@ -161,9 +179,10 @@ def test_a_flood_of_maps_from_one_session_queues_one_and_cancels_the_rest():
     assert futures[9].result(timeout=30) == "seed9" and ran == ["seed0", "seed9"]
 
 
-def test_the_queue_refuses_a_ninth_waiting_map_busy_try_again():
-    store, gate, ran = jobs.JobStore(max_queued=lambda: 8), threading.Event(), []
+def test_the_queue_refuses_a_ninth_waiting_map_busy_try_again(gate):
+    store, ran = jobs.JobStore(max_queued=lambda: 8), []
     store.submit("running", gated(gate, ran, "running"), session="s0")
+    wait_until_running(store, "running")
     queued = [store.submit(f"map{n}", gated(gate, ran, f"map{n}"), session=f"s{n}") for n in range(1, 9)]
     assert store.queued() == 8
     with pytest.raises(jobs.Busy, match="the server is busy: 8 maps are already waiting to be computed. Try again in "
@@ -177,10 +196,10 @@ def test_the_queue_refuses_a_ninth_waiting_map_busy_try_again():
     assert all(f.result(timeout=30) for f in queued[1:])
 
 
-def test_a_map_nobody_waits_for_any_more_is_cancelled():
+def test_a_map_nobody_waits_for_any_more_is_cancelled(gate):
     """A session whose tab was closed stops asking about its map: after a while it is dropped, and
     with nobody left waiting the map is not computed (queued) or stopped (running)."""
-    store, gate, ran = jobs.JobStore(waiter_timeout_s=0.3), threading.Event(), []
+    store, ran = jobs.JobStore(waiter_timeout_s=0.3), []
     running = store.submit("a", gated(gate, ran, "a"), session="gone")
     queued = store.submit("b", gated(gate, ran, "b"), session="also-gone")
     shared = store.submit("c", gated(gate, ran, "c"), session="stays")
@@ -196,8 +215,8 @@ def test_a_map_nobody_waits_for_any_more_is_cancelled():
     assert shared.result(timeout=30) == "c" and ran == ["a", "c"]
 
 
-def test_the_maps_the_server_warms_itself_are_never_cancelled():
-    store, gate, ran = jobs.JobStore(waiter_timeout_s=0.0), threading.Event(), []
+def test_the_maps_the_server_warms_itself_are_never_cancelled(gate):
+    store, ran = jobs.JobStore(waiter_timeout_s=0.0), []
     warm = store.submit("warm", gated(gate, ran, "warm"))  # session None: the server's own
     store.submit("warm", gated(gate, ran, "warm"), session="s")
     store.submit("other", gated(gate, ran, "other"), session="s")  # s moves on
