@@ -1,10 +1,9 @@
 """Latent Explorer: streamlit run app.py  (your own PyTorch code: streamlit run app.py -- --model adapter.py)"""
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
+from explorer import settings
 from explorer.checkpoint import CheckpointError
 from explorer.data import DatasetError
 from explorer.ui import heap, map_jobs, session, sidebar
@@ -30,7 +29,7 @@ PAGES = [
 
 session.set_context(sidebar.sidebar())
 try:
-    if os.environ.get("LATENT_EXPLORER_WARM_START", "1") != "0":  # the tests switch it off
+    if settings.read().warm_start:  # the tests switch it off
         map_jobs.warm_start()
 except (CheckpointError, DatasetError, OSError) as e:  # a broken install must not block the app
     st.sidebar.warning(f"Could not prepare the default maps: {e}")

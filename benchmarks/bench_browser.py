@@ -36,7 +36,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from benchmarks.harness import ChromiumMissing, StreamlitServer, chromium_launch_options
 from benchmarks.load.process_stats import wait_until_idle
-from explorer.engine import RUNTIME_ENV, RUNTIMES
+from explorer.engine import RUNTIMES
+from explorer.settings import ENV
 from explorer.projection import label as method_label
 
 TARGETS = {"slider": 0.100, "cold": 10.0, "umap": 20.0, "switch": 1.0}
@@ -167,7 +168,7 @@ def cold_start(browser, cache: Path, watcher: str | None, log: Path) -> tuple[fl
 def slider_moves(browser, cache: Path, watcher: str | None, log: Path, moves: int,
                  runtime: str | None = None) -> tuple[list[float], list[float]]:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    server = StreamlitServer(cache, log, watcher=watcher, env={RUNTIME_ENV: runtime} if runtime else None)
+    server = StreamlitServer(cache, log, watcher=watcher, env={ENV["runtime"]: runtime} if runtime else None)
     try:
         server.wait_healthy()
         page.goto(f"{server.url}/sliders")

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer import cache, projection
+from explorer import projection
+from explorer.settings import ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,7 +123,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000])
     parser.add_argument("--checkpoint", help="encode its dataset; default: the first under checkpoints/")
     args = parser.parse_args()
-    os.environ[cache.CACHE_ENV] = tempfile.mkdtemp(prefix="bench-projection-cache-")
+    os.environ[ENV["cache"]] = tempfile.mkdtemp(prefix="bench-projection-cache-")
     codes, source = load_codes(args.checkpoint)
     rng = np.random.default_rng(0)
     print(f"codes: {source}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")

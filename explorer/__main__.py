@@ -7,11 +7,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from . import checkpoint as ckpt
-from .data import DatasetError, load_dataset
+from .data import Dataset, DatasetError, load_dataset
+from .dataset_spec import for_model
+from .disentangle import METRICS
+from .engine import InferenceEngine
 from .models import MODEL_TYPES
 from .models.base import BODIES, RECON_LOSSES
+from .sources import as_model, check_fits, open_model
+from .sources.export import export_onnx
 
 
 def parse_list(text: str) -> list[int]:
@@ -19,8 +25,6 @@ def parse_list(text: str) -> list[int]:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    import torch
-
     from .train import TrainConfig, evaluate, train
 
     if args.threads:
@@ -64,26 +68,24 @@ def print_disentanglement(m: dict) -> None:
     if "mig" not in m:
         return
     for label, p in (("model", ""), ("PCA  ", "pca_")):
-        print(f"{label} MIG {m[p + 'mig']:.3f}  DCI disentanglement {m[p + 'dci_disentanglement']:.3f}  "
-              f"completeness {m[p + 'dci_completeness']:.3f}  informativeness {m[p + 'dci_informativeness']:.3f}  "
-              f"SAP {m[p + 'sap']:.3f}")
+        print(f"{label} " + "  ".join(f"{metric.label} {m[p + metric.key]:{metric.format}}" for metric in METRICS))
 
 
-def recorded_dataset(checkpoint, name: str | None):
-    """``name``, else the dataset the checkpoint was trained on, its files read at the model's
-    input shape with the preprocessing the training used."""
-    record = checkpoint.config.get("dataset", {})
-    channels, size, _ = checkpoint.config["input_shape"]
-    return load_dataset(name or record.get("name", "mnist"), size=size, channels=channels,
-                        preprocessing=record.get("preprocessing"))
+def dataset_for(checkpoint: ckpt.Checkpoint, name: str | None) -> Dataset:
+    """``name``, else the dataset the checkpoint was trained on, read for the model as the app
+    reads it (``dataset_spec.for_model``: at its input shape, a folder by the model's rule), and
+    checked to fit it."""
+    model = as_model(checkpoint)
+    dataset = load_dataset(for_model(name or model.trained_on or "mnist", model))
+    check_fits(model, dataset.input_shape, dataset.name)
+    return dataset
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .train import evaluate
 
     checkpoint = ckpt.load(args.checkpoint)
-    dataset = recorded_dataset(checkpoint, args.dataset)
-    ckpt.check_fits(checkpoint, dataset.input_shape, dataset.name)
+    dataset = dataset_for(checkpoint, args.dataset)
     exclude = checkpoint.config.get("training", {}).get("anomaly_class")
     result = evaluate(checkpoint.model, dataset, exclude_class=exclude)
     print_metrics(result)
@@ -94,7 +96,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def print_representation_quality(checkpoint: ckpt.Checkpoint, dataset) -> None:
     """kNN, linear-probe and clustering figures of the codes beside PCA at the same size and pixels."""
     from . import quality
-    from .engine import InferenceEngine
 
     if dataset.y is None:
         print("representation quality: not computed (the dataset has no labels)")
@@ -122,11 +123,8 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
-    from .engine import InferenceEngine
-
     checkpoint = ckpt.load(args.checkpoint)
-    dataset = recorded_dataset(checkpoint, args.dataset)
-    ckpt.check_fits(checkpoint, dataset.input_shape, dataset.name)
+    dataset = dataset_for(checkpoint, args.dataset)
     codes = InferenceEngine(checkpoint).encode(dataset.x)
     out = Path(args.out)
     if out.suffix == ".csv":
@@ -139,8 +137,6 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    import torch
-
     from .sweep import run_sweep
     from .train import TrainConfig
 
@@ -183,9 +179,6 @@ def add_sweep_parser(sub) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     """Write any model that opens as an ONNX pair + explorer.json (the ONNX source reads it back)."""
-    from .sources import open_model
-    from .sources.export import export_onnx
-
     model = open_model(args.checkpoint, bottleneck=args.bottleneck)
     out = export_onnx(model, args.onnx)
     print(f"wrote {out / 'encoder.onnx'}, {out / 'decoder.onnx'} and {out / 'explorer.json'} "

@@ -17,9 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cache_budget
-
-CACHE_ENV = "LATENT_EXPLORER_CACHE"
+from . import cache_budget, settings
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -42,7 +40,7 @@ def file_signature(path: Path) -> str:
 
 
 def cache_dir() -> Path:
-    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "latent-explorer")
+    root = settings.read().cache
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -18,8 +18,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BUDGET_ENV = "LATENT_EXPLORER_CACHE_GB"
-DEFAULT_BUDGET_GB = 10.0
+from . import settings
+
+BUDGET_ENV = settings.ENV["cache_gb"]  # named in the refusal of an entry larger than the budget
 STALE_WRITE_S = 24 * 3600  # a temporary file left this long belongs to a write that died
 USAGE_MAX_AGE_S = 10.0  # the Storage line's figures may be this old (a scan per rerun is not worth it)
 KIND_NAMES = {"shapes": "generated shapes", "folders": "folders", "encodings": "encodings", "projections": "maps",
@@ -63,7 +64,7 @@ def human(size: float) -> str:
 
 
 def budget_bytes() -> int:
-    return int(float(os.environ.get(BUDGET_ENV) or DEFAULT_BUDGET_GB) * 1e9)
+    return int(settings.read().cache_gb * 1e9)
 
 
 _lock = threading.Lock()  # one eviction at a time in this process
@@ -71,9 +72,10 @@ _usage_memo: tuple[float, Path, Usage] | None = None
 
 
 def _root() -> Path:
-    from .cache import cache_dir
-
-    return cache_dir()
+    """The cache's folder (``cache.cache_dir``, which writes through this module)."""
+    root = settings.read().cache
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
 
 def _size_and_time(path: Path) -> tuple[int, float]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import math
-import stat
+import pickle
 import struct
 import typing
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from .cache import atomic_write
 from .models import MODEL_TYPES, Autoencoder, build, config_fields
+from .safe_read import CheckpointError, parse_config_text, read_limited
 
 FORMAT = "latent-explorer/1"
 CONFIG_NAME = "config.json"
@@ -35,10 +37,6 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 REQUIRED_KEYS = {"format": str, "model_type": str, "model": dict, "input_shape": list, "latent_dim": int}
 OPTIONAL_KEYS = {"dataset": dict, "training": dict, "name": str}
 SAFETENSORS_DTYPES = {"F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL", "F8_E4M3", "F8_E5M2", "U16", "U32", "U64"}
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message says what is wrong and where."""
 
 
 @dataclass
@@ -104,7 +102,7 @@ def _load(path: Path, device: str | torch.device) -> Checkpoint:
             raise CheckpointError(f"{path.name}: the folder has no {WEIGHTS_NAME}")
         if not config_file.is_file():
             raise CheckpointError(f"{path.name}: the folder has no {CONFIG_NAME}")
-        config = parse_config_text(read_limited(config_file, MAX_HEADER_BYTES).decode("utf-8", "replace"), config_file.name)
+        config = read_config(path)
         raw = read_limited(weights_file, MAX_FILE_BYTES)
         state, _ = read_weights(raw, weights_file.name)
     else:
@@ -124,21 +122,11 @@ def _load(path: Path, device: str | torch.device) -> Checkpoint:
     return Checkpoint(model=model, config=config, path=path, content_hash=hashlib.sha256(raw).hexdigest())
 
 
-def read_limited(path: Path, limit: int) -> bytes:
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
-            raise CheckpointError(f"{path.name}: not a regular file")
-        size = info.st_size
-        if size > limit:
-            raise CheckpointError(f"{path.name}: {size / 2**20:.0f} MB is larger than the {limit // 2**20} MB allowed")
-        with path.open("rb") as f:
-            data = f.read(limit + 1)  # a file that grew after the size check is still held to the limit
-        if len(data) > limit:
-            raise CheckpointError(f"{path.name}: larger than the {limit // 2**20} MB allowed")
-        return data
-    except OSError as e:
-        raise CheckpointError(f"{path.name}: cannot be read ({e.strerror or e})") from None
+def read_config(folder: Path) -> dict:
+    """A checkpoint folder's config.json, read within bounds and parsed as a JSON object, not yet
+    validated (raises CheckpointError)."""
+    config_file = folder / CONFIG_NAME
+    return parse_config_text(read_limited(config_file, MAX_HEADER_BYTES).decode("utf-8", "replace"), config_file.name)
 
 
 def read_weights(raw: bytes, what: str) -> tuple[dict[str, torch.Tensor], dict | None]:
@@ -193,9 +181,6 @@ def read_safetensors(raw: bytes, what: str) -> tuple[dict[str, torch.Tensor], di
 
 def read_legacy(raw: bytes, what: str) -> dict[str, torch.Tensor]:
     """A ``torch.save``d state dict, read with ``weights_only=True`` and no fallback."""
-    import io
-    import pickle
-
     try:
         obj = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -209,43 +194,6 @@ def read_legacy(raw: bytes, what: str) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
         raise CheckpointError(f"{what}: a .pt checkpoint must hold a dict of named tensors (a state dict)")
     return obj
-
-
-MAX_JSON_DEPTH = 32  # a config is 3 or 4 levels deep; deeper ones are refused before anything walks them
-
-
-def parse_config_text(text: str, what: str) -> dict:
-    if not isinstance(text, str):
-        raise CheckpointError(f"{what}: the config must be JSON text, got {type(text).__name__}")
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{what}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    except RecursionError:
-        raise CheckpointError(f"{what}: the JSON is nested too deeply") from None
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{what}: must be a JSON object, got {json_type(config)}")
-    if json_depth(config) > MAX_JSON_DEPTH:
-        raise CheckpointError(f"{what}: the JSON is nested more than {MAX_JSON_DEPTH} levels deep")
-    return config
-
-
-def json_depth(value: Any) -> int:
-    """Nesting depth of parsed JSON, without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return deepest
-
-
-def json_type(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
 def validate_config(config: dict) -> None:
@@ -334,11 +282,3 @@ def load_state(model: Autoencoder, state: dict[str, torch.Tensor]) -> None:
             raise CheckpointError(f"tensor {name!r} contains NaN or infinite values: the weights are broken")
     model.to_empty(device="cpu")  # from the meta device: every tensor is then overwritten by the weights
     model.load_state_dict(state, strict=True)
-
-
-def check_fits(checkpoint: Checkpoint, input_shape: list[int], dataset_name: str) -> None:
-    """Raise if the checkpoint's input shape does not match a dataset's images (the message
-    names both shapes); ``sources.check_fits`` does the same for any model."""
-    from .sources import check_fits as fits
-
-    fits(checkpoint, input_shape, dataset_name)

@@ -7,12 +7,12 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .disentangle import METRICS
 from .engine import InferenceEngine
 from .metrics import PCABaseline, per_sample_mse, per_sample_ssim
 from .models.variants import corrupt
 
 RECORDED_METRICS = ("test_mse", "test_psnr", "test_ssim", "pca_mse", "mse_vs_pca")
-DISENTANGLEMENT_METRICS = ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap")
 
 
 @dataclass
@@ -93,7 +93,7 @@ def recorded_disentanglement(engines: list[InferenceEngine]) -> list[dict]:
         if training.get("mig") is None:
             continue
         for name, prefix in ((engine.source.name, ""), (f"PCA (k={engine.latent_dim})", "pca_")):
-            rows.append({"model": name, **{k: training.get(prefix + k) for k in DISENTANGLEMENT_METRICS}})
+            rows.append({"model": name, **{m.key: training.get(prefix + m.key) for m in METRICS}})
     return rows
 
 

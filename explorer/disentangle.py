@@ -1,4 +1,5 @@
-"""Disentanglement against ground-truth factors: the MI matrix, MIG, DCI and SAP.
+"""Disentanglement against ground-truth factors: the MI matrix, MIG, DCI and SAP, and the one
+table (``METRICS``) that names and explains them wherever they are shown.
 
 Codes are (N, D) floats, factors (N, K) integers. Metrics that fit a predictor take a fitting
 part and a held-out part; scores are computed on the held-out one.
@@ -13,6 +14,29 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import balanced_accuracy_score, mutual_info_score
 
 BINS = 20  # equal-width bins per code dimension for the discrete estimates (as disentanglement_lib)
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # its key in ``report`` and in a checkpoint's training record (PCA's with "pca_" before it)
+    label: str  # its name on the page and in the command line's output
+    format: str  # how a score is written (a format spec)
+    help: str  # what it measures, in a sentence or two
+
+
+METRICS = (
+    Metric("mig", "MIG", ".3f", "Mutual information gap (Chen et al. 2018): per factor, how much more the best "
+                                "dimension knows about it than the second best, as a share of its entropy; "
+                                "averaged over factors."),
+    Metric("dci_disentanglement", "DCI disentanglement", ".3f",
+           "Each dimension informs about one factor (1) or all alike (0); Eastwood & Williams 2018."),
+    Metric("dci_completeness", "DCI completeness", ".3f",
+           "Each factor is carried by one dimension (1) or spread over all (0)."),
+    Metric("dci_informativeness", "DCI informativeness", ".3f",
+           "Mean held-out accuracy of predicting the factors from the whole code."),
+    Metric("sap", "SAP", ".3f", "Separated attribute predictability (Kumar et al. 2018): per factor, the gap "
+                                "between the two single dimensions that predict it best."),
+)
 
 
 def bin_edges(codes: np.ndarray, bins: int = BINS) -> list[np.ndarray]:
@@ -132,7 +156,7 @@ def report(codes_fit: np.ndarray, factors_fit: np.ndarray, codes_eval: np.ndarra
     """MIG (on the held-out codes), DCI and SAP (fitted on one part, scored on the other)."""
     mi = mutual_information(codes_eval, factors_eval)
     scores = dci(*importance_matrix(codes_fit, factors_fit, codes_eval, factors_eval, seed))
-    return {"mig": mig(mi, factor_entropies(factors_eval)),
-            "dci_disentanglement": scores.disentanglement, "dci_completeness": scores.completeness,
-            "dci_informativeness": scores.informativeness,
-            "sap": sap(sap_matrix(codes_fit, factors_fit, codes_eval, factors_eval))}
+    values = {"mig": mig(mi, factor_entropies(factors_eval)), "dci_disentanglement": scores.disentanglement,
+              "dci_completeness": scores.completeness, "dci_informativeness": scores.informativeness,
+              "sap": sap(sap_matrix(codes_fit, factors_fit, codes_eval, factors_eval))}
+    return {metric.key: values[metric.key] for metric in METRICS}

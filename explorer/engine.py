@@ -1,6 +1,6 @@
 """InferenceEngine: all model work for the app, batched, on the best device available.
 
-It works on the model contract (``explorer.sources.Model``), so nothing above it knows where
+It works on the model contract (``explorer.model_contract.Model``), so nothing above it knows where
 a model came from. One engine per model is shared by every browser session, so it is
 thread-safe: large jobs take a lock around the model, and small concurrent decode requests
 (many people dragging sliders) are coalesced into batches (``explorer.coalesce``), each caller
@@ -10,7 +10,6 @@ any more is freed and closes them itself.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import weakref
 from dataclasses import dataclass
@@ -19,24 +18,27 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from . import cache
+from . import cache, settings
 from .coalesce import Coalescer
 from .data import Dataset, UnitImages
-from .checkpoint import CheckpointError
-from .sources import Model, TorchParts, as_model
-from .threads import one_intra_op_thread  # noqa: F401  (imported from here by benchmarks)
+from .model_contract import Model
+from .runtimes import OnnxRunner, TorchRuntime
+from .safe_read import CheckpointError
+from .sources import as_model
+from .sources.export import exported_runner
 
-DEVICE_ENV = "LATENT_EXPLORER_DEVICE"
 FLOAT32 = np.dtype(np.float32)
-RUNTIME_ENV = "LATENT_EXPLORER_RUNTIME"  # "onnxruntime" or "torch": overrides the choice below
 RUNTIMES = ("onnxruntime", "torch")
 BATCH_SIZES = {"cuda": 4096, "mps": 1024, "cpu": 256}
+# Devices whose backend does not support forward passes from two threads at once (PyTorch's
+# MPS backend): there the coalescer runs one lane, under the engine's lock.
+SERIAL_DEVICE_TYPES = frozenset({"mps"})
 Progress = Callable[[float], None] | None
 
 
 def pick_device(preferred: str | None = None) -> torch.device:
     """CUDA, then MPS, then CPU; ``preferred`` or $LATENT_EXPLORER_DEVICE overrides."""
-    choice = preferred or os.environ.get(DEVICE_ENV)
+    choice = preferred or settings.read().device
     if choice:
         return torch.device(choice)
     if torch.cuda.is_available():
@@ -51,66 +53,6 @@ class DatasetCodes:
     codes: np.ndarray  # (N, D) deterministic codes (the mean for a VAE)
     logvar: np.ndarray | None  # (N, D) log-variances for a VAE, else None
     errors: np.ndarray  # (N,) per-sample reconstruction MSE
-
-
-# Devices whose backend does not support forward passes from two threads at once (PyTorch's
-# MPS backend): there the coalescer runs one lane, under the engine's lock.
-SERIAL_DEVICE_TYPES = frozenset({"mps"})
-
-
-class TorchRuntime:
-    """The model's torch parts on a device; each method maps one numpy batch to numpy outputs."""
-
-    name = "PyTorch"
-
-    def __init__(self, parts: TorchParts, device: torch.device, autocast_dtype=None):
-        self.device = device
-        self.encoder = parts.encoder.to(device).eval()
-        self.decoder = parts.decoder.to(device).eval()
-        self.autocast_dtype = autocast_dtype
-
-    def context(self):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
-
-    def _tensor(self, a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device, non_blocking=True)
-
-    @staticmethod
-    def _numpy(*tensors: torch.Tensor) -> tuple[np.ndarray, ...]:
-        return tuple(t.float().cpu().numpy() for t in tensors)
-
-    def encode(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(mean,) or (mean, logvar)."""
-        with torch.inference_mode(), self.context():
-            return self._numpy(*self.encoder(self._tensor(x)))
-
-    def score(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(mean, per-image reconstruction MSE) or (mean, errors, logvar), in one pass."""
-        with torch.inference_mode(), self.context():
-            t = self._tensor(x)
-            out = self.encoder(t)
-            errors = (self.decoder(out[0]).float() - t.float()).pow(2).flatten(1).mean(1)
-            return self._numpy(out[0], errors, *out[1:])
-
-    def decode(self, z: np.ndarray) -> tuple[np.ndarray]:
-        with torch.inference_mode(), self.context():
-            return self._numpy(self.decoder(self._tensor(z)))
-
-    def reconstruct(self, x: np.ndarray) -> tuple[np.ndarray]:
-        with torch.inference_mode(), self.context():
-            return self._numpy(self.decoder(self.encoder(self._tensor(x))[0]))
-
-    def decode_small(self, z: np.ndarray) -> np.ndarray:
-        """One coalesced batch, without the engine's lock: forward passes in inference mode only
-        read the weights, so lanes run side by side and a slider need not wait for a dataset."""
-        with torch.inference_mode(), self.context():
-            return self.decoder(torch.from_numpy(z).to(self.device)).float().cpu().numpy()
-
-    def worker_setup(self) -> None:
-        if self.device.type == "cpu":
-            one_intra_op_thread()
 
 
 class InferenceEngine:
@@ -129,7 +71,7 @@ class InferenceEngine:
             self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         self._lock = threading.Lock()
         self.runtime_note = ""
-        self.runtime = self._make_runtime(runtime or os.environ.get(RUNTIME_ENV) or None)
+        self.runtime = self._make_runtime(runtime or settings.read().runtime)
         self.serial_forward = self.device.type in SERIAL_DEVICE_TYPES
         # Worker threads, each running one batch at a time: a request that arrives while a
         # batch runs starts at once in another lane instead of waiting for that batch to end.
@@ -138,10 +80,9 @@ class InferenceEngine:
                                     lanes=1 if self.serial_forward else coalesce_lanes,
                                     window_s=coalesce_window_s, max_rows=max_coalesced,
                                     worker_setup=self.runtime.worker_setup,
-                                    caller_runs=getattr(self.runtime, "caller_runs", False))
+                                    caller_runs=self.runtime.caller_runs)
         self._finalizer = weakref.finalize(self, self._coalescer.close)
         self._finalizer.atexit = False
-        self.source.runs_on = self.describe_device()
 
     def _make_runtime(self, wanted: str | None):
         if wanted is not None and wanted not in RUNTIMES:
@@ -156,14 +97,9 @@ class InferenceEngine:
                 self.runtime_note = f"PyTorch: the ONNX export failed ({str(e)[:200]})"
         return TorchRuntime(parts, self.device, self.autocast_dtype)
 
-    def _onnx_runtime(self):
+    def _onnx_runtime(self) -> OnnxRunner:
         """onnxruntime on the CPU: the model's own graphs, or its export, cached by content hash."""
-        runner = self.source.onnx_runner()
-        if runner is None:
-            from .sources.export import cached_onnx
-            from .sources.onnx import open_onnx
-
-            runner = open_onnx(cached_onnx(self.source)).runner
+        runner = self.source.onnx_runner() or exported_runner(self.source)
         if self.device.type != "cpu":
             self.runtime_note = "onnxruntime on the CPU (an ONNX model has no PyTorch form)"
             self.device = torch.device("cpu")
@@ -192,15 +128,12 @@ class InferenceEngine:
         self._coalescer.window_s = value
 
     def describe_device(self) -> str:
+        """The device and runtime that run the model, for its card: "CPU, onnxruntime", "CUDA (…, bfloat16)"."""
         if self.device.type == "cuda":
             precision = str(self.autocast_dtype).replace("torch.", "") if self.autocast_dtype else "float32"
             return f"CUDA ({torch.cuda.get_device_name(self.device)}, {precision})"
         where = {"mps": "Apple GPU (MPS)", "cpu": "CPU"}.get(self.device.type, str(self.device))
         return f"{where}, {self.runtime_note or self.runtime.name}"
-
-    def card_lines(self) -> list[str]:
-        """The model card's lines: the source's, with the device and runtime that run it."""
-        return self.source.card_lines(runs_on=self.describe_device())
 
     def memory_bytes(self) -> int:
         """What this engine holds in memory, estimated from its weights in every form it keeps
@@ -301,9 +234,6 @@ class InferenceEngine:
     def decode_coalesced(self, z) -> np.ndarray:
         """Decode a few codes; concurrent callers are served by one batched forward pass."""
         return self._coalescer.submit(self._check_codes(z))
-
-    def _decode_small(self, z: np.ndarray) -> np.ndarray:
-        return self.runtime.decode_small(z)
 
     # --- datasets, cached on disk -------------------------------------------------------
     def encode_dataset(self, dataset: Dataset, progress: Progress = None) -> DatasetCodes:

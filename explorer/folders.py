@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import cache, preprocess
+from .cache_budget import CacheFull
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_IMAGES = 200_000
 MAX_ENTRIES = 1_000_000  # files and folders walked at most: a larger folder is refused, not half checked
@@ -93,8 +96,6 @@ def labels_for(names: list[str]) -> tuple[np.ndarray | None, list[str]]:
 
 def decode_file(path: Path, size: int, channels: int, preprocessing: str) -> np.ndarray:
     """(channels, size, size) uint8 of one file; raises ImageError (or OSError) if unreadable."""
-    from . import preprocess
-
     data = preprocess.read_image_file(path)  # its size checked before it is read
     if preprocessing == "digit":
         return (preprocess.preprocess_bytes(data, size=size).image * 255 + 0.5).astype(np.uint8)[None]
@@ -103,11 +104,9 @@ def decode_file(path: Path, size: int, channels: int, preprocessing: str) -> np.
 
 def decode_row(out, index: int, path: Path, size: int, channels: int, preprocessing: str) -> str | None:
     """Decode one file into row ``index`` of ``out``; None, or why it could not be read."""
-    from .preprocess import ImageError
-
     try:
         out[index] = decode_file(path, size, channels, preprocessing)
-    except ImageError as e:
+    except preprocess.ImageError as e:
         return str(e)
     except OSError as e:
         return f"cannot be read ({e.strerror or e})"
@@ -123,8 +122,6 @@ def store_key(root: Path, listing: list[tuple[str, int, int]], size: int, channe
     """"<content>-<slot>": the content key covers the folder, its files, the shape, the
     preprocessing and the code that decodes them; the slot names the folder at one shape and
     preprocessing. A slot holds one store: a new version of the folder replaces the old one."""
-    from . import cache, preprocess
-
     code = hashlib.sha256(Path(preprocess.__file__).read_bytes() + Path(__file__).read_bytes()).hexdigest()
     where = (str(root.resolve()), size, channels, preprocessing)
     return f"{cache.key('folder', *where, listing_digest(listing), code)}-{cache.key('folder-slot', *where)[:16]}"
@@ -132,8 +129,6 @@ def store_key(root: Path, listing: list[tuple[str, int, int]], size: int, channe
 
 def drop_other_versions(key: str) -> None:
     """Delete the stores of the same slot (the folder at this shape) made from other contents."""
-    from . import cache
-
     slot = key.rsplit("-", 1)[1]
     folder = cache.array_path("folders", key).parent
     for path in folder.glob(f"*-{slot}.*") if folder.is_dir() else ():
@@ -146,9 +141,6 @@ def read_folder(root: str | Path, size: int, channels: int, preprocessing: str, 
                 listing: list[tuple[str, int, int]] | None = None) -> FolderImages:
     """The folder's images at (channels, size, size): from the cache, or decoded into it.
     ``listing``: the folder's list_images, when the caller has just walked it."""
-    from . import cache
-    from .cache_budget import CacheFull
-
     root = Path(root)
     if preprocessing not in PREPROCESSING:
         raise FolderError(f"unknown preprocessing {preprocessing!r}: use one of {', '.join(PREPROCESSING)}")
@@ -265,13 +257,11 @@ def forward_lines(stream, reports: queue.Queue) -> None:
 def worker_main() -> None:
     """A decoding worker: a task as JSON on stdin; one line "index<TAB>why it failed" (empty when
     it did not) per file on stdout, as each is written into the store's file."""
-    from .cache import RowWriter
-
     task = json.load(sys.stdin)
     root = Path(task["root"])
     fd = os.open(task["path"], os.O_RDWR)
     try:
-        out = RowWriter(fd, tuple(task["shape"]), np.uint8, task["offset"], task["path"])
+        out = cache.RowWriter(fd, tuple(task["shape"]), np.uint8, task["offset"], task["path"])
         for index, name in task["jobs"]:
             error = decode_row(out, index, root / name, task["size"], task["channels"], task["preprocessing"])
             print(f"{index}\t{' '.join((error or '').split())}", flush=True)

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from . import metrics
-from .checkpoint import atomic_write
+from .cache import atomic_write
 from .data import Dataset
 from .train import TrainConfig, evaluate, train
 

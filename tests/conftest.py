@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
+SERVER_START_TIMEOUT_S = 90  # a browser test's server up and healthy
+
 # Set before anything from explorer is imported, so even import-time code sees a scratch cache.
 os.environ["LATENT_EXPLORER_CACHE"] = tempfile.mkdtemp(prefix="latent-explorer-test-cache-")
 # No background precomputation of the default maps: it would compete with the tests for 2 cores.
@@ -83,6 +86,28 @@ def roots(tmp_path, monkeypatch) -> tuple[Path, Path]:
     return allowed, outside
 
 
+@pytest.fixture
+def open_app():
+    """``open_app(page="map", timeout=240, via_map=True, **query_params)``: app.py in Streamlit's
+    simulated browser, opened on the link's query parameters, on ``page`` (a script in
+    explorer/ui/pages/; the Map is the default page): after a first run on the Map, or
+    (``via_map=False``) run on it directly. No exception may escape on the way."""
+    from streamlit.testing.v1 import AppTest
+
+    def open_(page: str = "map", timeout: float = 240, via_map: bool = True, **query_params) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+        for name, value in query_params.items():
+            at.query_params[name] = value
+        if via_map:
+            at.run()
+        if page != "map" or not via_map:  # (switching to map.py reaches its hidden twin at /map, another page)
+            at.switch_page(f"explorer/ui/pages/{page}.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return open_
+
+
 @pytest.fixture(scope="session")
 def browser():
     """One headless Chromium for every browser test: Playwright's sync API allows one instance
@@ -99,3 +124,37 @@ def browser():
         browser = p.chromium.launch(**options)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(request, tmp_path_factory):
+    """``streamlit run app.py`` on a free port for one test file's browser tests: its cache empty at
+    the start, its log in the file's ``OUT`` folder (server.log), stopped after the file."""
+    from benchmarks.harness import ServerError, StreamlitServer
+
+    out = request.module.OUT
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "server.log").unlink(missing_ok=True)
+    started = StreamlitServer(tmp_path_factory.mktemp("server-cache"), out / "server.log")
+    try:
+        try:
+            started.wait_healthy(SERVER_START_TIMEOUT_S)
+        except ServerError as e:
+            pytest.fail(str(e), pytrace=False)
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def page(request, browser, server):
+    """A new browser context (a new Streamlit session) per test, with the test file's
+    ``PAGE_TIMEOUT_MS`` (Playwright's actions) and ``EXPECT_TIMEOUT_MS`` (its expectations)."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(request.module.PAGE_TIMEOUT_MS)
+    expect.set_options(timeout=request.module.EXPECT_TIMEOUT_MS)
+    yield page
+    context.close()

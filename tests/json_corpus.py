@@ -101,13 +101,14 @@ def outcomes(path, write, entries) -> tuple[list[str], int]:
     (what escaped as anything but a CheckpointError with a message, how many loaded)."""
     from explorer.checkpoint import CheckpointError
     from explorer.sources import open_model
+    from explorer.ui.model_card import card_lines
 
     escaped, loaded = [], 0
     for label, document in entries:
         write(document)
         try:
             model = open_model(path)
-            model.card_lines()  # what the sidebar shows must not fail either
+            card_lines(model)  # what the sidebar shows must not fail either
             model.training.figure("test_mse")
         except CheckpointError as e:
             if not str(e).strip():

@@ -10,9 +10,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from explorer.__main__ import main as cli
-from explorer.shipped import SHIPPED_DIR
 
-ROOT = SHIPPED_DIR.parent
 TIMEOUT = 240
 SHAPES = "shapes:400"  # a small draw of the grid: encoding 50,000 images would dominate the test
 PAGES = ["interpolate", "sample", "arithmetic", "sliders", "compare", "upload", "anomaly"]
@@ -35,17 +33,11 @@ def allowed(colour_model, tmp_path, monkeypatch):
     return tmp_path
 
 
-def app(model: str, page: str = "map", **params) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.query_params["ckpt"] = []
-    at.query_params["ckpt_path"] = model
-    for name, value in params.items():
-        at.query_params[name] = value
-    at.run()
-    if page != "map":
-        at.switch_page(f"explorer/ui/pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
+@pytest.fixture
+def app(open_app):
+    """``app(model, page="map", **query_params)``: the app on ``page`` with only the model at the
+    typed path ``model`` picked."""
+    return lambda model, page="map", **params: open_app(page, TIMEOUT, ckpt=[], ckpt_path=model, **params)
 
 
 def texts(at: AppTest) -> str:
@@ -57,7 +49,7 @@ def map_figure(at: AppTest) -> dict:
     return next(f for f in figures if "codes" in f["layout"].get("title", {}).get("text", ""))
 
 
-def test_map_coloured_by_any_factor(colour_model, allowed):
+def test_map_coloured_by_any_factor(app, colour_model, allowed):
     at = app(colour_model, data="folder or .npz path", data_path=SHAPES)
     colour = at.radio(key="map_colour")
     assert colour.options[0] == "label" and "reconstruction error" in colour.options
@@ -74,7 +66,7 @@ def test_map_coloured_by_any_factor(colour_model, allowed):
     assert [t["name"] for t in map_figure(linked)["data"]][:2] == ["13 px", "16 px"]
 
 
-def test_selection_gallery_shows_factors(colour_model, allowed):
+def test_selection_gallery_shows_factors(app, colour_model, allowed):
     at = app(colour_model, data="folder or .npz path", data_path=SHAPES)
     at.session_state["selection"] = [0, 5]
     at.session_state["selection_dataset"] = at.session_state["context"].dataset.identity
@@ -86,7 +78,7 @@ def test_selection_gallery_shows_factors(colour_model, allowed):
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_draws_the_colour_model(colour_model, allowed, page):
+def test_every_page_draws_the_colour_model(app, colour_model, allowed, page):
     at = app(colour_model, page, data="folder or .npz path", data_path=SHAPES)
     assert not at.error, [e.value for e in at.error]
 
@@ -102,7 +94,7 @@ def colour_folder(root) -> None:
             Image.fromarray(picture).save(root / name / f"{i}.png")
 
 
-def test_a_colour_folder_is_read_at_the_models_shape_plainly(colour_model, allowed):
+def test_a_colour_folder_is_read_at_the_models_shape_plainly(app, colour_model, allowed):
     colour_folder(allowed)
     at = app(colour_model, data="folder or .npz path", data_path=str(allowed))
     assert "Files are read as 3×64×64, plain (colour kept" in texts(at)
@@ -117,7 +109,7 @@ def test_a_colour_folder_is_read_at_the_models_shape_plainly(colour_model, allow
     assert linked.selectbox(key="prep").value == "plain"
 
 
-def test_a_colour_upload_keeps_its_colour(colour_model, allowed):
+def test_a_colour_upload_keeps_its_colour(app, colour_model, allowed):
     import io
 
     picture = np.zeros((60, 90, 3), np.uint8)

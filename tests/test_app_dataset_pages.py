@@ -13,22 +13,15 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from explorer.shipped import SHIPPED_DIR
 
-ROOT = SHIPPED_DIR.parent
 TIMEOUT = 240  # seconds per script run: encoding 5,000 images on two busy cores takes a while
 
 
-def app(page: str, ckpt: list[str] | None = None, **params) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.query_params["ckpt"] = ckpt or ["mnist-ae"]
-    for name, value in params.items():
-        at.query_params[name] = value
-    at.run()  # the Map is the default page
-    if page != "map":  # (switching to map.py would reach its hidden twin at /map, another page)
-        at.switch_page(f"explorer/ui/pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
+@pytest.fixture
+def app(open_app):
+    """``app(page, ckpt=None, **query_params)``: the app on ``page`` after a first run on the Map,
+    with the checkpoints ``ckpt`` (default mnist-ae) picked."""
+    return lambda page, ckpt=None, **params: open_app(page, TIMEOUT, ckpt=ckpt or ["mnist-ae"], **params)
 
 
 def charts(at: AppTest) -> list[dict]:
@@ -60,7 +53,7 @@ def digit_png() -> bytes:
 
 
 # --- Map ----------------------------------------------------------------------------------------
-def test_map_colour_and_method_change_the_chart():
+def test_map_colour_and_method_change_the_chart(app):
     at = app("map")
     by_label = map_figure(at)
     assert [t["name"] for t in by_label["data"]] == [str(d) for d in range(10)]
@@ -94,7 +87,7 @@ def test_map_colour_and_method_change_the_chart():
     np.testing.assert_array_equal(values(map_figure(shared)["data"][0]["x"]), tsne)
 
 
-def test_map_reports_a_failed_projection_once_and_keeps_pca(monkeypatch):
+def test_map_reports_a_failed_projection_once_and_keeps_pca(app, monkeypatch):
     from explorer import projection
 
     real, calls = projection.project, []
@@ -116,7 +109,7 @@ def test_map_reports_a_failed_projection_once_and_keeps_pca(monkeypatch):
     assert calls == ["umap"]  # not started again on every rerun
 
 
-def test_map_shows_the_selection_that_other_pages_share():
+def test_map_shows_the_selection_that_other_pages_share(app):
     at = app("map")
     assert "Nothing selected yet" in texts(at)
     at.session_state["selection"] = list(range(70))
@@ -127,7 +120,7 @@ def test_map_shows_the_selection_that_other_pages_share():
     assert len(shown) == 64 and shown[0].startswith("#0 · ") and shown[-1].startswith("#69 · ")  # first and last of the selection
 
 
-def test_map_of_a_2d_model_is_its_latent_space():
+def test_map_of_a_2d_model_is_its_latent_space(app):
     at = app("map", ["mnist-vae-2d"])
     assert "the map is the latent space itself" in texts(at)
     assert not any(r.label == "Projection" for r in at.radio)
@@ -135,7 +128,7 @@ def test_map_of_a_2d_model_is_its_latent_space():
 
 
 # --- Upload -------------------------------------------------------------------------------------
-def test_upload_shows_reconstruction_and_place_on_the_map():
+def test_upload_shows_reconstruction_and_place_on_the_map(app):
     at = app("upload")
     assert "Upload an image to start" in texts(at)
     at.file_uploader(key="image_upload").set_value(("seven.png", digit_png(), "image/png")).run()
@@ -157,7 +150,7 @@ def test_upload_shows_reconstruction_and_place_on_the_map():
 
 
 @pytest.mark.parametrize("name", ["notes.txt", "notes.png"])  # a text file, and one renamed to look like a PNG
-def test_upload_rejects_a_file_that_is_not_an_image(name):
+def test_upload_rejects_a_file_that_is_not_an_image(app, name):
     at = app("upload")
     at.file_uploader(key="image_upload").set_value((name, b"shopping list: milk, eggs\n" * 20, "text/plain")).run()
     assert not at.exception, at.exception
@@ -171,7 +164,7 @@ def count_line(at: AppTest) -> str:
     return next(m.value for m in at.markdown if "above the threshold" in m.value)
 
 
-def test_anomaly_threshold_changes_the_count():
+def test_anomaly_threshold_changes_the_count(app):
     at = app("anomaly")
     assert count_line(at).startswith("**50 of 1,000 images (5.0%)")
     threshold = at.slider[0]
@@ -184,7 +177,7 @@ def test_anomaly_threshold_changes_the_count():
     assert "of 5,000 images" in count_line(at)
 
 
-def test_anomaly_roc_for_the_held_out_class():
+def test_anomaly_roc_for_the_held_out_class(app):
     at = app("anomaly", ["mnist-anomaly-ae"])
     training = at.session_state["context"].engine.source.training.raw
     assert [s.value for s in at.subheader if s.value.startswith("Finding")] == [
@@ -203,7 +196,7 @@ def model_rows(at: AppTest) -> dict[str, str]:
     return {m.value.split("**")[1]: m.value for m in at.markdown if "mean MSE" in m.value}
 
 
-def test_compare_noise_changes_the_scores():
+def test_compare_noise_changes_the_scores(app):
     at = app("compare", ["mnist-ae", "mnist-conv-ae"])
     clean = model_rows(at)
     assert list(clean) == ["mnist-ae", "mnist-conv-ae", "PCA (k=16)"]
@@ -216,14 +209,14 @@ def test_compare_noise_changes_the_scores():
     assert len(at.dataframe) == 2
 
 
-def test_compare_skips_checkpoints_that_do_not_fit_the_dataset():
+def test_compare_skips_checkpoints_that_do_not_fit_the_dataset(app):
     at = app("compare", ["mnist-ae"], data="digits")
     assert not at.exception
     assert any("expects images of shape [1, 28, 28], but these are [1, 8, 8]: skipped" in w.value for w in at.warning)
     assert [e.value for e in at.error] == ["None of the picked checkpoints fits these images."]
 
 
-def test_compare_uses_the_map_selection():
+def test_compare_uses_the_map_selection(app):
     at = app("compare", ["mnist-ae"])
     next(r for r in at.radio if r.label == "Inputs").set_value("selection").run()
     assert "Nothing is selected" in texts(at)

@@ -41,12 +41,16 @@ def media(monkeypatch) -> dict[str, bytes]:
     return stored
 
 
-def open_page(page: str, ckpt: str = "mnist-ae", **params) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params.update(ckpt=ckpt, data="mnist", **params)
-    at.switch_page(f"explorer/ui/pages/{page}.py").run()
-    assert_clean(at)
-    return at
+@pytest.fixture
+def open_page(open_app):
+    """``open_page(page, ckpt="mnist-ae", **query_params)``: ``page`` opened directly on MNIST, with
+    no error shown."""
+    def open_(page: str, ckpt: str = "mnist-ae", **params) -> AppTest:
+        at = open_app(page, 60, via_map=False, ckpt=ckpt, data="mnist", **params)
+        assert_clean(at)
+        return at
+
+    return open_
 
 
 def assert_clean(at: AppTest) -> None:
@@ -112,7 +116,7 @@ LINKED = {  # page -> the query parameters its settings are bound to (the sideba
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_setting_is_bound_to_the_link(page):
+def test_every_setting_is_bound_to_the_link(open_page, page):
     """Streamlit writes a bound widget's value into the URL and seeds it from there, and keeps it
     across page switches: a view is shareable by its link."""
     at = open_page(page)
@@ -122,7 +126,7 @@ def test_every_setting_is_bound_to_the_link(page):
 
 
 # --- each page's main control changes what it shows ---------------------------------------------
-def test_interpolate_steps_and_method_change_the_strip(media):
+def test_interpolate_steps_and_method_change_the_strip(open_page, media):
     at = open_page("interpolate", interpolate_idx="9, 2500")
     linear = pixels(media, image_captioned(at, "path,"))
 
@@ -150,7 +154,7 @@ def test_interpolate_explains_bad_indices():
     assert "no image 99999" in at.error[0].value
 
 
-def test_sample_seed_and_count_change_the_samples(media):
+def test_sample_seed_and_count_change_the_samples(open_page, media):
     at = open_page("sample", sample_seed="3")
     seed = widget(at.number_input, "Seed")
     assert seed.value == 3  # read from the link
@@ -168,7 +172,7 @@ def test_sample_seed_and_count_change_the_samples(media):
     assert len(pixels(media, at.image[0])) == 5
 
 
-def test_sample_mixture_samples_differ_from_the_gaussian(media):
+def test_sample_mixture_samples_differ_from_the_gaussian(open_page, media):
     at = open_page("sample")
     gaussian = pixels(media, at.image[0])
     widget(at.selectbox, "Sampler").set_value("mixture").run()
@@ -181,7 +185,7 @@ def attribute_rows(at: AppTest, media) -> list[np.ndarray]:
             for p in pixels(media, element)]
 
 
-def test_arithmetic_alpha_range_and_labels_change_the_rows(media):
+def test_arithmetic_alpha_range_and_labels_change_the_rows(open_page, media):
     at = open_page("arithmetic")
     rows = attribute_rows(at, media)
     assert len(rows) == 5  # one picture per value of alpha
@@ -198,7 +202,7 @@ def test_arithmetic_alpha_range_and_labels_change_the_rows(media):
     assert differ(attribute_rows(at, media), weaker)
 
 
-def test_arithmetic_analogy_follows_its_pickers(media):
+def test_arithmetic_analogy_follows_its_pickers(open_page, media):
     at = open_page("arithmetic")
     before = pixels(media, image_captioned(at, "a − b + c"))
     widget(at.number_input, "b (dataset index)").set_value(4321).run()
@@ -207,12 +211,12 @@ def test_arithmetic_analogy_follows_its_pickers(media):
     assert not differ(before[:1], after[:1]) and differ(before[1:], after[1:])
 
 
-def test_arithmetic_empty_group_says_so():
+def test_arithmetic_empty_group_says_so(open_page):
     at = open_page("arithmetic", arithmetic_groups="two saved map selections")
     assert any("Group A and Group B are empty" in w.value for w in at.warning)
 
 
-def test_sliders_move_the_decoded_image_and_reset(media):
+def test_sliders_move_the_decoded_image_and_reset(open_page, media):
     at = open_page("sliders", sliders_i="123")
     top = at.slider[0]
     importances = [float(s.label.rsplit(" ", 1)[-1]) for s in at.slider[:8]]
@@ -229,7 +233,7 @@ def test_sliders_move_the_decoded_image_and_reset(media):
     assert not differ(start, pixels(media, image_captioned(at, "Decoded from the sliders")))
 
 
-def test_sliders_traversal_grid_follows_rows_and_columns(media):
+def test_sliders_traversal_grid_follows_rows_and_columns(open_page, media):
     at = open_page("sliders", sliders_rows="3", sliders_cols="5")
     (grid,) = pixels(media, image_captioned(at, "Rows, top to bottom"))
     widget(at.number_input, "Traversal columns").set_value(7).run()
@@ -244,7 +248,7 @@ def select_on_map(at: AppTest, indices: list[int]) -> None:
     at.session_state["selection_dataset"] = at.session_state["context"].dataset.identity
 
 
-def test_interpolate_through_the_map_selection_and_the_upload(media):
+def test_interpolate_through_the_map_selection_and_the_upload(open_page, media):
     at = open_page("interpolate", interpolate_pts="the Map's selection")
     assert "Select points on the Map" in at.info[0].value
 
@@ -261,7 +265,7 @@ def test_interpolate_through_the_map_selection_and_the_upload(media):
     assert image_captioned(at, "1. upload").captions[:2] == ["1. upload: mine.png", "2. #9 · 0"]
 
 
-def test_arithmetic_groups_from_saved_map_selections(media):
+def test_arithmetic_groups_from_saved_map_selections(open_page, media):
     at = open_page("arithmetic", arithmetic_groups="two saved map selections")
     select_on_map(at, list(range(0, 40)))
     at.run()

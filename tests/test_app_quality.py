@@ -6,24 +6,17 @@ import base64
 import json
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer.shipped import SHIPPED_DIR
 
-ROOT = SHIPPED_DIR.parent
 TIMEOUT = 240  # seconds per script run: encoding and measuring 5,000 images on two busy cores
 
 
-def app(page: str, ckpt: list[str], **params) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.query_params["ckpt"] = ckpt
-    for name, value in params.items():
-        at.query_params[name] = value
-    at.run()
-    if page != "map":
-        at.switch_page(f"explorer/ui/pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
+@pytest.fixture
+def app(open_app):
+    """``app(page, ckpt, **query_params)``: the app on ``page`` with the checkpoints ``ckpt`` picked."""
+    return lambda page, ckpt, **params: open_app(page, TIMEOUT, ckpt=ckpt, **params)
 
 
 def charts(at: AppTest) -> list[dict]:
@@ -40,7 +33,7 @@ def values(data) -> np.ndarray:
     return np.asarray(data)
 
 
-def test_compare_representation_view_has_a_row_per_model_pca_and_pixels():
+def test_compare_representation_view_has_a_row_per_model_pca_and_pixels(app):
     at = app("compare", ["mnist-ae", "mnist-vae-2d"], compare_view="Representation quality")
     table = at.dataframe[0].value
     assert list(table["representation"]) == ["mnist-ae", "mnist-vae-2d", "PCA (k=2)", "PCA (k=16)", "raw pixels"]
@@ -51,7 +44,7 @@ def test_compare_representation_view_has_a_row_per_model_pca_and_pixels():
     assert chart["layout"]["barmode"] == "group"
 
 
-def test_compare_latent_size_view_plots_the_sweep_and_reconstructs_at_every_size():
+def test_compare_latent_size_view_plots_the_sweep_and_reconstructs_at_every_size(app):
     at = app("compare", ["mnist-ae"], compare_view="Latent size")
     (chart,) = [c for c in charts(at) if "latent size" in c["layout"]["title"]["text"]]
     names = [trace["name"] for trace in chart["data"]]
@@ -67,12 +60,12 @@ def test_compare_latent_size_view_plots_the_sweep_and_reconstructs_at_every_size
     assert any("linear autoencoder at latent size" in c for image in at.get("image") for c in image.captions)
 
 
-def test_compare_latent_size_view_needs_the_sweeps_dataset():
+def test_compare_latent_size_view_needs_the_sweeps_dataset(app):
     at = app("compare", ["mnist-ae"], compare_view="Latent size", data="digits")
     assert "trained on mnist" in texts(at)
 
 
-def test_map_shows_its_fidelity_and_colours_by_neighbourhood_kept():
+def test_map_shows_its_fidelity_and_colours_by_neighbourhood_kept(app):
     at = app("map", ["mnist-ae"])
     text = texts(at)
     for line in ("Trustworthiness", "Continuity", "10-NN recall"):

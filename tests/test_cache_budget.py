@@ -4,6 +4,7 @@ number of shapes sizes sliced from one store."""
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,6 +16,11 @@ from explorer.data import DatasetError
 from explorer.ui.dataset_cache import dataset_for
 
 MB = 10**6
+
+
+def colour_model(side: int):
+    """What dataset_for reads of a model: a colour input of ``side``, trained on nothing recorded."""
+    return SimpleNamespace(input_shape=(3, side, side), trained_on=None, trained_preprocessing=None)
 
 
 def set_budget(monkeypatch, megabytes: float) -> None:
@@ -83,12 +89,12 @@ def test_a_folder_is_stored_once_per_folder_and_input_shape(roots, isolated_cach
     def stores():
         return sorted(p.name for p in (isolated_cache / "folders").glob("*.npy"))
 
-    dataset_for(str(folder), [3, 8, 8], "plain")
+    dataset_for(str(folder), colour_model(8), "plain")
     first = stores()
     Image.new("RGB", (6, 6), (0, 255, 0)).save(folder / "3.png")  # a new version of the folder
-    assert len(dataset_for(str(folder), [3, 8, 8], "plain").x) == 4
+    assert len(dataset_for(str(folder), colour_model(8), "plain").x) == 4
     assert len(stores()) == 1 and stores() != first  # replaced, not added
-    dataset_for(str(folder), [3, 16, 16], "plain")  # another input shape: a store of its own
+    dataset_for(str(folder), colour_model(16), "plain")  # another input shape: a store of its own
     assert len(stores()) == 2
 
 
@@ -97,10 +103,10 @@ def test_a_folder_past_the_budget_is_refused_with_a_message(roots, monkeypatch):
     make_folder(allowed / "set", 3)
     set_budget(monkeypatch, 1)
     with pytest.raises(DatasetError) as info:  # 3 x 3 x 512 x 512 bytes = 2.36 MB
-        dataset_for(str(allowed / "set"), [3, 512, 512], "plain")
+        dataset_for(str(allowed / "set"), colour_model(512), "plain")
     assert str(info.value) == (f"{allowed / 'set'}: its 3 images at 3×512×512 would take 2.36 MB of disk, more than the "
                                f"1 MB the app's cache may hold (set {BUDGET_ENV} to allow more)")
-    assert len(dataset_for(str(allowed / "set"), [3, 8, 8], "plain").x) == 3  # a smaller input fits
+    assert len(dataset_for(str(allowed / "set"), colour_model(8), "plain").x) == 3  # a smaller input fits
 
 
 def test_distinct_shapes_sizes_are_slices_of_one_store(isolated_cache):

@@ -24,6 +24,7 @@ from safetensors.torch import save as st_save
 from explorer import checkpoint as ck
 from explorer.checkpoint import CheckpointError
 from explorer.models import build
+from explorer.sources import check_fits
 
 
 @pytest.fixture
@@ -454,17 +455,17 @@ def test_legacy_state_dict_pt_loads(model, folder, wrapped):
 # --- fit to a dataset ---------------------------------------------------------------------------
 def test_check_fits(folder):
     loaded = ck.load(folder)
-    ck.check_fits(loaded, [1, 8, 8], "digits")  # fits: no error
+    check_fits(loaded, [1, 8, 8], "digits")  # fits: no error
     with pytest.raises(CheckpointError) as info:
-        ck.check_fits(loaded, [1, 28, 28], "mnist")
+        check_fits(loaded, [1, 28, 28], "mnist")
     message = str(info.value)
     assert "good expects images of shape [1, 8, 8]" in message and "mnist has [1, 28, 28]" in message
     with pytest.raises(CheckpointError, match=r"\[3, 8, 8\]"):
-        ck.check_fits(loaded, [3, 8, 8], "rgb")
+        check_fits(loaded, [3, 8, 8], "rgb")
 
 
 def test_check_fits_for_any_model_names_both_shapes(folder):
-    from explorer.sources import check_fits, open_model
+    from explorer.sources import open_model
 
     model = open_model(folder)
     check_fits(model, [1, 8, 8], "digits")

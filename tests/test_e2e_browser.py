@@ -17,47 +17,19 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
-from benchmarks.harness import ServerError, StreamlitServer
+from benchmarks.harness import StreamlitServer
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "test-output" / "e2e"
-START_TIMEOUT_S = 90  # server up and healthy
 RUN_TIMEOUT_MS = 120_000  # one page run; the first one encodes the dataset on 2 busy cores
 SHOWN_TIMEOUT_MS = 30_000  # something the finished run sent, drawn
+PAGE_TIMEOUT_MS, EXPECT_TIMEOUT_MS = 60_000, SHOWN_TIMEOUT_MS  # for conftest's page fixture
 PAGES = {  # URL path -> title
     "map": "Map", "interpolate": "Interpolate", "sample": "Sample", "arithmetic": "Arithmetic",
     "sliders": "Sliders", "compare": "Compare", "upload": "Upload", "anomaly": "Anomaly",
 }
-
-
-# --- the server and the browser ------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> StreamlitServer:
-    OUT.mkdir(parents=True, exist_ok=True)
-    log = OUT / "server.log"
-    log.unlink(missing_ok=True)
-    started = StreamlitServer(tmp_path_factory.mktemp("e2e-cache"), log)
-    try:
-        try:
-            started.wait_healthy(START_TIMEOUT_S)
-        except ServerError as e:
-            pytest.fail(str(e), pytrace=False)
-        yield started
-    finally:
-        started.stop()
-
-
-@pytest.fixture
-def page(browser, server) -> Page:
-    """A new browser context (a new Streamlit session) per test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    expect.set_options(timeout=SHOWN_TIMEOUT_MS)
-    yield page
-    context.close()
 
 
 # --- helpers ---------------------------------------------------------------------------------------

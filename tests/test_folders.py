@@ -3,12 +3,13 @@ keyed by the listing (issue 9 defect 6), loose images, unreadable files, paralle
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from explorer import data, folders, preprocess
+from explorer import data, dataset_spec, folders, preprocess
 from explorer.data import DatasetError
 from explorer.ui.dataset_cache import dataset_for
 
@@ -24,6 +25,11 @@ def banded(width: int, height: int) -> Image.Image:
     a[:, width // 4: width - width // 4] = (0, 255, 0)
     a[:, width - width // 4:] = (255, 0, 0)
     return Image.fromarray(a, "RGB")
+
+
+def colour_model(side: int):
+    """What dataset_for reads of a model: a colour input of ``side``, trained on nothing recorded."""
+    return SimpleNamespace(input_shape=(3, side, side), trained_on=None, trained_preprocessing=None)
 
 
 def load_colour(path, **kw) -> data.Dataset:
@@ -80,11 +86,11 @@ def test_plain_preprocessing_of_an_upload():
 
 
 def test_default_preprocessing():
-    assert data.default_preprocessing([1, 28, 28], "mnist") == "digit"
-    assert data.default_preprocessing([1, 8, 8], "digits") == "digit"
-    assert data.default_preprocessing([3, 64, 64], "mnist") == "plain"
-    assert data.default_preprocessing([1, 28, 28], "/data/fashion") == "plain"
-    assert data.default_preprocessing([1, 28, 28], None) == "plain"
+    assert dataset_spec.default_preprocessing([1, 28, 28], "mnist") == "digit"
+    assert dataset_spec.default_preprocessing([1, 8, 8], "digits") == "digit"
+    assert dataset_spec.default_preprocessing([3, 64, 64], "mnist") == "plain"
+    assert dataset_spec.default_preprocessing([1, 28, 28], "/data/fashion") == "plain"
+    assert dataset_spec.default_preprocessing([1, 28, 28], None) == "plain"
     with pytest.raises(DatasetError, match="digit preprocessing makes 1-channel images"):
         data.load_dataset("/tmp", size=8, channels=3, preprocessing="digit")
 
@@ -111,7 +117,7 @@ def test_a_changed_file_in_a_subfolder_is_noticed(tmp_path):
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         solid("RGB", (10, 10), (255, 0, 0)).save(tmp_path / name / "0.png")
-    before = data.source_signature(str(tmp_path))
+    before = dataset_spec.source_signature(str(tmp_path))
     top_mtime = tmp_path.stat().st_mtime_ns
     first = load_colour(tmp_path)
     assert np.allclose(first.x[1][0], 1)
@@ -119,7 +125,7 @@ def test_a_changed_file_in_a_subfolder_is_noticed(tmp_path):
     solid("RGB", (10, 10), (0, 0, 255)).save(tmp_path / "b" / "0.png")
     touch_later(tmp_path / "b" / "0.png")
     assert tmp_path.stat().st_mtime_ns == top_mtime
-    assert data.source_signature(str(tmp_path)) != before
+    assert dataset_spec.source_signature(str(tmp_path)) != before
     again = load_colour(tmp_path)
     assert again.identity != first.identity
     assert np.allclose(again.x[1][2], 1) and np.allclose(again.x[1][0], 0)
@@ -129,13 +135,13 @@ def test_a_changed_file_in_a_subfolder_is_noticed(tmp_path):
 
 
 def test_source_signature_of_names_and_files(tmp_path):
-    assert data.source_signature("mnist") == "mnist" and data.source_signature("shapes:900") == "shapes:900"
+    assert dataset_spec.source_signature("mnist") == "mnist" and dataset_spec.source_signature("shapes:900") == "shapes:900"
     path = tmp_path / "set.npz"
     np.savez(path, x=np.zeros((2, 3, 3)))
-    before = data.source_signature(str(path))
+    before = dataset_spec.source_signature(str(path))
     np.savez(path, x=np.ones((2, 3, 3)))
     touch_later(path)
-    assert data.source_signature(str(path)) != before
+    assert dataset_spec.source_signature(str(path)) != before
 
 
 def test_loose_images_beside_class_subfolders_get_a_visible_class(tmp_path):
@@ -308,11 +314,11 @@ def test_the_link_check_covers_every_entry_of_a_200000_image_folder(roots, monke
 
     monkeypatch.setattr(folders.os, "scandir", Listing)
     with pytest.raises(DatasetError, match="big: zz-last.png is a link to a place outside the folders this app may read"):
-        dataset_for(str(folder), [3, 8, 8], "plain")
+        dataset_for(str(folder), colour_model(8), "plain")
     (folder / "zz-last.png").unlink()
     (folder / "zz-last.png").symlink_to(allowed / "missing.png")
     with pytest.raises(DatasetError, match="zz-last.png is a link that leads nowhere"):
-        dataset_for(str(folder), [3, 8, 8], "plain")
+        dataset_for(str(folder), colour_model(8), "plain")
 
 
 def test_a_typed_folder_is_walked_once_per_rerun(roots, monkeypatch):
@@ -325,10 +331,10 @@ def test_a_typed_folder_is_walked_once_per_rerun(roots, monkeypatch):
     real_scandir, real_walk = os.scandir, os.walk
     monkeypatch.setattr(folders.os, "scandir", lambda path: scanned.append(str(path)) or real_scandir(path))
     monkeypatch.setattr(os, "walk", lambda *a, **k: walked.append(a) or real_walk(*a, **k))
-    first = dataset_for(str(allowed / "set"), [3, 8, 8], "plain")  # decoded into the cache
+    first = dataset_for(str(allowed / "set"), colour_model(8), "plain")  # decoded into the cache
     assert scanned == [str(allowed / "set"), str(allowed / "set" / "a")] and walked == []
     scanned.clear()
-    again = dataset_for(str(allowed / "set"), [3, 8, 8], "plain")  # a rerun: from Streamlit's cache
+    again = dataset_for(str(allowed / "set"), colour_model(8), "plain")  # a rerun: from Streamlit's cache
     assert again is first and scanned == [str(allowed / "set"), str(allowed / "set" / "a")] and walked == []
 
 
@@ -338,7 +344,7 @@ def test_a_refusal_names_the_folder_as_typed_never_the_servers_path(roots):
     alias = allowed.parent / "alias"  # the path typed leads to the folder through a link
     alias.symlink_to(allowed)
     with pytest.raises(DatasetError) as info:
-        dataset_for(str(alias / "empty"), [3, 8, 8], "plain")
+        dataset_for(str(alias / "empty"), colour_model(8), "plain")
     assert str(info.value).startswith(f"{alias / 'empty'}: no images found") and str(allowed) not in str(info.value)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from explorer import data, shapes
+from explorer import data, dataset_spec, shapes
 from explorer.data import DatasetError
 
 SHAPE, COLOUR, SCALE, ROTATION, X, Y = range(6)
@@ -168,8 +168,8 @@ def test_a_large_store_stays_uint8_and_memory_mapped(monkeypatch):
 
 
 def test_default_and_full_sizes_by_name():
-    assert data.parse_shapes_name("shapes") == 50_000
-    assert data.parse_shapes_name("shapes:full") == shapes.GRID_SIZE
+    assert dataset_spec.parse_shapes_name("shapes") == 50_000
+    assert dataset_spec.parse_shapes_name("shapes:full") == shapes.GRID_SIZE
     for bad in ("shapes:0", "shapes:abc", "shapes:144001"):
         with pytest.raises(DatasetError, match="must be a whole number from 1 to the full grid of 144,000"):
             data.load_dataset(bad)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from explorer.engine import InferenceEngine
-from explorer.checkpoint import check_fits, load
+from explorer.checkpoint import load
+from explorer.sources import check_fits
 from explorer.metrics import PCABaseline, per_sample_mse
 
 SHIPPED = sorted(p for p in (Path(__file__).resolve().parents[1] / "checkpoints").glob("mnist-*") if p.is_dir())

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from explorer import disentangle
-from explorer.checkpoint import check_fits, load
+from explorer.checkpoint import load
+from explorer.sources import check_fits
 from explorer.data import load_dataset
 from explorer.metrics import per_sample_mse
 from explorer.data import subsample

@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from benchmarks.harness import ServerError, StreamlitServer
-
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "test-output" / "e2e-sources"
 RUN_TIMEOUT_MS = 180_000  # the first run after an upload exports the model and encodes 5,000 images
+PAGE_TIMEOUT_MS = EXPECT_TIMEOUT_MS = RUN_TIMEOUT_MS  # for conftest's page fixture
 
 
 @pytest.fixture(scope="module")
@@ -28,30 +27,6 @@ def own_models(tmp_path_factory, mnist) -> dict[str, list[Path]]:
     fitted(dense_autoencoder, mnist.x[:512])[0].save(root / "tutorial.keras")
     return {"onnx": [onnx / "encoder.onnx", onnx / "decoder.onnx", onnx / "explorer.json"],
             "keras": [root / "tutorial.keras"]}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    OUT.mkdir(parents=True, exist_ok=True)
-    started = StreamlitServer(tmp_path_factory.mktemp("cache"), OUT / "server.log")
-    try:
-        try:
-            started.wait_healthy(90)
-        except ServerError as e:
-            pytest.fail(str(e), pytrace=False)
-        yield started
-    finally:
-        started.stop()
-
-
-@pytest.fixture
-def page(browser, server) -> Page:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(RUN_TIMEOUT_MS)
-    expect.set_options(timeout=RUN_TIMEOUT_MS)
-    yield page
-    context.close()
 
 
 def settle(page: Page) -> None:

@@ -17,6 +17,7 @@ import keras  # noqa: E402
 from explorer.engine import InferenceEngine  # noqa: E402
 from explorer.checkpoint import CheckpointError  # noqa: E402
 from explorer.sources import open_model  # noqa: E402
+from explorer.ui.model_card import card_lines  # noqa: E402
 from examples.keras_autoencoders import conv_autoencoder, dense_autoencoder, fitted  # noqa: E402
 
 
@@ -56,7 +57,7 @@ def test_tutorial_autoencoders_open_with_the_codes_keras_predicts(tutorials, mni
     np.testing.assert_allclose(engine.decode_coalesced(want[0]), images[:1], atol=1e-5)
     torch_engine = InferenceEngine(model, device="cpu", runtime="torch")
     np.testing.assert_allclose(torch_engine.encode(x), want, atol=1e-5, rtol=1e-5)
-    card = "\n".join(model.card_lines())
+    card = "\n".join(card_lines(model))
     assert "source: Keras 3" in card and "assumed: pixel range [0, 1]" in card and "sub-models 'encoder' and 'decoder'" in card
 
 

@@ -16,6 +16,7 @@ from explorer.engine import InferenceEngine
 from explorer.checkpoint import CheckpointError
 from explorer.sources import open_model, open_user_model
 from explorer.sources.export import export_onnx
+from explorer.ui.model_card import card_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(p for p in (ROOT / "checkpoints").glob("*/") if (p / "config.json").is_file())
@@ -108,7 +109,7 @@ def test_without_explorer_json_the_contract_is_inferred_and_shown(tmp_path):
     model = open_model(tiny_pair(tmp_path / "m"))
     assert model.kind == "onnx" and model.input_shape == (1, 4, 4) and model.latent_dim == 2
     assert not model.is_variational and model.layout == "NCHW" and model.pixel_range == (0.0, 1.0)
-    card = "\n".join(model.card_lines())
+    card = "\n".join(card_lines(model))
     assert "assumed: pixel range [0, 1]" in card and "assumed: layout NCHW" in card and "no explorer.json" in card
     assert "test MSE not recorded" in card
     np.testing.assert_allclose(model.encode(IMAGES)[0], reference(tmp_path / "m", IMAGES), rtol=1e-5, atol=1e-5)
@@ -129,7 +130,7 @@ def test_a_flattened_mlp_and_a_vae_with_named_outputs(tmp_path):
     assert model.input_shape == (1, 4, 4) and model.is_variational
     mean, logvar = model.encode(IMAGES)
     np.testing.assert_allclose(logvar, mean * 0.5, rtol=1e-6)
-    card = "\n".join(model.card_lines())
+    card = "\n".join(card_lines(model))
     assert "flattened input of 16 values read as 1×4×4" in card and "'z_log_var' the log-variance" in card
 
 
@@ -147,7 +148,7 @@ def test_explorer_json_declares_range_layout_and_outputs(tmp_path, pixel_range, 
     np.testing.assert_allclose(mean, reference(folder, nhwc) * 0.5, rtol=1e-4, atol=1e-4)  # output b = a / 2
     decoded = model.decode(np.zeros((1, 2), np.float32))  # sigmoid(0) = 0.5 in the model's range
     np.testing.assert_allclose(decoded, (0.5 - offset) / scale, atol=1e-6)
-    assert "test MSE 0.0100" in "\n".join(model.card_lines())
+    assert "test MSE 0.0100" in "\n".join(card_lines(model))
 
 
 def test_a_fixed_batch_of_one_works_through_the_engine(tmp_path, digits):
@@ -315,30 +316,30 @@ def test_onnxruntime_engine_matches_torch_eager(name, mnist):
 
 
 def test_gelus_as_dynamo_writes_them_are_fused_for_onnxruntime(tmp_path, mnist, monkeypatch):
-    from explorer.sources import onnx as onnx_source
+    from explorer import runtimes
 
     native = open_model(ROOT / "checkpoints" / "mnist-vae")  # GELU after each convolution
     folder = export_onnx(native, tmp_path / "dynamo", exporters=("dynamo",))
     proto = onnx.load(str(folder / "encoder.onnx"))
     assert "Erf" in {n.op_type for n in proto.graph.node}  # the file keeps standard operators
-    fused = onnx.load_from_string(onnx_source.fused_for_runtime(proto))
+    fused = onnx.load_from_string(runtimes.fused_for_runtime(proto))
     ops = [(n.domain, n.op_type) for n in fused.graph.node]
     assert ops.count(("com.microsoft", "Gelu")) == 2 and ("", "Erf") not in ops
     x = mnist.x[:64]
-    plain = onnx_source.make_session(proto.SerializeToString(), 1).run(None, {"x": x})
-    for got, want in zip(onnx_source.make_session(fused.SerializeToString(), 1).run(None, {"x": x}), plain):
+    plain = runtimes.make_session(proto.SerializeToString(), 1).run(None, {"x": x})
+    for got, want in zip(runtimes.make_session(fused.SerializeToString(), 1).run(None, {"x": x}), plain):
         np.testing.assert_allclose(got, want, atol=1e-5)
     import onnx_ir
 
     deserialised = []
     deserialise = onnx_ir.serde.deserialize_model
     monkeypatch.setattr(onnx_ir.serde, "deserialize_model", lambda p: deserialised.append(p.graph.name) or deserialise(p))
-    assert onnx_source.fused_for_runtime(onnx.load(str(tiny_pair(tmp_path / "tiny") / "encoder.onnx"))) is None
-    assert onnx_source.fused_for_runtime(proto) is not None
+    assert runtimes.fused_for_runtime(onnx.load(str(tiny_pair(tmp_path / "tiny") / "encoder.onnx"))) is None
+    assert runtimes.fused_for_runtime(proto) is not None
     assert deserialised == [proto.graph.name]  # a graph without Erf is not even converted for the rewriter
 
     opened = []
-    monkeypatch.setattr(onnx_source, "fused_for_runtime", lambda p: opened.append(p.graph.name) or None)
+    monkeypatch.setattr(runtimes, "fused_for_runtime", lambda p: opened.append(p.graph.name) or None)
     open_model(folder)
     assert len(opened) == 2  # open_model runs both graphs through it
 
@@ -346,12 +347,12 @@ def test_gelus_as_dynamo_writes_them_are_fused_for_onnxruntime(tmp_path, mnist, 
 @pytest.mark.parametrize("threads, sessions", [(1, 2), (2, 4)])
 def test_the_probe_sessions_that_checked_the_graphs_run_them_where_one_thread_is_wanted(threads, sessions, tmp_path,
                                                                                         monkeypatch):
-    from explorer.sources import onnx as onnx_source
+    from explorer import runtimes
 
     folder = tiny_pair(tmp_path / "tiny")
     made = []
-    make = onnx_source.make_session
-    monkeypatch.setattr(onnx_source, "make_session", lambda model, n: made.append(n) or make(model, n))
+    make = runtimes.make_session
+    monkeypatch.setattr(runtimes, "make_session", lambda model, n: made.append(n) or make(model, n))
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -387,5 +388,5 @@ def test_when_the_export_fails_torch_runs_and_the_card_says_why(monkeypatch):
     monkeypatch.setattr(export, "export_onnx", failing)
     engine = InferenceEngine(open_model(ROOT / "checkpoints" / "mnist-ae"), device="cpu")
     assert isinstance(engine.runtime, type(InferenceEngine(engine.source, device="cpu", runtime="torch").runtime))
-    card = "\n".join(engine.card_lines())
+    card = "\n".join(card_lines(engine.source, engine.describe_device()))
     assert "runs on CPU, PyTorch: the ONNX export failed (could not export to ONNX (an operator it lacks))" in card

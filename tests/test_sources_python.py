@@ -12,7 +12,9 @@ import torch
 from explorer.engine import InferenceEngine
 from explorer.checkpoint import CheckpointError
 from explorer.sources import open_model, open_user_model
-from explorer.sources.python import open_registered, server_models
+from explorer.settings import server_models
+from explorer.sources.python import open_registered
+from explorer.ui.model_card import card_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "own_pytorch_model.py"
@@ -47,7 +49,7 @@ def test_the_example_opens_from_python_and_runs_on_onnxruntime(example, mnist):
     reconstructions = engine.reconstruct(x)
     assert reconstructions.shape == x.shape
     assert ((reconstructions - x) ** 2).mean() < 0.06  # it learned something in its few seconds
-    card = "\n".join(example.card_lines())
+    card = "\n".join(card_lines(example))
     assert "source: Python adapter `own_pytorch_model.py`" in card and "flattened input" in card
 
 
@@ -112,7 +114,7 @@ def test_layout_and_range_are_converted_for_an_adapter(tmp_path):
     assert images.shape == (2, 3, 4, 4) and images.min() >= 0 and images.max() <= 1  # tanh in [-1, 1] -> [0, 1]
     engine = InferenceEngine(model, device="cpu")
     np.testing.assert_allclose(engine.encode(x), want, rtol=1e-5, atol=1e-5)
-    assert "test MSE 0.0200" in "\n".join(model.card_lines())
+    assert "test MSE 0.0200" in "\n".join(card_lines(model))
 
 
 def test_plain_callables_and_a_vae_adapter(tmp_path):

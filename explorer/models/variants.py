@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.func import jacrev, vmap
 
-from . import register
 from .base import AEConfig, Autoencoder, Encoding
+from .registry import register
 
 
 @register("ae")

@@ -5,8 +5,9 @@ Exported graphs speak the display contract: ``encoder.onnx`` takes ``x`` (N, C, 
 gives ``x_hat`` (N, C, H, W) in [0, 1]; the batch axis is dynamic. Every export is checked
 before it is kept: onnxruntime must reproduce the PyTorch outputs (batches of 1 and 3) to 1e-4.
 
-``cached_onnx(model)`` is the engine's: the export of a model, kept on disk under its content
-hash (``explorer/cache.py``'s folder), so each model is exported once per machine.
+``exported_runner(model)`` is the engine's: onnxruntime running the export of a model, which
+``cached_onnx`` keeps on disk under its content hash (``explorer/cache.py``'s folder), so each
+model is exported once per machine.
 """
 from __future__ import annotations
 
@@ -21,11 +22,14 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from .. import cache_budget
-from ..checkpoint import CheckpointError, atomic_write
-from . import Model
-from .onnx import DECODER_FILE, ENCODER_FILE, SPEC_FILE, SPEC_FORMAT, make_session
+from .. import cache, cache_budget, runtimes
+from ..cache import atomic_write
+from ..model_contract import Model
+from ..runtimes import Io, OnnxRunner
+from ..safe_read import CheckpointError, parse_config_text, read_limited
+from .onnx import DECODER_FILE, ENCODER_FILE, MAX_SPEC_BYTES, SPEC_FILE, SPEC_FORMAT
 
 EXPORT_VERSION = 1  # bump when exported graphs change, so cached exports are made again
 OPSET = 18
@@ -51,8 +55,6 @@ def _quiet():
 
 def export_module(module, example, input_name: str, output_names: list[str], exporters=EXPORTERS) -> tuple[bytes, str]:
     """ONNX bytes of ``module`` with a dynamic batch axis, checked against torch; (bytes, exporter)."""
-    import torch
-
     errors = []
     for exporter in exporters:
         try:
@@ -77,9 +79,7 @@ def export_module(module, example, input_name: str, output_names: list[str], exp
 
 
 def check_export(module, data: bytes, example, input_name: str) -> None:
-    import torch
-
-    session = make_session(data, 1)
+    session = runtimes.make_session(data, 1)
     for rows in (1, 3):
         x = example[:1].repeat(rows, *([1] * (example.dim() - 1)))
         x = x + 0.01 * torch.arange(rows, dtype=x.dtype).reshape(rows, *([1] * (x.dim() - 1)))
@@ -99,8 +99,6 @@ def check_export(module, data: bytes, example, input_name: str) -> None:
 
 def export_onnx(model: Model, out: str | Path, exporters=EXPORTERS) -> Path:
     """Write ``model`` to ``out`` as encoder.onnx + decoder.onnx + explorer.json; returns ``out``."""
-    import torch
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     spec = {"format": SPEC_FORMAT, "name": model.name, "input_shape": list(model.input_shape), "layout": "NCHW",
@@ -147,8 +145,6 @@ def _json_safe(record: dict) -> dict:
 
 
 def cache_folder(model: Model) -> Path:
-    from .. import cache
-
     return cache.cache_dir() / "onnx" / f"{model.content_hash[:40]}-v{EXPORT_VERSION}"
 
 
@@ -174,3 +170,24 @@ def cached_onnx(model: Model, exporters=("torchscript", "dynamo")) -> Path:
         shutil.rmtree(scratch, ignore_errors=True)
     cache_budget.make_room(keep=(folder,))  # the exports used longest ago go first past the budget
     return folder
+
+
+def exported_runner(model: Model) -> OnnxRunner:
+    """onnxruntime running the model's export, made once per content hash (``cached_onnx``).
+
+    These are graphs ``export_onnx`` wrote and checked against torch, in the form it writes
+    ("x": images (N, C, H, W) in [0, 1] -> "mean" [+ "logvar"]; "z": codes -> "x_hat"), so the
+    runner is built from that form, not read, validated, hashed and probed again like a user's
+    files. A cached export damaged on disk is a CheckpointError (the engine then runs torch)."""
+    folder = cached_onnx(model)
+    try:
+        spec = parse_config_text(read_limited(folder / SPEC_FILE, MAX_SPEC_BYTES).decode("utf-8", "replace"), SPEC_FILE)
+        encoder, decoder = (runtimes.runtime_graph((folder / name).read_bytes()) for name in (ENCODER_FILE, DECODER_FILE))
+        return OnnxRunner(encoder, decoder, Io("x", np.float32, False, False), Io("z", np.float32, False, False),
+                          model.input_shape, "NCHW", (0.0, 1.0), mean_output=0,
+                          logvar_output=1 if spec.get("logvar_output") else None, latent_dim=model.latent_dim)
+    except CheckpointError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"the cached ONNX export {folder.name} cannot be run ({type(e).__name__}: "
+                              f"{' '.join(str(e).split())[:200]})") from None

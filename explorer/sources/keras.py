@@ -26,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
-from ..checkpoint import CheckpointError, parse_config_text, read_limited
-from . import Model, TorchParts, TrainingRecord, checked_shape
+from ..safe_read import CheckpointError, parse_config_text, read_limited
+from ..model_contract import Model, TorchParts, TrainingRecord, checked_shape, square_shape
 
 MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
 MAX_UNPACKED_BYTES = 1024 * 1024 * 1024  # all members together, as declared
@@ -245,16 +247,14 @@ def split_at(model, bottleneck: str, what: str):
 
 def image_shape(shape: tuple, what: str) -> tuple[tuple[int, int, int], str]:
     """The image [C, H, W] and how Keras holds it: "flat" (N, C*H*W), "hw" (N, H, W) or NHWC."""
-    from .onnx import square_shape
-
     dims = shape[1:]
     if not all(isinstance(d, int) and d > 0 for d in dims):
         raise CheckpointError(f"{what}: the encoder's input shape {list(shape)} is not fully declared")
     if len(dims) == 1:
-        try:
-            return square_shape(dims[0]), "flat"
-        except CheckpointError:
-            raise CheckpointError(f"{what}: a flat input of {dims[0]} values is not a square image") from None
+        square = square_shape(dims[0])
+        if square is None:
+            raise CheckpointError(f"{what}: a flat input of {dims[0]} values is not a square image")
+        return square, "flat"
     if len(dims) == 2:
         return checked_shape([1, dims[0], dims[1]], what), "hw"
     if len(dims) == 3:
@@ -263,43 +263,41 @@ def image_shape(shape: tuple, what: str) -> tuple[tuple[int, int, int], str]:
 
 
 # --- the contract ---------------------------------------------------------------------------------
-def _torch_module_class():
-    from torch import nn
+class KerasEncoder(nn.Module):
+    """x (N, C, H, W) in [0, 1] -> (mean,) or (mean, logvar) through a Keras encoder."""
 
-    class KerasEncoder(nn.Module):
-        """x (N, C, H, W) in [0, 1] -> (mean,) or (mean, logvar) through a Keras encoder."""
+    def __init__(self, keras_model, form: str, shape, mean: int, logvar: int | None):
+        super().__init__()
+        self.keras_model = keras_model
+        self.form, self.shape, self.mean, self.logvar = form, tuple(shape), mean, logvar
 
-        def __init__(self, keras_model, form: str, shape, mean: int, logvar: int | None):
-            super().__init__()
-            self.keras_model = keras_model
-            self.form, self.shape, self.mean, self.logvar = form, tuple(shape), mean, logvar
+    def forward(self, x):
+        n = x.shape[0]
+        if self.form == "flat":
+            x = x.permute(0, 2, 3, 1).reshape(n, -1)
+        elif self.form == "hw":
+            x = x[:, 0]
+        else:
+            x = x.permute(0, 2, 3, 1)
+        out = self.keras_model(x, training=False)
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        mean = outs[self.mean].reshape(n, -1)
+        return (mean,) if self.logvar is None else (mean, outs[self.logvar].reshape(n, -1))
 
-        def forward(self, x):
-            n = x.shape[0]
-            if self.form == "flat":
-                x = x.permute(0, 2, 3, 1).reshape(n, -1)
-            elif self.form == "hw":
-                x = x[:, 0]
-            else:
-                x = x.permute(0, 2, 3, 1)
-            out = self.keras_model(x, training=False)
-            outs = list(out) if isinstance(out, (list, tuple)) else [out]
-            mean = outs[self.mean].reshape(n, -1)
-            return (mean,) if self.logvar is None else (mean, outs[self.logvar].reshape(n, -1))
 
-    class KerasDecoder(nn.Module):
-        def __init__(self, keras_model, shape, code_shape):
-            super().__init__()
-            self.keras_model = keras_model
-            self.shape, self.code_shape = tuple(shape), tuple(code_shape)
+class KerasDecoder(nn.Module):
+    """z (N, D) -> (N, C, H, W) through a Keras decoder that gives NHWC images."""
 
-        def forward(self, z):
-            y = self.keras_model(z.reshape(z.shape[0], *self.code_shape), training=False)
-            y = y[0] if isinstance(y, (list, tuple)) else y
-            c, h, w = self.shape
-            return y.reshape(z.shape[0], h, w, c).permute(0, 3, 1, 2)
+    def __init__(self, keras_model, shape, code_shape):
+        super().__init__()
+        self.keras_model = keras_model
+        self.shape, self.code_shape = tuple(shape), tuple(code_shape)
 
-    return KerasEncoder, KerasDecoder
+    def forward(self, z):
+        y = self.keras_model(z.reshape(z.shape[0], *self.code_shape), training=False)
+        y = y[0] if isinstance(y, (list, tuple)) else y
+        c, h, w = self.shape
+        return y.reshape(z.shape[0], h, w, c).permute(0, 3, 1, 2)
 
 
 class KerasModel(Model):
@@ -307,8 +305,6 @@ class KerasModel(Model):
 
     def __init__(self, path: Path, encoder, decoder, name: str, content_hash: str, how: str):
         super().__init__()
-        import torch
-
         self.path, self.name, self.content_hash = path, name, content_hash
         self.model_type = "keras"
         self.keras_encoder, self.keras_decoder = encoder, decoder
@@ -331,11 +327,10 @@ class KerasModel(Model):
             self.inferred.append(f"encoder output {mean} is the code" +
                                  (f", output {logvar} the log-variance" if logvar is not None else ""))
         self.is_variational = logvar is not None
-        enc_cls, dec_cls = _torch_module_class()
         dec_in = _input_shape(decoder)
         if not all(isinstance(d, int) and d > 0 for d in dec_in[1:]):
             raise CheckpointError(f"{name}: the decoder's input shape {list(dec_in)} is not fully declared")
-        self._parts = TorchParts(enc_cls(encoder, form, shape, mean, logvar), dec_cls(decoder, shape, dec_in[1:]))
+        self._parts = TorchParts(KerasEncoder(encoder, form, shape, mean, logvar), KerasDecoder(decoder, shape, dec_in[1:]))
         with torch.no_grad():
             code = self._parts.encoder(torch.full((1, *shape), 0.5))
         self.latent_dim = int(code[0].shape[1])
@@ -349,14 +344,11 @@ class KerasModel(Model):
             raise CheckpointError(f"{name}: the decoder gives images of shape {list(image.shape[1:])}, the encoder takes "
                                   f"{list(shape)}")
         self.num_parameters = int(encoder.count_params() + decoder.count_params())
-        self.how = how
+        self.origin = f"Keras 3 ({how})"
         self.training = TrainingRecord()
 
     def torch_parts(self) -> TorchParts:
         return self._parts
-
-    def source_line(self) -> str:
-        return f"source: Keras 3 ({self.how})"
 
 
 def open_keras(path: str | Path, bottleneck: str | None = None) -> KerasModel:

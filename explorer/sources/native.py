@@ -6,7 +6,7 @@ from pathlib import Path
 from torch import nn
 
 from .. import checkpoint as ckpt
-from . import Model, TorchParts, TrainingRecord
+from ..model_contract import Model, TorchParts, TrainingRecord
 
 
 class _Encoder(nn.Module):
@@ -46,22 +46,17 @@ class NativeModel(Model):
         self.is_variational = bool(self.module.is_variational)
         self.model_type = self.config["model_type"]
         self.body = str(self.config["model"].get("body", "?"))
+        record = self.config.get("dataset")
+        record = record if isinstance(record, dict) else {}
+        self.trained_on = record.get("name") if isinstance(record.get("name"), str) else None
+        self.trained_preprocessing = record.get("preprocessing") if isinstance(record.get("preprocessing"), str) else None
+        self.origin = f"native checkpoint {'folder' if self.path.is_dir() else 'file'} `{self.path.name}`"
         self.num_parameters = self.module.num_parameters()
         self.training = TrainingRecord.from_dict(self.config.get("training"))
         self._parts = TorchParts(_Encoder(self.module), _Decoder(self.module))
 
     def torch_parts(self) -> TorchParts:
         return self._parts
-
-    def source_line(self) -> str:
-        what = "folder" if self.path.is_dir() else "file"
-        return f"source: native checkpoint {what} `{self.path.name}`"
-
-    def card_lines(self, runs_on: str | None = None) -> list[str]:
-        lines = super().card_lines(runs_on)
-        variational = " · variational" if self.is_variational else ""
-        lines[0] = f"type `{self.model_type}` · body `{self.body}` · latent **{self.latent_dim}**{variational}"
-        return lines
 
 
 def open_native(path: str | Path) -> NativeModel:

@@ -20,20 +20,18 @@ exactly one image / code at a time.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..checkpoint import CheckpointError, parse_config_text, read_limited
-from . import (PIXEL_RANGES, Model, TrainingRecord, checked_latent, checked_shape, from_model_space,
-               to_model_space)
+from .. import runtimes
+from ..model_contract import PIXEL_RANGES, Model, TrainingRecord, checked_latent, checked_shape, square_shape
+from ..runtimes import Io, OnnxRunner, images_to_model
+from ..safe_read import CheckpointError, parse_config_text, read_limited
 
 ENCODER_FILE, DECODER_FILE, SPEC_FILE = "encoder.onnx", "decoder.onnx", "explorer.json"
 SPEC_FORMAT = "latent-explorer-onnx/1"
@@ -47,161 +45,6 @@ SPEC_KEYS = {"format", "name", "input_shape", "layout", "pixel_range", "mean_out
 MEAN_NAMES = re.compile(r"(^|[^a-z])(mean|mu|z_mean|loc|code|z|latent|encoded|embedding)s?($|[^a-z])", re.I)
 LOGVAR_NAMES = re.compile(r"log_?var|logvar|log_?sigma|logstd|log_?variance", re.I)
 FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
-
-
-# --- the contract -------------------------------------------------------------------------
-@dataclass
-class Io:
-    """How to feed one graph and read it."""
-
-    input_name: str
-    input_dtype: Any
-    fixed_batch: bool  # the graph takes exactly one row at a time
-    flat: bool  # images as (N, C*H*W) rather than (N, C, H, W) / (N, H, W, C)
-
-
-class OnnxRunner:
-    """Two onnxruntime graphs behind the engine's runtime interface (numpy in, numpy out, in
-    the display contract). Big work runs on a session with the process's thread count; a lone
-    small decode on a one-thread session (no thread team to wake for 0.1 ms)."""
-
-    name = "onnxruntime"
-    caller_runs = True  # a lone small decode runs on its caller's thread (the session has its own settings)
-
-    def __init__(self, encoder: bytes | str, decoder: bytes | str, enc: Io, dec: Io, input_shape, layout: str,
-                 pixel_range: tuple[float, float], mean_output: int, logvar_output: int | None, latent_dim: int,
-                 threads: int | None = None, one_thread: tuple | None = None):
-        """``one_thread``: (encoder, decoder) sessions already open on one thread (the probes that
-        checked the graphs), reused wherever one thread is what is wanted."""
-        self.input_shape = tuple(input_shape)
-        self.latent_dim = latent_dim
-        self.layout, self.pixel_range = layout, tuple(pixel_range)
-        self.enc, self.dec = enc, dec
-        self.mean_output, self.logvar_output = mean_output, logvar_output
-        threads = session_threads(threads)
-        enc_one, dec_one = one_thread or (None, None)
-        self.decoder_small = dec_one or make_session(decoder, 1)
-        self.encoder = enc_one if threads == 1 and enc_one else make_session(encoder, threads)
-        self.decoder = self.decoder_small if threads == 1 else make_session(decoder, threads)
-        # each session holds its own copy of its graph's weights
-        self.memory_bytes = graph_bytes(encoder) + graph_bytes(decoder) * (1 if threads == 1 else 2)
-
-    # --- conversions ------------------------------------------------------------------------
-    def _images_in(self, x: np.ndarray) -> np.ndarray:
-        return images_to_model(x, self.pixel_range, self.layout, self.enc)
-
-    def _images_out(self, y: np.ndarray) -> np.ndarray:
-        y = np.asarray(y, dtype=np.float32)
-        c, h, w = self.input_shape
-        if y.ndim != 4 or self.dec.flat:
-            y = y.reshape(len(y), *((h, w, c) if self.layout == "NHWC" else (c, h, w)))
-        return np.ascontiguousarray(from_model_space(y, self.pixel_range, self.layout), dtype=np.float32)
-
-    @staticmethod
-    def _run(session, io: Io, data: np.ndarray) -> list[np.ndarray]:
-        if not io.fixed_batch or len(data) == 1:
-            return session.run(None, {io.input_name: data})
-        rows = [session.run(None, {io.input_name: data[i: i + 1]}) for i in range(len(data))]
-        return [np.concatenate([r[k] for r in rows]) for k in range(len(rows[0]))] if rows else []
-
-    def _encode(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
-        if len(x) == 0:
-            d = self.latent_dim
-            return (np.zeros((0, d), np.float32),) + ((np.zeros((0, d), np.float32),) if self.logvar_output is not None else ())
-        out = self._run(self.encoder, self.enc, self._images_in(x))
-        mean = np.asarray(out[self.mean_output], dtype=np.float32).reshape(len(x), -1)
-        if self.logvar_output is None:
-            return (mean,)
-        return mean, np.asarray(out[self.logvar_output], dtype=np.float32).reshape(len(x), -1)
-
-    def _decode(self, z: np.ndarray, session=None) -> np.ndarray:
-        if len(z) == 0:
-            return np.zeros((0, *self.input_shape), np.float32)
-        z = np.ascontiguousarray(z, dtype=self.dec.input_dtype)
-        return self._images_out(self._run(session or self.decoder, self.dec, z)[0])
-
-    # --- the engine's runtime interface ---------------------------------------------------
-    def encode(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
-        return self._encode(x)
-
-    def score(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
-        out = self._encode(x)
-        errors = ((self._decode(out[0]) - x) ** 2).reshape(len(x), -1).mean(1) if len(x) else np.zeros(0, np.float32)
-        return (out[0], errors.astype(np.float32), *out[1:])
-
-    def decode(self, z: np.ndarray) -> tuple[np.ndarray]:
-        return (self._decode(z),)
-
-    def reconstruct(self, x: np.ndarray) -> tuple[np.ndarray]:
-        return (self._decode(self._encode(x)[0]),)
-
-    def decode_small(self, z: np.ndarray) -> np.ndarray:
-        # one row: one thread, no team to wake; a coalesced batch: all threads (8 threads of
-        # slider decodes ran 1.0-1.6x faster than with batches on the one-thread session)
-        return self._decode(z, self.decoder_small if len(z) == 1 else self.decoder)
-
-    def worker_setup(self) -> None:
-        pass
-
-
-def graph_bytes(model: bytes | str) -> int:
-    """The size of a graph given as bytes or as a file's path (what a session loads of it)."""
-    return len(model) if isinstance(model, (bytes, bytearray)) else os.path.getsize(model)
-
-
-def images_to_model(x: np.ndarray, pixel_range, layout: str, io: Io) -> np.ndarray:
-    x = to_model_space(np.asarray(x, dtype=np.float32), pixel_range, layout)
-    if io.flat:
-        x = x.reshape(len(x), -1)
-    return np.ascontiguousarray(x, dtype=io.input_dtype)
-
-
-def fused_for_runtime(proto) -> bytes | None:
-    """The graph with each GELU written out as ``x * (0.5 * (erf(x / sqrt 2) + 1))`` (what
-    torch's dynamo exporter emits for ``nn.GELU``) fused into onnxruntime's one Gelu kernel, or
-    None where there is none to fuse. onnxruntime's own optimiser fuses only other orders of
-    that product; unfused, the elementwise chain runs outside its blocked-layout convolutions
-    and encoding ran at 0.75x the fused speed. The rewrite is onnxscript's; a graph it cannot
-    take is used as it is (only slower)."""
-    if not any(node.op_type == "Erf" for node in all_nodes(proto)):
-        return None  # nothing to fuse: no second copy of a big graph
-    try:
-        import onnx_ir as ir
-        from onnx_ir.passes.common import RemoveUnusedNodesPass
-        from onnxscript.rewriter.ort_fusions.erfgelu import fuse_erfgelu
-
-        model = ir.serde.deserialize_model(proto)
-        if not fuse_erfgelu(model):
-            return None
-        RemoveUnusedNodesPass()(model)
-        return ir.serde.serialize_model(model).SerializeToString()
-    except Exception:
-        return None
-
-
-def session_threads(threads: int | None) -> int:
-    """Intra-op threads for a session: as asked, or (None) as many as torch uses here."""
-    if threads is None:
-        import torch
-
-        threads = torch.get_num_threads()
-    return max(1, int(threads))
-
-
-def make_session(model: bytes | str, threads: int | None):
-    """A CPU-only session. ``threads``: intra-op threads (None: as many as torch uses here)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = session_threads(threads)
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3  # errors only: its warnings would fill the server log
-    # No spin-waiting after a run: on 2 shared cores, idle sessions spinning took the CPU from
-    # everything else (a torch loop beside them ran at a quarter of its speed), and encoding at
-    # batch 256 was no faster with it (measured: 25,000 img/s without, 18,000 with).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
 
 
 class OnnxModel(Model):
@@ -221,7 +64,8 @@ class OnnxModel(Model):
         self.model_type = "onnx"
         self.training = training
         self.inferred = inferred
-        self.declared = declared
+        said = f" ({', '.join(declared)} from {SPEC_FILE})" if declared else f" (no {SPEC_FILE})"
+        self.origin = f"ONNX folder `{folder.name}`{said}"
 
     def onnx_runner(self, threads: int | None = None) -> OnnxRunner:
         return self.runner
@@ -233,9 +77,6 @@ class OnnxModel(Model):
     def decode(self, z):
         return self.runner.decode(np.atleast_2d(np.asarray(z, dtype=np.float32)))[0]
 
-    def source_line(self) -> str:
-        said = f" ({', '.join(self.declared)} from {SPEC_FILE})" if self.declared else f" (no {SPEC_FILE})"
-        return f"source: ONNX folder `{self.path.name}`{said}"
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -260,7 +101,7 @@ def open_onnx(path: str | Path) -> OnnxModel:
         for ext in externals:
             digest.update(read_limited(ext, MAX_ONNX_BYTES))
         # With external data the session reads the checked file, which resolves it in the folder.
-        graphs[file] = (str(path / file) if externals else fused_for_runtime(proto) or raw, proto)
+        graphs[file] = (str(path / file) if externals else runtimes.fused_for_runtime(proto) or raw, proto)
     digest.update(spec_bytes or b"")
     try:
         return build(path, graphs[ENCODER_FILE][0], graphs[DECODER_FILE][0], spec, digest.hexdigest())
@@ -337,27 +178,6 @@ def parse_model(raw: bytes, what: str):
     return proto
 
 
-def _graphs(graph):
-    """A graph and every subgraph in it (If / Loop / Scan bodies), without recursion."""
-    import onnx
-
-    stack = [graph]
-    while stack:
-        g = stack.pop()
-        yield g
-        for node in g.node:
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    stack.append(attr.g)
-                elif attr.type == onnx.AttributeProto.GRAPHS:
-                    stack.extend(attr.graphs)
-
-
-def all_nodes(proto) -> list:
-    """Every node of a model: its graph's, its subgraphs' and its local functions'."""
-    return [n for g in _graphs(proto.graph) for n in g.node] + [n for f in proto.functions for n in f.node]
-
-
 def check_model(proto, folder: Path, what: str) -> list[Path]:
     """Refuse what onnxruntime should never be asked to load; returns the external data files."""
     import onnx
@@ -365,7 +185,7 @@ def check_model(proto, folder: Path, what: str) -> list[Path]:
     local_functions = {(f.domain, f.name) for f in proto.functions}
     imported = {op.domain for op in proto.opset_import}
     foreign = sorted(d for d in imported if d not in ALLOWED_DOMAINS and d not in {f[0] for f in local_functions})
-    nodes = all_nodes(proto)
+    nodes = runtimes.all_nodes(proto)
     for node in nodes:
         if node.domain not in ALLOWED_DOMAINS and (node.domain, node.op_type) not in local_functions:
             foreign.append(node.domain)
@@ -375,15 +195,15 @@ def check_model(proto, folder: Path, what: str) -> list[Path]:
                               "operators run here (custom-op libraries are never loaded)")
     externals: list[Path] = []
     root = folder.resolve()
-    tensors = [t for g in _graphs(proto.graph) for t in g.initializer]
+    tensors = [t for g in runtimes.all_graphs(proto.graph) for t in g.initializer]
     tensors += [a.t for n in nodes for a in n.attribute if a.type == onnx.AttributeProto.TENSOR]
-    tensors += [s.values for g in _graphs(proto.graph) for s in g.sparse_initializer]
+    tensors += [s.values for g in runtimes.all_graphs(proto.graph) for s in g.sparse_initializer]
     for t in tensors:
         if any(d < 0 for d in t.dims) or math.prod(t.dims) > MAX_TENSOR_VALUES:
             raise CheckpointError(f"{what}: tensor {t.name[:80]!r} declares a shape of {list(t.dims)[:8]}: too large or negative")
         if t.data_location == onnx.TensorProto.EXTERNAL:
             externals.append(external_file(t, root, what))
-    for g in _graphs(proto.graph):
+    for g in runtimes.all_graphs(proto.graph):
         for info in list(g.input) + list(g.output) + list(g.value_info):
             dims = [d.dim_value for d in info.type.tensor_type.shape.dim if d.HasField("dim_value")]
             if any(d < 0 or d > MAX_DIM for d in dims) or (dims and math.prod(dims) > MAX_TENSOR_VALUES):
@@ -459,32 +279,56 @@ def _pick_output(names: list[str], wanted, what: str, pattern: re.Pattern | None
 
 
 def build(folder: Path, encoder, decoder, spec: dict, content_hash: str) -> OnnxModel:
+    """The model of a checked pair of graphs. Each step infers one part of the contract from what
+    the graphs declare and what ``explorer.json`` says, noting in ``inferred`` what it assumed;
+    probe runs on one image and one code then confirm the sizes."""
     inferred: list[str] = []
     declared = [k for k in ("input_shape", "layout", "pixel_range", "mean_output", "logvar_output") if k in spec]
-    probe_enc = make_session(encoder, 1)
-    probe_dec = make_session(decoder, 1)
-    enc_inputs, dec_inputs = probe_enc.get_inputs(), probe_dec.get_inputs()
+    probe_enc, probe_dec = runtimes.make_session(encoder, 1), runtimes.make_session(decoder, 1)
+    enc_in, dec_in = graph_inputs(probe_enc, probe_dec)
+    enc_dims, dec_dims = _dims(enc_in), _dims(dec_in)
+    enc_io = Io(enc_in.name, FLOAT_TYPES[enc_in.type], _batch_mode(enc_dims, ENCODER_FILE), len(enc_dims) == 2)
+    dec_io = Io(dec_in.name, FLOAT_TYPES[dec_in.type], _batch_mode(dec_dims, DECODER_FILE), False)
+    shape, layout = image_form(enc_in.name, enc_dims, spec, inferred)
+    pixel_range = spec.get("pixel_range")
+    if pixel_range is None:
+        pixel_range = (0.0, 1.0)
+        inferred.append("pixel range [0, 1] (graphs do not declare one)")
+    names = [o.name for o in probe_enc.get_outputs()]
+    mean, logvar = code_outputs(names, spec, inferred)
+    latent = probe_encoder(probe_enc, enc_io, shape, layout, pixel_range, names, mean, logvar, spec)
+    dec_io.flat = probe_decoder(probe_dec, dec_io, dec_in.name, dec_dims, latent, shape)
+    runner = OnnxRunner(encoder, decoder, enc_io, dec_io, shape, layout, pixel_range, mean, logvar, latent,
+                        one_thread=(probe_enc, probe_dec))
+    return OnnxModel(folder, runner, spec.get("name") or folder.name, content_hash,
+                     spec.get("variational", logvar is not None), TrainingRecord.from_dict(spec.get("training")),
+                     inferred, declared)
+
+
+def graph_inputs(encoder, decoder) -> tuple:
+    """The one float input of each graph: the encoder's images, the decoder's codes."""
+    enc_inputs, dec_inputs = encoder.get_inputs(), decoder.get_inputs()
     if len(enc_inputs) != 1:
         raise CheckpointError(f"{ENCODER_FILE}: the encoder must take one input (the images), it takes "
                               f"{len(enc_inputs)}: {[i.name for i in enc_inputs][:6]}")
     if len(dec_inputs) != 1:
         raise CheckpointError(f"{DECODER_FILE}: the decoder must take one input (the codes), it takes "
                               f"{len(dec_inputs)}: {[i.name for i in dec_inputs][:6]}")
-    enc_in, dec_in = enc_inputs[0], dec_inputs[0]
-    for arg, what in ((enc_in, ENCODER_FILE), (dec_in, DECODER_FILE)):
+    for arg, what in ((enc_inputs[0], ENCODER_FILE), (dec_inputs[0], DECODER_FILE)):
         if arg.type not in FLOAT_TYPES:
             raise CheckpointError(f"{what}: the input {arg.name!r} is {arg.type}; only float inputs are supported")
-    enc_dims, dec_dims = _dims(enc_in), _dims(dec_in)
-    enc_fixed, dec_fixed = _batch_mode(enc_dims, ENCODER_FILE), _batch_mode(dec_dims, DECODER_FILE)
+    return enc_inputs[0], dec_inputs[0]
 
-    # Layout and input shape.
-    flat = len(enc_dims) == 2
+
+def image_form(input_name: str, enc_dims: list, spec: dict, inferred: list[str]) -> tuple[tuple[int, int, int], str]:
+    """The images' [C, H, W] and layout, from explorer.json where it says them, else from the
+    encoder input's declared shape (a flattened input read as a square image)."""
     if len(enc_dims) not in (2, 4):
-        raise CheckpointError(f"{ENCODER_FILE}: the input {enc_in.name!r} has shape {enc_dims}; expected images "
+        raise CheckpointError(f"{ENCODER_FILE}: the input {input_name!r} has shape {enc_dims}; expected images "
                               "(N, C, H, W), (N, H, W, C) or flattened (N, C*H*W)")
     layout = spec.get("layout")
     shape = spec.get("input_shape")
-    if flat:
+    if len(enc_dims) == 2:
         layout = layout or "NCHW"
         if shape is None:
             size = enc_dims[1]
@@ -492,6 +336,9 @@ def build(folder: Path, encoder, decoder, spec: dict, content_hash: str) -> Onnx
                 raise CheckpointError(f"{ENCODER_FILE}: the input is flattened with an undeclared size; say "
                                       f"\"input_shape\": [C, H, W] in {SPEC_FILE}")
             shape = square_shape(size)
+            if shape is None:
+                raise CheckpointError(f"{ENCODER_FILE}: a flattened input of {size} values is not a square grey or "
+                                      f"colour image; say \"input_shape\": [C, H, W] in {SPEC_FILE}")
             inferred.append(f"flattened input of {size} values read as {shape[0]}×{shape[1]}×{shape[2]} images")
         elif isinstance(enc_dims[1], int) and enc_dims[1] != math.prod(shape):
             raise CheckpointError(f"{SPEC_FILE}: input_shape {list(shape)} has {math.prod(shape)} values, but the encoder "
@@ -511,14 +358,12 @@ def build(folder: Path, encoder, decoder, spec: dict, content_hash: str) -> Onnx
                 if isinstance(have, int) and have != want:
                     raise CheckpointError(f"{SPEC_FILE}: input_shape {list(shape)} contradicts the encoder's declared "
                                           f"input {enc_dims} ({layout})")
-    shape = checked_shape(list(shape), ENCODER_FILE)
-    pixel_range = spec.get("pixel_range")
-    if pixel_range is None:
-        pixel_range = (0.0, 1.0)
-        inferred.append("pixel range [0, 1] (graphs do not declare one)")
+    return checked_shape(list(shape), ENCODER_FILE), layout
 
-    # Which encoder outputs are the code and the log-variance.
-    names = [o.name for o in probe_enc.get_outputs()]
+
+def code_outputs(names: list[str], spec: dict, inferred: list[str]) -> tuple[int, int | None]:
+    """Which encoder outputs are the code (the mean) and the log-variance (None: deterministic),
+    as explorer.json says, else by their names, else the first and (of two) the other."""
     mean = _pick_output(names, spec.get("mean_output"), ENCODER_FILE, MEAN_NAMES if len(names) > 1 else None, 0)
     if "logvar_output" in spec:
         logvar = _pick_output(names, spec["logvar_output"], ENCODER_FILE, None, None) \
@@ -532,12 +377,16 @@ def build(folder: Path, encoder, decoder, spec: dict, content_hash: str) -> Onnx
                             + (f", {names[logvar]!r} the log-variance" if logvar is not None else ""))
     if logvar == mean:
         raise CheckpointError(f"{ENCODER_FILE}: the mean and the log-variance cannot be the same output ({names[mean]!r})")
+    return mean, logvar
 
-    enc_io = Io(enc_in.name, FLOAT_TYPES[enc_in.type], enc_fixed, flat)
-    dec_io = Io(dec_in.name, FLOAT_TYPES[dec_in.type], dec_fixed, False)
+
+def probe_encoder(session, io: Io, shape, layout: str, pixel_range, names: list[str], mean: int, logvar: int | None,
+                  spec: dict) -> int:
+    """The code size, from a run on one grey image; its outputs must be one code (and as many
+    log-variances) of a size explorer.json does not contradict."""
     probe = np.full((1, *shape), 0.5, np.float32)
     try:
-        out = probe_enc.run(None, {enc_in.name: images_to_model(probe, pixel_range, layout, enc_io)})
+        out = session.run(None, {io.input_name: images_to_model(probe, pixel_range, layout, io)})
     except Exception as e:
         raise CheckpointError(f"{ENCODER_FILE}: a probe run on one {shape[0]}×{shape[1]}×{shape[2]} image failed "
                               f"({_short(str(e), 200)})") from None
@@ -550,32 +399,23 @@ def build(folder: Path, encoder, decoder, spec: dict, content_hash: str) -> Onnx
     if logvar is not None and np.asarray(out[logvar]).size != latent:
         raise CheckpointError(f"{ENCODER_FILE}: the log-variance output {names[logvar]!r} has "
                               f"{np.asarray(out[logvar]).size} values, the code {latent}")
+    return latent
+
+
+def probe_decoder(session, io: Io, input_name: str, dec_dims: list, latent: int, shape) -> bool:
+    """Whether the decoder gives flat rows rather than images, from a run on one code; it must
+    take the encoder's codes and give one image of the encoder's shape."""
     if len(dec_dims) != 2 or (isinstance(dec_dims[1], int) and dec_dims[1] != latent):
-        raise CheckpointError(f"{DECODER_FILE}: the decoder's input {dec_in.name!r} has shape {dec_dims}; expected "
+        raise CheckpointError(f"{DECODER_FILE}: the decoder's input {input_name!r} has shape {dec_dims}; expected "
                               f"(N, {latent}) for the encoder's {latent}-d codes")
     try:
-        y = probe_dec.run(None, {dec_in.name: np.zeros((1, latent), dec_io.input_dtype)})[0]
+        y = session.run(None, {io.input_name: np.zeros((1, latent), io.input_dtype)})[0]
     except Exception as e:
         raise CheckpointError(f"{DECODER_FILE}: a probe run on one code failed ({_short(str(e), 200)})") from None
     if np.asarray(y).size != math.prod(shape):
         raise CheckpointError(f"{DECODER_FILE}: decodes one code to shape {list(np.asarray(y).shape)}, which does not "
                               f"hold one {shape[0]}×{shape[1]}×{shape[2]} image")
-    dec_io.flat = np.asarray(y).ndim != 4
-    real = OnnxRunner(encoder, decoder, enc_io, dec_io, shape, layout, pixel_range, mean, logvar, latent,
-                      one_thread=(probe_enc, probe_dec))
-    variational = spec.get("variational", logvar is not None)
-    name = spec.get("name") or folder.name
-    return OnnxModel(folder, real, name, content_hash, variational, TrainingRecord.from_dict(spec.get("training")),
-                     inferred, declared)
-
-
-def square_shape(size: int) -> tuple[int, int, int]:
-    for channels in (1, 3):
-        side = math.isqrt(size // channels) if size % channels == 0 else 0
-        if side and side * side * channels == size:
-            return (channels, side, side)
-    raise CheckpointError(f"{ENCODER_FILE}: a flattened input of {size} values is not a square grey or colour image; "
-                          f"say \"input_shape\": [C, H, W] in {SPEC_FILE}")
+    return np.asarray(y).ndim != 4
 
 
 def guess_layout(dims: list) -> str:
@@ -591,11 +431,4 @@ def guess_layout(dims: list) -> str:
     return "NCHW"
 
 
-def write_spec(folder: Path, spec: dict) -> None:
-    from ..checkpoint import atomic_write
-
-    atomic_write(folder / SPEC_FILE, (json.dumps(spec, indent=2) + "\n").encode())
-
-
-__all__ = ["open_onnx", "OnnxModel", "OnnxRunner", "make_session", "write_spec", "SPEC_FORMAT", "ENCODER_FILE",
-           "DECODER_FILE", "SPEC_FILE"]
+__all__ = ["open_onnx", "OnnxModel", "SPEC_FORMAT", "ENCODER_FILE", "DECODER_FILE", "SPEC_FILE"]

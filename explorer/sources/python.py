@@ -20,22 +20,22 @@ refused (``sources.open_user_model``); from Python, ``open_model("adapter.py")``
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib.util
-import os
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
-from ..checkpoint import CheckpointError
-from . import (LAYOUTS, PIXEL_RANGES, Model, TorchParts, TrainingRecord, checked_shape, from_model_space,
-               to_model_space)
+from .. import settings
+from ..model_contract import (LAYOUTS, PIXEL_RANGES, Model, TorchParts, TrainingRecord, checked_shape,
+                              from_model_space, to_model_space)
+from ..safe_read import CheckpointError
 
-MODELS_ENV = "LATENT_EXPLORER_MODELS"
 ADAPTER_FUNCTION = "explorer_model"
 KEYS = {"encoder", "decoder", "input_shape", "input_layout", "pixel_range", "name", "training"}
 _import_lock = threading.Lock()
@@ -43,28 +43,10 @@ _counter = [0]
 
 
 # --- which adapters the server's starter named ------------------------------------------------
-def server_models(argv: list[str] | None = None, environ: dict | None = None) -> list[Path]:
-    """Adapter files named by ``--model`` (after ``--`` in ``streamlit run app.py -- ...``)
-    and by $LATENT_EXPLORER_MODELS, resolved, in order, without repeats."""
-    argv = sys.argv[1:] if argv is None else argv
-    environ = os.environ if environ is None else environ
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--model", action="append", default=[])
-    named, _ = parser.parse_known_args(argv)
-    paths = named.model + [p for p in environ.get(MODELS_ENV, "").split(os.pathsep) if p.strip()]
-    seen, out = set(), []
-    for p in paths:
-        resolved = Path(p).expanduser().resolve()
-        if resolved not in seen:
-            seen.add(resolved)
-            out.append(resolved)
-    return out
-
-
 def open_registered(path: str | Path, argv: list[str] | None = None, environ: dict | None = None) -> "PythonModel":
     """Run an adapter only if the server's starter named it."""
     resolved = Path(path).expanduser().resolve()
-    if resolved not in server_models(argv, environ):
+    if resolved not in settings.server_models(argv, environ):
         raise CheckpointError(f"{Path(path).name}: a Python adapter runs only when the person who starts the server "
                               "names it (--model / $LATENT_EXPLORER_MODELS)")
     return open_python(resolved)
@@ -112,42 +94,42 @@ def run_adapter(path: Path) -> dict:
     return spec
 
 
-def _module_class():
-    from torch import nn
+class AdapterEncoder(nn.Module):
+    """x (N, C, H, W) in [0, 1] -> (mean,) or (mean, logvar) through the adapter's encoder, in its layout."""
 
-    class AdapterEncoder(nn.Module):
-        def __init__(self, fn, shape, layout, pixel_range):
-            super().__init__()
-            self.fn = fn  # an nn.Module is registered as a submodule; a plain callable is kept as is
-            self.shape, self.layout, self.pixel_range = tuple(shape), layout, tuple(pixel_range)
+    def __init__(self, fn, shape, layout, pixel_range):
+        super().__init__()
+        self.fn = fn  # an nn.Module is registered as a submodule; a plain callable is kept as is
+        self.shape, self.layout, self.pixel_range = tuple(shape), layout, tuple(pixel_range)
 
-        def forward(self, x):
-            n = x.shape[0]
-            x = to_model_space(x, self.pixel_range, "NHWC" if self.layout == "NHWC" else "NCHW")
-            if self.layout == "flat":
-                x = x.reshape(n, -1)
-            out = self.fn(x)
-            if isinstance(out, (tuple, list)):
-                if len(out) == 2:
-                    return (out[0].reshape(n, -1), out[1].reshape(n, -1))
-                out = out[0]
-            return (out.reshape(n, -1),)
+    def forward(self, x):
+        n = x.shape[0]
+        x = to_model_space(x, self.pixel_range, "NHWC" if self.layout == "NHWC" else "NCHW")
+        if self.layout == "flat":
+            x = x.reshape(n, -1)
+        out = self.fn(x)
+        if isinstance(out, (tuple, list)):
+            if len(out) == 2:
+                return (out[0].reshape(n, -1), out[1].reshape(n, -1))
+            out = out[0]
+        return (out.reshape(n, -1),)
 
-    class AdapterDecoder(nn.Module):
-        def __init__(self, fn, shape, layout, pixel_range):
-            super().__init__()
-            self.fn = fn
-            self.shape, self.layout, self.pixel_range = tuple(shape), layout, tuple(pixel_range)
 
-        def forward(self, z):
-            y = self.fn(z)
-            y = y[0] if isinstance(y, (tuple, list)) else y
-            c, h, w = self.shape
-            if self.layout == "NHWC":
-                return from_model_space(y.reshape(z.shape[0], h, w, c), self.pixel_range, "NHWC")
-            return from_model_space(y.reshape(z.shape[0], c, h, w), self.pixel_range, "NCHW")
+class AdapterDecoder(nn.Module):
+    """z (N, D) -> (N, C, H, W) in [0, 1] through the adapter's decoder, whatever its layout and range."""
 
-    return AdapterEncoder, AdapterDecoder
+    def __init__(self, fn, shape, layout, pixel_range):
+        super().__init__()
+        self.fn = fn
+        self.shape, self.layout, self.pixel_range = tuple(shape), layout, tuple(pixel_range)
+
+    def forward(self, z):
+        y = self.fn(z)
+        y = y[0] if isinstance(y, (tuple, list)) else y
+        c, h, w = self.shape
+        if self.layout == "NHWC":
+            return from_model_space(y.reshape(z.shape[0], h, w, c), self.pixel_range, "NHWC")
+        return from_model_space(y.reshape(z.shape[0], c, h, w), self.pixel_range, "NCHW")
 
 
 class PythonModel(Model):
@@ -155,8 +137,6 @@ class PythonModel(Model):
 
     def __init__(self, path: Path, spec: dict):
         super().__init__()
-        import torch
-
         unknown = sorted(set(spec) - KEYS)
         if unknown:
             raise CheckpointError(f"{path.name}: {ADAPTER_FUNCTION}() returned unknown key(s) {unknown}; known: {sorted(KEYS)}")
@@ -179,15 +159,16 @@ class PythonModel(Model):
         self.path, self.name, self.input_shape = path, name, shape
         self.layout = "NHWC" if layout == "NHWC" else "NCHW"
         self.input_layout, self.pixel_range = layout, pixel_range
+        shown_layout = {"flat": "flattened", "NHWC": "NHWC", "NCHW": "NCHW"}[layout]
+        self.origin = f"Python adapter `{path.name}` (started by the server; {shown_layout} input)"
         self.model_type = "python"
         self.training = TrainingRecord.from_dict(spec.get("training"))
         modules = [m for m in (spec["encoder"], spec["decoder"]) if isinstance(m, torch.nn.Module)]
         for m in modules:
             m.eval()
         self.num_parameters = sum(p.numel() for m in modules for p in m.parameters()) or None
-        enc_cls, dec_cls = _module_class()
-        self._parts = TorchParts(enc_cls(spec["encoder"], shape, layout, pixel_range),
-                                 dec_cls(spec["decoder"], shape, layout, pixel_range))
+        self._parts = TorchParts(AdapterEncoder(spec["encoder"], shape, layout, pixel_range),
+                                 AdapterDecoder(spec["decoder"], shape, layout, pixel_range))
         try:
             with torch.no_grad():
                 out = self._parts.encoder(torch.full((2, *shape), 0.5))
@@ -203,10 +184,6 @@ class PythonModel(Model):
 
     def torch_parts(self) -> TorchParts:
         return self._parts
-
-    def source_line(self) -> str:
-        layout = {"flat": "flattened", "NHWC": "NHWC", "NCHW": "NCHW"}[self.input_layout]
-        return f"source: Python adapter `{self.path.name}` (started by the server; {layout} input)"
 
 
 def content_hash(path: Path, modules: list) -> str:
@@ -226,4 +203,4 @@ def open_python(path: str | Path) -> PythonModel:
     return PythonModel(path, run_adapter(path))
 
 
-__all__: list[Any] = ["open_python", "open_registered", "server_models", "PythonModel", "MODELS_ENV"]
+__all__: list[Any] = ["open_python", "open_registered", "PythonModel"]

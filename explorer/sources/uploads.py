@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from ..checkpoint import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME, CheckpointError
+from ..checkpoint import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
+from ..safe_read import CheckpointError
 
 ACCEPTED_SUFFIXES = (".safetensors", ".pt", ".json", ".onnx", ".keras", ".data", ".bin")
 # st.file_uploader's type=: the browser's picker offers these. One MIME type among them turns Streamlit's own

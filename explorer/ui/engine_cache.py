@@ -3,8 +3,6 @@ starter named with --model or $LATENT_EXPLORER_MODELS), and one inference engine
 shared by every session, the engines kept within a byte limit."""
 from __future__ import annotations
 
-import json
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -13,10 +11,11 @@ from pathlib import Path
 
 from ..engine import InferenceEngine
 from ..cache import file_signature
-from ..checkpoint import CONFIG_NAME, CheckpointError
+from .. import settings
+from ..checkpoint import read_config
+from ..safe_read import CheckpointError
 from ..shipped import SHIPPED_DIR
 from ..sources import open_listed, open_user_model, source_kind
-from ..sources.python import server_models
 
 
 @dataclass
@@ -26,17 +25,13 @@ class ShippedModel:
     model_type: str
     latent_dim: int
 
-    @property
-    def label(self) -> str:
-        return f"{self.name} ({self.model_type}, {self.latent_dim}-d)"
-
 
 def shipped_models() -> list[ShippedModel]:
     """The checkpoints shipped in the repository, read from their configs without loading them."""
     models = []
     for folder in sorted(SHIPPED_DIR.glob("*/")):
         try:
-            config = json.loads((folder / CONFIG_NAME).read_text())
+            config = read_config(folder)
             models.append(ShippedModel(folder.name, folder, config["model_type"], int(config["latent_dim"])))
         except (OSError, ValueError, KeyError, TypeError):
             continue  # not a checkpoint folder; the loader would explain why if picked by path
@@ -47,19 +42,18 @@ def listed_models() -> dict[str, Path]:
     """Name -> path of every model in the sidebar's list: the shipped checkpoints, then the
     adapters named when the server was started (by file name; nothing runs until one is picked)."""
     models = {m.name: m.path for m in shipped_models()}
-    for path in server_models():
+    for path in settings.read().models:
         name = path.stem if path.stem not in models else f"{path.stem} (adapter)"
         models[name] = path
     return models
 
 
-ENGINE_MB_ENV = "LATENT_EXPLORER_ENGINE_MB"
-DEFAULT_ENGINE_MB = 2048  # models kept in memory for every session, together
+ENGINE_MB_ENV = settings.ENV["engine_mb"]  # named in the refusal of a model larger than the limit
 MAX_BOTTLENECK_CHARACTERS = 200  # a Keras layer name; a longer one is refused, not kept as a key
 
 
 def engine_limit_bytes() -> int:
-    return int(float(os.environ.get(ENGINE_MB_ENV) or DEFAULT_ENGINE_MB) * 2**20)
+    return int(settings.read().engine_mb * 2**20)
 
 
 @dataclass

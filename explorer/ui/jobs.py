@@ -12,7 +12,7 @@ Fairness, since one worker serves everyone:
 - a job nobody waits for any more (every session that asked moved on, or stopped polling for
   WAITER_TIMEOUT_S: its tab was closed) is cancelled: taken off the queue if it has not started,
   stopped at its next progress report if it has;
-- at most MAX_QUEUED jobs wait to start; past that, a new one is refused with ``Busy``.
+- at most ``settings.map_queue`` jobs wait to start; past that, a new one is refused with ``Busy``.
 Jobs the server itself asks for (``session=None``: the maps warmed at start) are never cancelled.
 
 Workers get plain data and report to this module's plain objects: a worker thread has no
@@ -22,7 +22,6 @@ Streamlit script context, so it must never call a Streamlit-cached function (tha
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -32,17 +31,18 @@ from typing import Callable
 
 import numpy as np
 
+from .. import settings
+
 MAX_BYTES = 512 * 2**20  # finished results kept in memory
 MAX_FAILURES = 256  # failure records kept; the oldest go first, with their failed futures
 RETRY_AFTER_S = 60.0  # a failed job is started again when asked for after this long
 WORKERS = 1  # on a small machine two t-SNE fits at once only slow each other down
-QUEUE_ENV = "LATENT_EXPLORER_MAP_QUEUE"
-DEFAULT_MAX_QUEUED = 8  # jobs waiting to start, from every session together
 WAITER_TIMEOUT_S = 120.0  # a session that has not asked about its job for this long has gone
 
 
 def max_queued() -> int:
-    return int(os.environ.get(QUEUE_ENV) or DEFAULT_MAX_QUEUED)
+    """Jobs that may wait to start, from every session together."""
+    return settings.read().map_queue
 
 
 def maps_are(count: int) -> str:

@@ -12,9 +12,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import settings
 from ..shipped import REPO, SHIPPED_DIR
 
-ROOTS_ENV = "LATENT_EXPLORER_ROOTS"  # os.pathsep-separated folders a typed path may point into
+ROOTS_ENV = settings.ENV["roots"]  # named in the message that refuses a path outside the roots
 MAX_FOLDER_ENTRIES = 1_000_000  # a typed folder with more entries is refused rather than half checked
 SHOWN_CHARACTERS = 200  # a longer typed path is shortened in messages
 
@@ -30,9 +31,8 @@ def allowed_roots() -> list[Path]:
 def named_roots() -> list[tuple[Path, str]]:
     """(resolved folder, how messages name it) of every folder a typed path may point into: inside
     the app's own folder by its relative name ("checkpoints/"), else as the server's starter wrote it."""
-    extra = [p.strip() for p in os.environ.get(ROOTS_ENV, "").split(os.pathsep) if p.strip()]
     roots = []
-    for given in [SHIPPED_DIR, REPO / "data", *extra]:
+    for given in [SHIPPED_DIR, REPO / "data", *settings.read().roots]:
         resolved = Path(given).resolve()
         inside_app = resolved == REPO or REPO in resolved.parents
         roots.append((resolved, f"{resolved.relative_to(REPO).as_posix()}/" if inside_app else str(given)))

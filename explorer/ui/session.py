@@ -5,10 +5,8 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from ..engine import InferenceEngine
-from ..checkpoint import CheckpointError
 from ..data import Dataset
-from ..sources import check_fits
+from ..engine import InferenceEngine
 
 CONTEXT_KEY = "context"
 
@@ -19,6 +17,7 @@ class Context:
     dataset: Dataset | None
     dataset_name: str
     errors: list[str] = field(default_factory=list)
+    misfit: str | None = None  # why the active model does not take the dataset's images, if it does not
 
     @property
     def engine(self) -> InferenceEngine | None:
@@ -46,9 +45,7 @@ def page_start(title: str, caption: str | None = None) -> tuple[InferenceEngine,
     if ctx.dataset is None:
         st.info("Pick a dataset in the sidebar.")
         st.stop()
-    try:
-        check_fits(ctx.engine.source, ctx.dataset.input_shape, ctx.dataset_name)
-    except CheckpointError as e:
-        st.error(str(e))
+    if ctx.misfit:
+        st.error(ctx.misfit)
         st.stop()
     return ctx.engine, ctx.dataset

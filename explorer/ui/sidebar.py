@@ -6,17 +6,19 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import cache_budget
-from explorer.checkpoint import CheckpointError
-from explorer.data import BUILTIN, GENERATED, DatasetError, default_preprocessing
+from explorer.dataset_spec import (BUILTIN, GENERATED, NO_MODEL_SHAPE, DatasetError, default_preprocessing,
+                                   preprocessing_for)
+from explorer.safe_read import CheckpointError
 from explorer.shipped import DEFAULT_CHECKPOINT
+from explorer.sources import check_fits
 from explorer.sources.uploads import ACCEPTED_TYPES
-from explorer.ui import checkpoint_uploads, dataset_cache, engine_cache, link_params, session
+from explorer.ui import checkpoint_uploads, dataset_cache, engine_cache, link_params, model_card, session
 from explorer.ui.paths import resolve_user_path
 
 DATASET_PATH = "folder or .npz path"  # the dataset choice that reads the path typed below it
 FULL_GRID = "shapes:full"  # the other size of shapes offered (smaller ones are slices of its store)
-PREPROCESSING = {"digit": "digit (gray, inverted, centred like MNIST)",
-                 "plain": "plain (colour kept, shorter side resized, centre crop)"}
+PREPROCESSING_LABELS = {"digit": "digit (gray, inverted, centred like MNIST)",
+                        "plain": "plain (colour kept, shorter side resized, centre crop)"}
 
 
 def sidebar() -> session.Context:
@@ -67,17 +69,24 @@ def sidebar() -> session.Context:
         st.sidebar.warning(f"Dataset: {len(dataset.skipped)} file(s) could not be read and were left out, "
                            f"e.g. {dataset.skipped[0]}")
 
+    misfit = None  # the active model and the dataset, checked once here for every page
+    if loaded and dataset is not None:
+        try:
+            check_fits(loaded[0].source, dataset.input_shape, dataset_name)
+        except CheckpointError as e:
+            misfit = str(e)
+
     for message in errors:
         st.sidebar.error(message)
     if loaded:
-        model_card(loaded[0])
+        model_card.show(loaded[0])
     storage_line()
-    return session.Context(engines=loaded, dataset=dataset, dataset_name=dataset_name, errors=errors)
+    return session.Context(engines=loaded, dataset=dataset, dataset_name=dataset_name, errors=errors, misfit=misfit)
 
 
 def dataset_choice(engine, errors: list[str]):
-    """The dataset picked in the sidebar, its files read at the active model's input shape,
-    with the preprocessing picked (automatic: digit only for a 1-channel model trained on digits)."""
+    """The dataset picked in the sidebar, its files read for the active model (its input shape,
+    and the preprocessing picked; auto: ``dataset_spec.preprocessing_for`` the model)."""
     kind = st.sidebar.selectbox("Dataset", [*BUILTIN, *GENERATED, FULL_GRID, DATASET_PATH], key="data",
                                 bind="query-params",
                                 help="mnist: 5,000 MNIST digits, 28×28; digits: scikit-learn's 1,797 digits, 8×8; "
@@ -85,32 +94,29 @@ def dataset_choice(engine, errors: list[str]):
                                      "shapes:full: all 144,000 of them (typed as a path, shapes:N is the first N "
                                      "of those in a random order); or a folder of images (one subfolder per "
                                      "class) or an .npz file.")
-    if kind != DATASET_PATH:
-        name, shape, preprocessing = kind, None, None
-    else:
+    model = engine.source if engine else None
+    name, preprocessing = kind, None
+    if kind == DATASET_PATH:
         name = st.sidebar.text_input("Dataset path (folder of images or .npz)", key="data_path", bind="query-params")
         # Plain option names: a bound widget writes the shown name into the link.
-        picked = st.sidebar.selectbox("Preprocessing", ["auto", *PREPROCESSING], key="prep", bind="query-params",
+        picked = st.sidebar.selectbox("Preprocessing", ["auto", *PREPROCESSING_LABELS], key="prep", bind="query-params",
                                       help="How a folder's files become the model's input. Digit: like an uploaded "
-                                           "digit (for photos of digits); plain: any picture; auto: digit only for "
-                                           "a 1-channel model trained on digits.")
-        shape = list(engine.input_shape) if engine else [1, 28, 28]
-        preprocessing = (default_preprocessing(shape, dataset_cache.trained_on(engine) if engine else "mnist")
-                         if picked == "auto" else picked)
-        st.sidebar.caption(f"Files are read as {shape[0]}×{shape[1]}×{shape[2]}, {PREPROCESSING[preprocessing]}.")
+                                           "digit (for photos of digits); plain: any picture; auto: as the model's "
+                                           "training data was read where it recorded that, else digit only for a "
+                                           "1-channel model trained on digits.")
+        shape = list(model.input_shape) if model else list(NO_MODEL_SHAPE)
+        if picked != "auto":
+            preprocessing = picked
+        else:
+            preprocessing = preprocessing_for(model) if model else default_preprocessing(shape)
+        st.sidebar.caption(f"Files are read as {shape[0]}×{shape[1]}×{shape[2]}, {PREPROCESSING_LABELS[preprocessing]}.")
     if not name.strip():
         return name, None
     try:
-        return name, dataset_cache.dataset_for(name, shape, preprocessing)
+        return name, dataset_cache.dataset_for(name, model, preprocessing)
     except (DatasetError, ValueError) as e:
         errors.append(f"Dataset: {e}")
         return name, None
-
-
-def model_card(engine) -> None:
-    with st.sidebar.container(border=True):
-        st.markdown(f"**{engine.source.name}**")
-        st.caption("  \n".join(engine.card_lines()))
 
 
 def storage_line() -> None:

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import comparison
+from explorer.disentangle import METRICS
 from explorer.indices import index_caption
 from explorer.ui import baselines, display, handoffs, latent_size, representation, session
 
@@ -111,22 +112,6 @@ disentanglement = comparison.recorded_disentanglement(ctx.engines)
 if disentanglement:
     st.subheader("Disentanglement (recorded at training, held-out test images)")
     st.dataframe(pd.DataFrame(disentanglement), hide_index=True, column_config={
-        "mig": st.column_config.NumberColumn("MIG", format="%.3f",
-                                             help="Mutual information gap (Chen et al. 2018): per factor, how much more "
-                                                  "the best dimension knows about it than the second best, as a share "
-                                                  "of its entropy; averaged over factors."),
-        "dci_disentanglement": st.column_config.NumberColumn("DCI disentanglement", format="%.3f",
-                                                             help="Each dimension informs about one factor (1) or "
-                                                                  "all alike (0); Eastwood & Williams 2018."),
-        "dci_completeness": st.column_config.NumberColumn("DCI completeness", format="%.3f",
-                                                          help="Each factor is carried by one dimension (1) or "
-                                                               "spread over all (0)."),
-        "dci_informativeness": st.column_config.NumberColumn("DCI informativeness", format="%.3f",
-                                                             help="Mean held-out accuracy of predicting the factors "
-                                                                  "from the whole code."),
-        "sap": st.column_config.NumberColumn("SAP", format="%.3f",
-                                             help="Separated attribute predictability (Kumar et al. 2018): per factor, "
-                                                  "the gap between the two single dimensions that predict it best."),
-    })
+        m.key: st.column_config.NumberColumn(m.label, format=f"%{m.format}", help=m.help) for m in METRICS})
 display.csv_download(pd.DataFrame(comparison.per_image_scores(result, captions)), "Download per-image scores as CSV",
                     "comparison.csv", key="comparison-csv")

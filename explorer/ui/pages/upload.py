@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer import latent, metrics, novelty, preprocess, render
-from explorer.data import default_preprocessing
+from explorer.dataset_spec import preprocessing_for
 from explorer.indices import index_caption
 from explorer.ui import dataset_cache, display, handoffs, map_jobs, map_plotly, session
 
@@ -61,7 +61,7 @@ if height != width:
     st.stop()
 if channels == 1:
     mnist_style = st.toggle("MNIST-style preprocessing", key="upload_mnist_style", persist_state="session",
-                            value=default_preprocessing(engine.input_shape, dataset_cache.trained_on(engine)) == "digit",
+                            value=preprocessing_for(engine.source) == "digit",
                             help="Invert to light ink on dark, crop, fit into a 20/28 box and centre by mass, as "
                                  "the MNIST digits were made. Off: just grayscale and resize.")
 try:
