@@ -200,3 +200,26 @@ def test_a_hostile_link_and_a_python_upload_get_our_messages_not_a_crash():
                                   "who starts the server (streamlit run app.py -- --model FILE.py, or "
                                   "$LATENT_EXPLORER_MODELS), never from the browser"]
     assert active_model(at) == "**mnist-ae**" and len(at.main.image) > 0
+
+
+AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "not-a-real-secret",
+        "client_id": "latent-explorer", "client_secret": "not-a-real-secret",
+        "server_metadata_url": "https://login.example.org/.well-known/openid-configuration"}
+
+
+def test_with_a_login_provider_configured_only_people_logged_in_get_in():
+    """Serving the app to a team with Streamlit's own authentication ([auth] in secrets.toml)."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets["auth"] = AUTH
+    at.user = {"is_logged_in": False}
+    at.query_params.update(ckpt="mnist-ae", data="mnist")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [i.value for i in at.info] == ["This server lets in only people who log in."]
+    assert [b.label for b in at.button] == ["Log in"]
+    assert not at.sidebar.multiselect and not at.get("plotly_chart")  # nothing of the app runs
+    at.user = {"is_logged_in": True, "email": "ada@example.org"}
+    at.switch_page("explorer/ui/pages/sample.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Logged in as ada@example.org" in [c.value for c in at.sidebar.caption]
+    assert active_model(at) == "**mnist-ae**" and len(at.main.image) > 0
