@@ -144,6 +144,8 @@ class JobStore:
                     del self._wanted[session]
             if stale:
                 self._cancel_if_unwanted(key, job)
+        for session in [s for s, key in self._wanted.items() if key not in self._jobs]:  # its job is gone
+            del self._wanted[session]
 
     def _cancel_if_unwanted(self, key: str, job: _Job) -> None:
         if job.kept or job.waiters or job.future.done():
