@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import CancelledError
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,8 +56,6 @@ def disk(count: int, small: bool) -> None:
 
 # --- queue ----------------------------------------------------------------------------------------
 def queue() -> None:
-    import numpy as np
-
     from explorer import projection, settings
     from explorer.data import load_dataset
     from explorer.engine import InferenceEngine
@@ -75,34 +75,34 @@ def queue() -> None:
         for seed in range(100):  # one session opening 100 links, each another seed
             futures.append(map_jobs._start(key_parts, codes, "tsne", {**params, "seed": seed}, session="flood"))
         flood_s = time.perf_counter() - start
-        time.sleep(1)
-        after_flood = jobs.STORE.queued()
-        cancelled = sum(f.cancelled() for f in futures)
+        waiting = jobs.STORE.queued()
+        first = stopped(futures[0])
+        print(f"queue: one session, 100 t-SNE links in {flood_s * 1000:.0f} ms -> {waiting} map waiting; "
+              f"{sum(f.cancelled() for f in futures[1:-1])} of the 98 between never started (each replaced by the "
+              f"next); the first {first}")
         refused = 0
         for n in range(20):  # then 20 other sessions, a link each
             try:
                 map_jobs._start(key_parts, codes, "tsne", {**params, "seed": 1000 + n}, session=f"visitor{n}")
             except jobs.Busy:
                 refused += 1
-        print(f"queue: one session, 100 t-SNE links in {flood_s * 1000:.0f} ms -> {after_flood} map waiting, "
-              f"{cancelled} never started (replaced), the first stopped: {stopped(futures[0])}")
-        print(f"  then 20 sessions, a link each: {jobs.STORE.queued()} waiting (limit {settings.read().map_queue}), "
-              f"{refused} refused with 'busy, try again'")
+        print(f"  then 20 other sessions, a link each: {jobs.STORE.queued()} maps waiting (limit "
+              f"{settings.read().map_queue}), {refused} refused with 'busy, try again'")
         jobs.clear()
-        np.asarray(codes)  # keep the codes alive to here
 
 
 def stopped(future) -> str:
+    """How a replaced job ended."""
     try:
         future.result(timeout=120)
-    except Exception as e:
-        return type(e).__name__
-    return "no (it finished)"
+    except CancelledError:
+        return "never started" if future.cancelled() else "was stopped while running"
+    return "finished"
 
 
 # --- memory ---------------------------------------------------------------------------------------
 MEASURE = r"""
-import importlib.util, json, resource, sys, tracemalloc
+import importlib.util, json, sys, tracemalloc
 sys.path.insert(0, {root!r})
 from explorer import folders, preprocess
 from pathlib import Path
@@ -122,9 +122,11 @@ if {before!r}:
     sys.modules["explorer.preprocess"] = explorer.preprocess = pre  # what the old folders.py imports
 path = Path({path!r})
 data = path.read_bytes() if {case!r}.startswith("upload") else b""
-def rss():
-    return int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]) / 1024
-before = rss()
+def status(field):
+    return int(next(l for l in open("/proc/self/status") if l.startswith(field)).split()[1]) / 1024
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # the peak resident size starts again from now (Linux)
+before = status("VmRSS")
 tracemalloc.start()
 outcome = "ok"
 try:
@@ -137,7 +139,7 @@ try:
 except Exception as e:
     outcome = f"refused: {{str(e)[:70]}}"
 peak_traced = tracemalloc.get_traced_memory()[1] / 2**20
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = status("VmHWM")
 print(json.dumps({{"rss_peak_over_mb": peak - before, "traced_mb": peak_traced, "outcome": outcome}}))
 """
 
@@ -191,6 +193,8 @@ def memory(before_commit: str | None) -> None:
 
 
 def main() -> None:
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    logging.getLogger("streamlit").setLevel(logging.ERROR)  # cached functions called outside a server warn
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--disk-sizes", type=int, default=100)
     parser.add_argument("--small", action="store_true", help="shapes sizes near 3,000 instead of the full grid")

@@ -105,7 +105,7 @@ def open_image(data: bytes, draft_side: int | None = None) -> Image.Image:
             if draft_side and im.format == "JPEG":
                 im.draft(None, (draft_side, draft_side))
             im.load()
-            im = ImageOps.exif_transpose(im)
+            ImageOps.exif_transpose(im, in_place=True)  # a copy of the whole picture only where it must turn
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ImageError(f"the image decodes to too many pixels (over {MAX_PIXELS:,})") from None
         except Exception as e:
