@@ -6,7 +6,7 @@ import streamlit as st
 from explorer import settings
 from explorer.checkpoint import CheckpointError
 from explorer.data import DatasetError
-from explorer.ui import heap, map_jobs, session, sidebar
+from explorer.ui import heap, login, map_jobs, session, sidebar
 
 # The tab icon is an emoji, drawn by the browser: a ":material/...:" page icon makes every page load fetch
 # the favicon from fonts.gstatic.com (the icons in the navigation come from the bundled font).
@@ -27,6 +27,7 @@ PAGES = [
 ]
 
 
+login.gate()  # with an OIDC provider configured, nothing below runs for anyone not logged in
 session.set_context(sidebar.sidebar())
 try:
     if settings.read().warm_start:  # the tests switch it off

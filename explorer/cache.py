@@ -2,7 +2,8 @@
 
 Entries are ``.npz`` files read with ``allow_pickle=False``, written atomically (temporary
 file + rename) so a concurrent reader never sees half a file. A corrupt entry is deleted and
-reported as a miss, never trusted.
+reported as a miss, never trusted. Everything here counts against one disk budget
+(``cache_budget``): a read marks an entry used, a write evicts the least recently used beyond it.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import settings
+from . import cache_budget, settings
+
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path`` and rename it: readers never see half a file."""
@@ -59,6 +61,7 @@ def load(kind: str, entry_key: str) -> dict[str, np.ndarray] | None:
         if "__complete__" not in arrays:
             raise ValueError("entry lacks its completion marker")
         arrays.pop("__complete__")
+        cache_budget.touch(path)
         return arrays
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
         path.unlink(missing_ok=True)
@@ -70,7 +73,12 @@ def store(kind: str, entry_key: str, **arrays: np.ndarray) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.savez(buf, __complete__=np.array(True), **arrays)
-    atomic_write(folder / f"{entry_key}.npz", buf.getvalue())
+    path = folder / f"{entry_key}.npz"
+    try:
+        cache_budget.make_room(buf.getbuffer().nbytes, keep=(path,))
+    except cache_budget.CacheFull:
+        return  # larger than the whole budget: not kept (it is computed again when needed)
+    atomic_write(path, buf.getvalue())
 
 
 # --- large arrays, memory-mapped --------------------------------------------------------
@@ -87,10 +95,12 @@ def load_array(kind: str, entry_key: str) -> np.ndarray | None:
     if not path.exists():
         return None
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        pixels = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError):  # truncated or not an .npy: recompute it
         path.unlink(missing_ok=True)
         return None
+    cache_budget.touch(path)
+    return pixels
 
 
 class RowWriter:
@@ -122,10 +132,12 @@ class RowWriter:
         return np.frombuffer(data, dtype=self.dtype).reshape(self.shape[1:])
 
 
-def build_array(kind: str, entry_key: str, shape: tuple[int, ...], dtype, fill) -> np.ndarray:
+def build_array(kind: str, entry_key: str, shape: tuple[int, ...], dtype, fill, what: str = "this store") -> np.ndarray:
     """Create the entry by ``fill(out)`` writing rows into a RowWriter of ``shape``; returns it
-    memory-mapped read-only. Readers see the file only once ``fill`` has finished."""
+    memory-mapped read-only. Readers see the file only once ``fill`` has finished. Room is made
+    for it in the disk budget first; one larger than the whole budget raises CacheFull unwritten."""
     path = array_path(kind, entry_key)
+    cache_budget.make_room(int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize, keep=(path,), what=what)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
     try:

@@ -20,6 +20,7 @@ from PIL import Image
 from sklearn.model_selection import train_test_split
 
 from . import cache, dataset_spec, folders, shapes
+from .cache_budget import CacheFull
 from .dataset_spec import DatasetError, DatasetSpec, default_preprocessing, parse_shapes_name
 from .preprocess import plain_pixels
 
@@ -197,26 +198,68 @@ def as_unit_images(pixels: np.ndarray) -> np.ndarray | UnitImages:
 def load_shapes(size: int | None = None, seed: int = 0, progress=None) -> Dataset:
     """The generated ``shapes`` dataset (see explorer/shapes.py), ``y`` = shape.
 
-    Images are rendered once into the disk cache as uint8 (keyed by the generator's source, the
-    size and the seed) and memory-mapped from there afterwards."""
+    Images are rendered once into the disk cache as uint8 and memory-mapped from there afterwards.
+    The default size is a store of its own (the draw the shipped shapes models were trained on).
+    Every other size is the first ``size`` images of one store holding the grid in a seeded
+    random order (a uniform draw, sliced without a copy): however many sizes are asked for, the
+    disk holds that store once, at the smallest of SHAPES_TIERS that has room for the largest."""
     size = shapes.DEFAULT_SIZE if size is None else size
-    factors = shapes.sample_factors(size, seed)  # milliseconds: not worth caching
     source = hashlib.sha256(Path(shapes.__file__).read_bytes()).hexdigest()
-    entry = cache.key("shapes", source, size, seed)
-    pixels = cache.load_array("shapes", entry)
-    if pixels is None or pixels.shape != (size, 3, shapes.SIDE, shapes.SIDE):
-        with tqdm(total=size, desc="Generating shapes", unit="img", leave=False) as bar:
-            def report(fraction: float) -> None:
-                bar.update(round(fraction * size) - bar.n)
-                if progress:
-                    progress(fraction)
-
-            pixels = cache.build_array("shapes", entry, (size, 3, shapes.SIDE, shapes.SIDE), np.uint8,
-                                       lambda out: shapes.render(factors, out, progress=report))
+    if size == shapes.DEFAULT_SIZE:
+        factors = shapes.sample_factors(size, seed)  # milliseconds: not worth caching
+        entry = cache.key("shapes", source, size, seed)
+        pixels = shapes_store(entry, factors, progress)
+    else:
+        order = shapes.grid_order(seed)
+        rows = shapes_tier(source, seed, size)
+        store = shapes_store(shapes_tier_key(source, seed, rows), order[:rows], progress,
+                             drop=[shapes_tier_key(source, seed, smaller) for smaller in SHAPES_TIERS if smaller < rows])
+        pixels, factors, entry = store[:size], order[:size], cache.key("shapes-grid", source, size, seed)
     name = ("shapes" if size == shapes.DEFAULT_SIZE else f"shapes:{size}") + (f" (seed {seed})" if seed else "")
     return Dataset(name, as_unit_images(pixels), factors[:, 0].copy(), list(shapes.SHAPES),
                    factors=factors, factor_names=list(shapes.FACTOR_NAMES), factor_values=shapes.factor_values(),
                    content_key=entry)
+
+
+SHAPES_TIERS = (1_000, 4_000, 16_000, 64_000)  # sizes of the grid-order store below the full grid
+
+
+def shapes_tier_key(source: str, seed: int, rows: int) -> str:
+    return cache.key("shapes-grid-store", source, seed, rows)
+
+
+def shapes_tier(source: str, seed: int, size: int) -> int:
+    """How many rows the grid-order store to slice ``size`` images from has: the smallest one on
+    disk with room for them, else the smallest tier that would have."""
+    tiers = [t for t in (*SHAPES_TIERS, shapes.GRID_SIZE) if t >= size]
+    for rows in tiers:
+        if cache.array_path("shapes", shapes_tier_key(source, seed, rows)).exists():
+            return rows
+    return tiers[0]
+
+
+def shapes_store(entry: str, factors: np.ndarray, progress=None, drop: list[str] = ()) -> np.ndarray:
+    """The rendered images of ``factors`` under ``entry``: from the disk cache, or rendered into it
+    (after which the entries in ``drop`` are deleted)."""
+    shape = (len(factors), 3, shapes.SIDE, shapes.SIDE)
+    pixels = cache.load_array("shapes", entry)
+    if pixels is not None and pixels.shape == shape:
+        return pixels
+    with tqdm(total=len(factors), desc="Generating shapes", unit="img", leave=False) as bar:
+        def report(fraction: float) -> None:
+            bar.update(round(fraction * len(factors)) - bar.n)
+            if progress:
+                progress(fraction)
+
+        try:
+            pixels = cache.build_array("shapes", entry, shape, np.uint8,
+                                       lambda out: shapes.render(factors, out, progress=report),
+                                       what=f"{len(factors):,} generated shapes")
+        except CacheFull as e:
+            raise DatasetError(str(e)) from None
+    for key in drop:
+        cache.array_path("shapes", key).unlink(missing_ok=True)
+    return pixels
 
 
 MAX_NPZ_ARRAY_BYTES = 2 * 2**30  # a small compressed file may declare a huge array: refuse unread
@@ -315,18 +358,19 @@ def to_unit_range(x: np.ndarray, what: str) -> np.ndarray:
 
 
 def load_folder(path: str | Path, size: int = 28, channels: int = 1, preprocessing: str | None = None,
-                progress=None, max_images: int | None = None) -> Dataset:
+                progress=None, max_images: int | None = None, listing: list | None = None) -> Dataset:
     """Images under ``path`` at (channels, size, size); files in a subfolder take its name as
     their label, loose files beside subfolders the label "(top folder)".
 
     ``preprocessing`` "digit" treats each file like an uploaded digit (so photos of digits line up
     with MNIST), "plain" keeps colour and centre-crops; by default ``default_preprocessing`` without
     a model (digit for 1 channel, plain for colour). Decoded once into the disk cache, memory-mapped after.
+    ``listing``: the folder's ``folders.list_images``, when the caller has just walked it.
     """
     preprocessing = preprocessing or default_preprocessing([channels, size, size])
     try:
         found = folders.read_folder(path, size, channels, preprocessing, progress=progress,
-                                    max_images=max_images or folders.MAX_IMAGES)
+                                    max_images=max_images or folders.MAX_IMAGES, listing=listing)
     except folders.DigitsRefused as e:
         raise NotDigits(str(e)) from None
     except folders.FolderError as e:
@@ -336,11 +380,12 @@ def load_folder(path: str | Path, size: int = 28, channels: int = 1, preprocessi
 
 
 def load_dataset(spec: DatasetSpec | str, size: int | None = None, channels: int | None = None,
-                 preprocessing: str | None = None, progress=None) -> Dataset:
+                 preprocessing: str | None = None, progress=None, listing: list | None = None) -> Dataset:
     """The dataset a spec names (``dataset_spec``), or a name (mnist, digits, shapes[:size]) or
     path (folder, .npz) parsed into one with ``size``, ``channels`` and ``preprocessing``
     (``dataset_spec.parse``: pass a model's input shape to get images it takes).
-    ``progress(fraction)`` hears of long work (generating, decoding)."""
+    ``progress(fraction)`` hears of long work (generating, decoding). ``listing``: a folder's
+    ``folders.list_images``, when the caller has just walked it."""
     if isinstance(spec, str):
         spec = dataset_spec.parse(spec, size, channels, preprocessing)
     if spec.kind == "builtin":
@@ -350,4 +395,4 @@ def load_dataset(spec: DatasetSpec | str, size: int | None = None, channels: int
     if spec.kind == "npz":
         return load_npz(spec.name, size=spec.size, channels=spec.channels)
     return load_folder(spec.name, size=spec.size, channels=spec.channels, preprocessing=spec.preprocessing,
-                       progress=progress)
+                       progress=progress, listing=listing)

@@ -135,6 +135,17 @@ class InferenceEngine:
         where = {"mps": "Apple GPU (MPS)", "cpu": "CPU"}.get(self.device.type, str(self.device))
         return f"{where}, {self.runtime_note or self.runtime.name}"
 
+    def memory_bytes(self) -> int:
+        """What this engine holds in memory, estimated from its weights in every form it keeps
+        them: the source's PyTorch modules and each onnxruntime session's copy of its graph."""
+        total = int(getattr(self.runtime, "memory_bytes", 0))
+        parts = self.source.torch_parts()
+        for module in (parts.encoder, parts.decoder) if parts is not None else ():
+            if isinstance(module, torch.nn.Module):
+                tensors = [*module.parameters(), *module.buffers()]
+                total += sum(t.numel() * t.element_size() for t in {id(t): t for t in tensors}.values())
+        return total
+
     def close(self) -> None:
         """Stop the coalescer's threads (idempotent). The engine stays usable: a later
         coalesced decode is served on its caller's thread."""

@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from . import cache, preprocess
+from .cache_budget import CacheFull
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_IMAGES = 200_000
+MAX_ENTRIES = 1_000_000  # files and folders walked at most: a larger folder is refused, not half checked
 TOP_FOLDER = "(top folder)"  # the class of loose images that lie beside class subfolders
 PREPROCESSING = ("digit", "plain")
 IN_PROCESS_BELOW = 200  # fewer files are decoded here: starting worker processes costs more
@@ -55,14 +57,25 @@ class FolderImages:
     key: str  # the cache key: a stable id of this content
 
 
-def list_images(root: Path) -> list[tuple[str, int, int]]:
+def list_images(root: Path, check_link: Callable[[Path], str | None] | None = None) -> list[tuple[str, int, int]]:
     """(relative posix name, size, mtime_ns) of every image under ``root``, sorted by name.
-    Hidden files and folders (".name") are left out: they are tools' copies, not data."""
-    found, pending = [], [(root, "")]
+    Hidden files and folders (".name") are left out: they are tools' copies, not data.
+
+    ``check_link(path)`` (why a symbolic link may not be followed, or None) is asked about every
+    link met on the way (hidden ones too), in this same walk: one walk of a folder lists it and
+    checks it. A folder with more than MAX_ENTRIES entries is refused before the walk ends."""
+    found, pending, entries = [], [(root, "")], 0
     while pending:
         folder, prefix = pending.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                entries += 1
+                if entries > MAX_ENTRIES:
+                    raise FolderError(f"{root}: more than {MAX_ENTRIES:,} files and folders, more than this app reads")
+                if check_link is not None and entry.is_symlink():
+                    why = check_link(Path(entry.path))
+                    if why is not None:
+                        raise FolderError(f"{root}: {prefix}{entry.name} {why}")
                 if entry.name.startswith("."):
                     continue
                 if entry.is_dir(follow_symlinks=False):
@@ -91,7 +104,7 @@ def labels_for(names: list[str]) -> tuple[np.ndarray | None, list[str]]:
 
 def decode_file(path: Path, size: int, channels: int, preprocessing: str) -> np.ndarray:
     """(channels, size, size) uint8 of one file; raises ImageError (or OSError) if unreadable."""
-    data = path.read_bytes()
+    data = preprocess.read_image_file(path)  # its size checked before it is read
     if preprocessing == "digit":
         return (preprocess.preprocess_bytes(data, size=size).image * 255 + 0.5).astype(np.uint8)[None]
     return preprocess.plain_pixels(preprocess.open_image(data, draft_side=size), size, channels)
@@ -116,13 +129,28 @@ def listing_digest(listing: list[tuple[str, int, int]]) -> str:
 
 
 def store_key(root: Path, listing: list[tuple[str, int, int]], size: int, channels: int, preprocessing: str) -> str:
+    """"<content>-<slot>": the content key covers the folder, its files, the shape, the
+    preprocessing and the code that decodes them; the slot names the folder at one shape and
+    preprocessing. A slot holds one store: a new version of the folder replaces the old one."""
     code = hashlib.sha256(Path(preprocess.__file__).read_bytes() + Path(__file__).read_bytes()).hexdigest()
-    return cache.key("folder", str(root.resolve()), listing_digest(listing), size, channels, preprocessing, code)
+    where = (str(root.resolve()), size, channels, preprocessing)
+    return f"{cache.key('folder', *where, listing_digest(listing), code)}-{cache.key('folder-slot', *where)[:16]}"
+
+
+def drop_other_versions(key: str) -> None:
+    """Delete the stores of the same slot (the folder at this shape) made from other contents."""
+    slot = key.rsplit("-", 1)[1]
+    folder = cache.array_path("folders", key).parent
+    for path in folder.glob(f"*-{slot}.*") if folder.is_dir() else ():
+        if path.name.split(".")[0] != key:
+            path.unlink(missing_ok=True)
 
 
 def read_folder(root: str | Path, size: int, channels: int, preprocessing: str, progress: Progress = None,
-                max_images: int = MAX_IMAGES, workers: int | None = None) -> FolderImages:
-    """The folder's images at (channels, size, size): from the cache, or decoded into it."""
+                max_images: int = MAX_IMAGES, workers: int | None = None,
+                listing: list[tuple[str, int, int]] | None = None) -> FolderImages:
+    """The folder's images at (channels, size, size): from the cache, or decoded into it.
+    ``listing``: the folder's list_images, when the caller has just walked it."""
     root = Path(root)
     if preprocessing not in PREPROCESSING:
         raise FolderError(f"unknown preprocessing {preprocessing!r}: use one of {', '.join(PREPROCESSING)}")
@@ -131,7 +159,7 @@ def read_folder(root: str | Path, size: int, channels: int, preprocessing: str, 
     if not root.is_dir():
         raise FolderError(f"{root}: not a folder")
     try:
-        listing = list_images(root)
+        listing = list_images(root) if listing is None else listing
     except OSError as e:
         raise FolderError(f"{root}: cannot be listed ({e.strerror or e})") from None
     if not listing:
@@ -157,7 +185,12 @@ def read_folder(root: str | Path, size: int, channels: int, preprocessing: str, 
                         "preprocessing reads them as they are")
                 raise FolderError(f"{root}: none of the {len(listing):,} images could be read ({skipped[0]})")
 
-        pixels = cache.build_array("folders", key, (len(listing), channels, size, size), np.uint8, fill)
+        drop_other_versions(key)
+        try:
+            pixels = cache.build_array("folders", key, (len(listing), channels, size, size), np.uint8, fill,
+                                       what=f"its {len(listing):,} images at {channels}×{size}×{size}")
+        except CacheFull as e:
+            raise FolderError(f"{root}: {e}") from None
         meta = {"kept": np.array(kept, dtype=np.int64), "skipped": np.array(skipped, dtype=str)}
         cache.store("folders", key, **meta)
     kept_idx = meta["kept"]

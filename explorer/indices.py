@@ -22,9 +22,12 @@ def parse_indices(text: str, size: int, at_least: int = 1) -> list[int]:
         raise ValueError(f"type {wanted} separated by commas, e.g. 3, 17, 42")
     indices = []
     for token in tokens:
+        shown = token if len(token) <= 20 else f"{token[:12]}… ({len(token):,} characters)"
         if not re.fullmatch(r"[+-]?\d+", token):
-            raise ValueError(f"'{token}' is not a whole number: type dataset indices separated by commas, "
+            raise ValueError(f"'{shown}' is not a whole number: type dataset indices separated by commas, "
                              "e.g. 3, 17, 42")
+        if len(token.lstrip("+-").lstrip("0")) > len(str(size)):  # judged by its length before int() reads it
+            raise ValueError(f"there is no image {shown}: this dataset's images are numbered 0 to {size - 1}")
         index = int(token)
         if not 0 <= index < size:
             raise ValueError(f"there is no image {index}: this dataset's images are numbered 0 to {size - 1}")

@@ -24,6 +24,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from . import cache_budget
+
 MAGIC = b"LXMAP1\0\0"
 ALIGN = 8
 CODES_FLOAT32_MAX = 4_000_000  # code values sent as float32 up to this many (16 MB); float16 beyond
@@ -254,6 +256,7 @@ class PackStore:
             path.touch()
             return name
         self.folder.mkdir(parents=True, exist_ok=True)
+        cache_budget.make_room(len(blob), keep=(path,), what="the map's data")  # the app's one disk budget
         tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
         tmp.write_bytes(blob)
         os.replace(tmp, path)

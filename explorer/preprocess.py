@@ -8,8 +8,11 @@ message a user can act on.
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -58,6 +61,26 @@ def reason(e: Exception) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
+def too_large(size: int) -> ImageError:
+    return ImageError(f"the file is {size:,} bytes, over the {MAX_UPLOAD_BYTES // 2**20} MB upload limit")
+
+
+def read_image_file(path: Path) -> bytes:
+    """The bytes of an image file on disk, its size checked before it is read (a larger file is
+    refused unread, and one that grows meanwhile is read no further than the limit)."""
+    # O_NONBLOCK: a FIFO put in the file's place opens at once (and is refused) instead of blocking
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError("not a regular file")
+        if info.st_size > MAX_UPLOAD_BYTES:
+            raise too_large(info.st_size)
+        data = f.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise too_large(len(data))
+    return data
+
+
 def open_image(data: bytes, draft_side: int | None = None) -> Image.Image:
     """Decode untrusted bytes into a loaded, upright PIL image (first frame if animated).
 
@@ -67,7 +90,7 @@ def open_image(data: bytes, draft_side: int | None = None) -> Image.Image:
     if not data:
         raise ImageError("the file is empty")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise ImageError(f"the file is {len(data):,} bytes, over the {MAX_UPLOAD_BYTES // 2**20} MB upload limit")
+        raise too_large(len(data))
     head = data[:512].lstrip().lower()
     if head.startswith(b"<?xml") or head.startswith(b"<svg") or b"<svg" in head:
         raise ImageError("SVG is a vector format and is not accepted: upload a PNG, JPEG, GIF, BMP, TIFF or WebP")
@@ -91,7 +114,7 @@ def open_image(data: bytes, draft_side: int | None = None) -> Image.Image:
             if draft_side and im.format == "JPEG":
                 im.draft(None, (draft_side, draft_side))
             im.load()
-            im = ImageOps.exif_transpose(im)
+            ImageOps.exif_transpose(im, in_place=True)  # a copy of the whole picture only where it must turn
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ImageError(f"the image decodes to too many pixels (over {MAX_PIXELS:,})") from None
         except Exception as e:
@@ -109,7 +132,11 @@ def shrink(im: Image.Image, side: int = WORK_SIDE) -> Image.Image:
 
     Runs in PIL on the image's own pixel type, so a large upload never becomes a large float array.
     """
-    factor = -(-max(im.size) // side)
+    return reduce_by(im, -(-max(im.size) // side))
+
+
+def reduce_by(im: Image.Image, factor: int) -> Image.Image:
+    """Both sides divided by a whole ``factor`` (box filter), in PIL on the image's own pixel type."""
     if factor <= 1:
         return im
     if has_alpha(im):
@@ -311,29 +338,44 @@ def to_8bit(im: Image.Image) -> Image.Image:
     return im if im.mode in ("L", "RGB") else im.convert("RGB")
 
 
-def fit_square(im: Image.Image, size: int) -> Image.Image:
-    """Shorter side to ``size``, then the centre crop: one antialiased resize of the centre square."""
+def centre_square(im: Image.Image) -> Image.Image:
+    """The largest centred square of the picture, in its own pixel type."""
     w, h = im.size
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
+    return im if w == h else im.crop((left, top, left + side, top + side))
+
+
+def fit_square(im: Image.Image, size: int) -> Image.Image:
+    """Shorter side to ``size``, then the centre crop: one antialiased resize of the centre square."""
     # crop first: resizing with a box would let the filter reach outside it, past the crop
-    square = im.crop((left, top, left + side, top + side))
-    return square.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    return centre_square(im).resize((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
 
 
 def plain_pixels(im: Image.Image, size: int, channels: int) -> np.ndarray:
-    """(channels, size, size) uint8 of a decoded picture: colour kept (or luminance for 1 channel)."""
-    square = fit_square(to_8bit(im), size).convert("L" if channels == 1 else "RGB")
-    a = np.asarray(square)
+    """(channels, size, size) uint8 of a decoded picture: colour kept (or luminance for 1 channel).
+
+    The centre square is reduced by the whole factor that leaves at least twice ``size`` (what the
+    resize's reducing_gap would do itself) before any conversion, so a large 16-bit or float
+    picture becomes floats only at that size."""
+    square = centre_square(im)
+    square = reduce_by(square, square.size[0] // (2 * size))
+    fitted = fit_square(to_8bit(square), size).convert("L" if channels == 1 else "RGB")
+    a = np.asarray(fitted)
     return a[None] if channels == 1 else np.ascontiguousarray(np.moveaxis(a, 2, 0))
 
 
 def preprocess_plain_bytes(data: bytes, size: int, channels: int) -> Preprocessed:
     """Decode an upload and bring it to a model's input without the digit steps: (size, size)
-    gray or (3, size, size) colour floats in [0, 1], shorter side resized and centre-cropped."""
+    gray or (3, size, size) colour floats in [0, 1], shorter side resized and centre-cropped.
+    The picture shown as the original is reduced to WORK_SIDE first, like the digit path's."""
     im = open_image(data, draft_side=size)
-    out = Preprocessed(image=np.zeros(0), steps=[("original", np.asarray(to_8bit(im)) / np.float32(255))])
+    out = Preprocessed(image=np.zeros(0), steps=[])
     w, h = im.size
+    shown = shrink(im)
+    out.steps.append(("original", np.asarray(to_8bit(shown)) / np.float32(255)))
+    if shown.size != im.size:
+        out.notes.append(f"shown reduced from {w}x{h} to {shown.size[0]}x{shown.size[1]}")
     if w != h:
         out.notes.append(f"centre-cropped from {w}x{h} to a square")
     if has_alpha(im):

@@ -12,6 +12,7 @@ before they run is the ONNX source's concern (``sources/onnx.py``), not this mod
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +114,8 @@ class OnnxRunner:
         self.decoder_small = dec_one or make_session(decoder, 1)
         self.encoder = enc_one if threads == 1 and enc_one else make_session(encoder, threads)
         self.decoder = self.decoder_small if threads == 1 else make_session(decoder, threads)
+        # each session holds its own copy of its graph's weights
+        self.memory_bytes = graph_bytes(encoder) + graph_bytes(decoder) * (1 if threads == 1 else 2)
 
     # --- conversions ------------------------------------------------------------------------
     def _images_in(self, x: np.ndarray) -> np.ndarray:
@@ -170,6 +173,11 @@ class OnnxRunner:
 
     def worker_setup(self) -> None:
         pass  # each session carries its own thread settings
+
+
+def graph_bytes(model: bytes | str) -> int:
+    """The size of a graph given as bytes or as a file's path (what a session loads of it)."""
+    return len(model) if isinstance(model, (bytes, bytearray)) else os.path.getsize(model)
 
 
 def images_to_model(x: np.ndarray, pixel_range, layout: str, io: Io) -> np.ndarray:

@@ -25,6 +25,9 @@ class Settings:
     device: str | None = None  # torch device: cuda, mps or cpu; default CUDA, else MPS, else CPU
     runtime: str | None = None  # onnxruntime or torch; default onnxruntime on the CPU where the model exports
     warm_start: bool = True  # 0: no t-SNE and UMAP maps of the default model made at start; default 1
+    cache_gb: float = 10.0  # disk the cache (and the decoders and map data served to pages) may fill, in GB; past it, what was used longest ago is deleted; default 10
+    engine_mb: float = 2048.0  # memory for loaded models, in MB; past it, the one used longest ago is closed; default 2048
+    map_queue: int = 8  # t-SNE and UMAP maps that may wait for the worker, all sessions together; default 8
 
 
 ENV = {f.name: ENV_PREFIX + f.name.upper() for f in fields(Settings)}  # field -> its environment variable
@@ -40,7 +43,25 @@ def read(environ: dict | None = None, argv: list[str] | None = None) -> Settings
                     models=tuple(server_models(argv, environ)),
                     device=given["device"] or None,
                     runtime=given["runtime"] or None,
-                    warm_start=given["warm_start"] != "0")
+                    warm_start=given["warm_start"] != "0",
+                    cache_gb=positive(given, "cache_gb", float, Settings.cache_gb),
+                    engine_mb=positive(given, "engine_mb", float, Settings.engine_mb),
+                    map_queue=positive(given, "map_queue", int, Settings.map_queue))
+
+
+def positive(given: dict[str, str], name: str, kind: type, default):
+    """The setting ``name`` as a positive ``kind``, or its default when unset; anything else is
+    a ValueError naming the variable."""
+    text = given[name]
+    if not text:
+        return default
+    try:
+        value = kind(text) if len(text) <= 30 else None
+    except ValueError:
+        value = None
+    if value is None or not value > 0 or value == float("inf"):
+        raise ValueError(f"{ENV[name]} must be a positive {'whole ' if kind is int else ''}number, got {text[:30]!r}")
+    return value
 
 
 def server_models(argv: list[str] | None = None, environ: dict | None = None) -> list[Path]:

@@ -130,6 +130,13 @@ def sample_factors(size: int = DEFAULT_SIZE, seed: int = 0, grid: str = "4px") -
     return np.stack(np.unravel_index(flat, sizes), 1).astype(np.int64)
 
 
+def grid_order(seed: int = 0) -> np.ndarray:
+    """(GRID_SIZE, 6) int factors: every grid point once, in a seeded random order, so that any
+    first N rows are a uniform draw of N."""
+    flat = np.random.default_rng(seed).permutation(GRID_SIZE)
+    return np.stack(np.unravel_index(flat, FACTOR_SIZES), 1).astype(np.int64)
+
+
 CHUNK = 8192  # images rendered at a time: ~100 MB of work memory whatever the size
 
 

@@ -27,9 +27,13 @@ torch.set_num_threads(1)
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch) -> Path:
-    """A fresh, empty cache folder for every test."""
+    """A fresh, empty cache folder for every test (and no folders served to the page under its
+    budget: those in the working tree are the app's, not a test's)."""
+    from explorer import cache_budget
+
     path = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(path))
+    monkeypatch.setattr(cache_budget, "SERVED_DIRS", {})
     return path
 
 
@@ -49,14 +53,15 @@ def mnist_file_parsed_once():
 
 @pytest.fixture(autouse=True)
 def fresh_streamlit_state():
-    """Streamlit's caches and the app's job store live as long as the process: emptied before
-    every test, so no AppTest sees an engine, dataset, map or job an earlier test left behind."""
+    """Streamlit's caches, the app's engines and its job store live as long as the process: emptied
+    before every test, so no AppTest sees an engine, dataset, map or job an earlier test left behind."""
     import streamlit as st
 
-    from explorer.ui import jobs
+    from explorer.ui import engine_cache, jobs
 
     st.cache_data.clear()
     st.cache_resource.clear()
+    engine_cache.ENGINES.clear()
     jobs.clear()
 
 

@@ -122,7 +122,9 @@ def test_a_colour_upload_keeps_its_colour(app, colour_model, allowed):
     at = app(colour_model, "upload", data="folder or .npz path", data_path=SHAPES)
     assert not at.toggle  # no digit preprocessing offered to a colour model
     at.file_uploader(key="image_upload").set_value(("amber.png", buf.getvalue(), "image/png")).run()
-    assert not at.exception and not at.error, [e.value for e in at.error]
+    # the only red box allowed is the verdict (a flat amber square may well be unlike sprites on black)
+    assert not at.exception and all(e.value.startswith("**Unlike the training data**") for e in at.error), \
+        [e.value for e in at.error]
     image = at.session_state["upload_image"]
     assert image.shape == (3, 64, 64)
     assert np.allclose(image, (np.array([255, 200, 0]) / 255)[:, None, None], atol=0.02)

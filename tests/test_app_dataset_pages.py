@@ -225,3 +225,29 @@ def test_compare_uses_the_map_selection(app):
     at.run()
     assert not at.exception
     assert list(model_rows(at)) == ["mnist-ae", "PCA (k=16)"]
+
+
+def test_the_map_says_where_its_job_stands_queued_or_refused(app, monkeypatch):
+    """The one worker was busy with another map: the page said "Computing … (0%)" for as long as
+    its map waited, and a full queue was never reported."""
+    import threading
+
+    from explorer.ui import jobs, map_jobs
+
+    gate = threading.Event()
+    jobs.submit("someone else's map", lambda progress: gate.wait(120))  # holds the worker
+    monkeypatch.setattr(jobs.STORE, "max_queued", lambda: 1)
+    try:
+        at = app("map", map_method="t-SNE", tsne_n_iter="60")
+        assert [p.proto.text for p in at.get("progress")] == [
+            "The t-SNE map is queued: 1 map is ahead of it. PCA is shown meanwhile; the t-SNE map replaces it when "
+            "ready."]
+        # another session (every AppTest has the same session id): the queue, of one, is full
+        monkeypatch.setattr(map_jobs, "session_id", lambda: "another session")
+        other = app("map", map_method="UMAP")
+        assert [w.value for w in other.warning] == [
+            "The UMAP map was not queued: the server is busy: 1 map is already waiting to be computed. Try again in a "
+            "minute. PCA is shown meanwhile."]
+        assert "PCA" in map_figure(other)["layout"]["title"]["text"]
+    finally:
+        gate.set()

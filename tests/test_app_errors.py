@@ -176,3 +176,50 @@ def test_image_folder_with_an_unreadable_file_warns_and_is_used(roots):
     assert warnings == ["Dataset: 1 file(s) could not be read and were left out, e.g. junk.png: not an image this "
                         "app can read (accepted: PNG, JPEG, GIF, BMP, TIFF, WebP)"], warnings
     assert not any("dataset" in i.value for i in at.main.info)
+
+
+def test_a_hostile_link_and_a_python_upload_get_our_messages_not_a_crash():
+    """A 5,000-digit number for a number widget crashed the page inside Streamlit (infinity made a
+    whole number); one typed as a shapes size showed Python's sys.set_int_max_str_digits() text; a
+    .py sent to the checkpoint uploader hit Streamlit's own type check first (the whole page an error)."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(ckpt="mnist-ae", data="folder or .npz path", data_path="shapes:" + "9" * 5000,
+                           sample_seed="9" * 5000, sample_n="1e999")
+    at.switch_page("explorer/ui/pages/sample.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = sidebar_errors(at)
+    assert errors[:2] == ["Link: sample_seed was a number of 5,000 characters, not a value any setting takes; it was left out",
+                          "Link: sample_n was not a finite number, not a value any setting takes; it was left out"]
+    assert errors[2].startswith("Dataset: 'shapes:999999999999999999999999999999999': the size after 'shapes:' must be")
+    assert not any("set_int_max_str_digits" in e for e in errors) and "sample_seed" not in at.query_params
+
+    at.sidebar.file_uploader(key="ckpt_upload").set_value([("evil.py", b"open('/tmp/pwned', 'w')", "text/x-python")])
+    at.sidebar.selectbox(key="data").set_value("mnist").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert sidebar_errors(at) == ["Uploaded checkpoint: a Python adapter runs code, so it is accepted only from the person "
+                                  "who starts the server (streamlit run app.py -- --model FILE.py, or "
+                                  "$LATENT_EXPLORER_MODELS), never from the browser"]
+    assert active_model(at) == "**mnist-ae**" and len(at.main.image) > 0
+
+
+AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "not-a-real-secret",
+        "client_id": "latent-explorer", "client_secret": "not-a-real-secret",
+        "server_metadata_url": "https://login.example.org/.well-known/openid-configuration"}
+
+
+def test_with_a_login_provider_configured_only_people_logged_in_get_in():
+    """Serving the app to a team with Streamlit's own authentication ([auth] in secrets.toml)."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.secrets["auth"] = AUTH
+    at.user = {"is_logged_in": False}
+    at.query_params.update(ckpt="mnist-ae", data="mnist")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [i.value for i in at.info] == ["This server lets in only people who log in."]
+    assert [b.label for b in at.button] == ["Log in"]
+    assert not at.sidebar.multiselect and not at.get("plotly_chart")  # nothing of the app runs
+    at.user = {"is_logged_in": True, "email": "ada@example.org"}
+    at.switch_page("explorer/ui/pages/sample.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Logged in as ada@example.org" in [c.value for c in at.sidebar.caption]
+    assert active_model(at) == "**mnist-ae**" and len(at.main.image) > 0

@@ -11,7 +11,7 @@ import torch
 
 from explorer import cache
 from explorer.engine import InferenceEngine, pick_device
-from explorer.checkpoint import load, save
+from explorer.checkpoint import CheckpointError, load, save
 from explorer.metrics import per_sample_mse
 from explorer.models import build
 
@@ -258,18 +258,18 @@ def test_an_engine_nobody_holds_is_freed_and_its_threads_end(vae_checkpoint):
     assert not any(t.is_alive() for t in threads)
 
 
-def test_an_engine_evicted_from_the_streamlit_cache_is_closed_and_freed(vae_checkpoint, monkeypatch):
+def test_an_engine_evicted_from_the_engine_cache_is_closed_and_freed(vae_checkpoint, monkeypatch):
     import gc
     import weakref
 
     from explorer.ui import engine_cache
 
-    engine_cache._engine.clear()
-    monkeypatch.setattr(engine_cache, "open_user_model", lambda path, bottleneck=None: vae_checkpoint)
     monkeypatch.setenv("LATENT_EXPLORER_RUNTIME", "torch")  # its lanes always start
+    size = InferenceEngine(vae_checkpoint, device="cpu", runtime="torch").memory_bytes()
+    cache = engine_cache.EngineCache(lambda: 3 * size)  # room for three
     refs, threads = [], []
-    for i in range(33):  # one more than the cache keeps
-        engine = engine_cache._engine(f"/nowhere/{i}", "sig")
+    for i in range(4):
+        engine = cache.get((f"/nowhere/{i}",), "sig", lambda: InferenceEngine(vae_checkpoint, device="cpu"))
         engine.decode_coalesced(np.zeros(4, np.float32))
         refs.append(weakref.ref(engine))
         threads.append(engine.coalescer.threads)
@@ -279,16 +279,69 @@ def test_an_engine_evicted_from_the_streamlit_cache_is_closed_and_freed(vae_chec
     assert not any(t.is_alive() for t in first_threads)  # closed on eviction, at once
     gc.collect()
     assert refs[0]() is None  # and freed
-    assert refs[-1]() is not None  # the cache still holds the newest
-    engine_cache._engine.clear()
+    assert refs[-1]() is not None and len(cache) == 3  # the cache still holds the newest three
+    cache.clear()
     gc.collect()
     assert all(r() is None for r in refs)
+
+
+def test_the_engine_cache_stays_under_its_byte_limit_least_recently_used_out(monkeypatch):
+    """32 models of any size were kept, with no byte limit."""
+    from explorer.ui import engine_cache
+
+    class Sized:
+        def __init__(self, mb: int):
+            self.mb, self.closed = mb, False
+
+        def memory_bytes(self) -> int:
+            return self.mb * 2**20
+
+        def close(self) -> None:
+            self.closed = True
+
+    cache = engine_cache.EngineCache(lambda: 100 * 2**20)
+    made = {}
+
+    def get(name: str, mb: int):
+        return cache.get((name,), "sig", lambda: made.setdefault(name, Sized(mb)))
+
+    for name, mb in [("a", 40), ("b", 30), ("c", 20)]:
+        get(name, mb)
+    assert get("a", 40) is made["a"]  # used again: now the most recently used
+    for name, mb in [("d", 35), ("e", 10), ("f", 60)]:
+        get(name, mb)
+        assert cache.used_bytes() <= 100 * 2**20
+    assert [made[n].closed for n in "abcdef"] == [True, True, True, True, False, False]
+    with pytest.raises(CheckpointError, match="the model takes about 101 MB in memory, more than the 100 MB this "
+                                              "server keeps for models"):
+        get("huge", 101)
+    assert made["huge"].closed and cache.used_bytes() == 70 * 2**20
+
+
+def test_the_keras_bottleneck_is_part_of_the_key_only_for_models_that_use_it(vae_checkpoint, monkeypatch, tmp_path):
+    """Five bottleneck texts made five copies of a model that ignores them; a 100,000-character
+    text was kept as a key for good."""
+    from explorer.ui import engine_cache
+
+    opened = []
+    monkeypatch.setattr(engine_cache, "open_user_model",
+                        lambda path, bottleneck=None: opened.append(bottleneck) or vae_checkpoint)
+    folder = tmp_path / "native"
+    folder.mkdir()
+    engines = {id(engine_cache.engine_for(folder, bottleneck=text)) for text in ["", "a", "b", "c", "x" * 100_000]}
+    assert len(engines) == 1 and opened == [None]
+    keras_file = tmp_path / "model.keras"
+    keras_file.write_bytes(b"PK")
+    assert engine_cache.engine_for(keras_file, bottleneck="z") is not engine_cache.engine_for(keras_file, bottleneck="y")
+    assert opened == [None, "z", "y"]
+    with pytest.raises(CheckpointError, match="the bottleneck layer's name is 100,000 characters long"):
+        engine_cache.engine_for(keras_file, bottleneck="x" * 100_000)
+    assert len(engine_cache.ENGINES) == 3
 
 
 def test_a_changed_checkpoint_file_releases_the_previous_engine(vae_checkpoint, monkeypatch, tmp_path):
     from explorer.ui import engine_cache
 
-    engine_cache._engine.clear()
     monkeypatch.setattr(engine_cache, "open_user_model", lambda path, bottleneck=None: vae_checkpoint)
     signatures = iter(["v1", "v2"])
     monkeypatch.setattr(engine_cache, "file_signature", lambda path: next(signatures))
@@ -296,7 +349,7 @@ def test_a_changed_checkpoint_file_releases_the_previous_engine(vae_checkpoint, 
     old.decode_coalesced(np.zeros(4, np.float32))
     new = engine_cache.engine_for(tmp_path)
     assert new is not old and old.coalescer.closed and not new.coalescer.closed
-    engine_cache._engine.clear()
+    assert len(engine_cache.ENGINES) == 1
 
 
 def test_on_a_serial_device_one_lane_runs_forward_passes_one_at_a_time(vae_checkpoint, monkeypatch):

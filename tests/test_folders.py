@@ -3,6 +3,7 @@ keyed by the listing (issue 9 defect 6), loose images, unreadable files, paralle
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image
 
 from explorer import data, dataset_spec, folders, preprocess
 from explorer.data import DatasetError
+from explorer.ui.dataset_cache import dataset_for
 
 
 def solid(mode: str, size: tuple[int, int], value) -> Image.Image:
@@ -23,6 +25,11 @@ def banded(width: int, height: int) -> Image.Image:
     a[:, width // 4: width - width // 4] = (0, 255, 0)
     a[:, width - width // 4:] = (255, 0, 0)
     return Image.fromarray(a, "RGB")
+
+
+def colour_model(side: int):
+    """What dataset_for reads of a model: a colour input of ``side``, trained on nothing recorded."""
+    return SimpleNamespace(input_shape=(3, side, side), trained_on=None, trained_preprocessing=None)
 
 
 def load_colour(path, **kw) -> data.Dataset:
@@ -259,3 +266,97 @@ def test_cli_trains_and_evaluates_on_a_colour_folder(tmp_path, capsys):
     capsys.readouterr()
     assert cli(["evaluate", str(out)]) == 0  # reads the folder again at 3x12x12, plainly
     assert "test MSE" in capsys.readouterr().out
+
+
+# --- a folder typed in the browser: one walk, every link checked, sizes before reading -----------
+class FakeEntry:
+    """A directory entry of an empty image file, as os.scandir yields it."""
+
+    def __init__(self, folder: str, name: str):
+        self.name, self.path = name, os.path.join(folder, name)
+
+    def is_symlink(self) -> bool:
+        return False
+
+    def is_dir(self, follow_symlinks: bool = True) -> bool:
+        return False
+
+    def is_file(self) -> bool:
+        return True
+
+    def stat(self):
+        return os.stat_result((0o100644, 0, 0, 1, 0, 0, 0, 0, 0, 0))
+
+
+def test_the_link_check_covers_every_entry_of_a_200000_image_folder(roots, monkeypatch):
+    """The separate link check stopped after 100,000 entries, though a folder may hold 200,000
+    images: a link to the outside placed after them was never seen. The listing's own walk now
+    asks about every link (200,000 entries are given by a stand-in os.scandir: creating them on
+    disk would take a CI machine 15 s)."""
+    allowed, outside = roots
+    folder = allowed / "big"
+    folder.mkdir()
+    (outside / "secret.png").write_bytes(b"not yours")
+    (folder / "zz-last.png").symlink_to(outside / "secret.png")
+    real_scandir = os.scandir
+
+    class Listing:
+        def __init__(self, path):
+            self.real = real_scandir(path)
+            fakes = [FakeEntry(str(path), f"{i:06d}.png") for i in range(folders.MAX_IMAGES)] if path == folder else []
+            self.entries = iter([*fakes, *self.real])
+
+        def __enter__(self):
+            return self.entries
+
+        def __exit__(self, *exc):
+            self.real.close()
+
+    monkeypatch.setattr(folders.os, "scandir", Listing)
+    with pytest.raises(DatasetError, match="big: zz-last.png is a link to a place outside the folders this app may read"):
+        dataset_for(str(folder), colour_model(8), "plain")
+    (folder / "zz-last.png").unlink()
+    (folder / "zz-last.png").symlink_to(allowed / "missing.png")
+    with pytest.raises(DatasetError, match="zz-last.png is a link that leads nowhere"):
+        dataset_for(str(folder), colour_model(8), "plain")
+
+
+def test_a_typed_folder_is_walked_once_per_rerun(roots, monkeypatch):
+    """The link check and the listing were two walks of the folder on every rerun; one now."""
+    allowed, _ = roots
+    (allowed / "set" / "a").mkdir(parents=True)
+    for i in range(3):
+        solid("RGB", (6, 6), (255, 0, 0)).save(allowed / "set" / "a" / f"{i}.png")
+    scanned, walked = [], []
+    real_scandir, real_walk = os.scandir, os.walk
+    monkeypatch.setattr(folders.os, "scandir", lambda path: scanned.append(str(path)) or real_scandir(path))
+    monkeypatch.setattr(os, "walk", lambda *a, **k: walked.append(a) or real_walk(*a, **k))
+    first = dataset_for(str(allowed / "set"), colour_model(8), "plain")  # decoded into the cache
+    assert scanned == [str(allowed / "set"), str(allowed / "set" / "a")] and walked == []
+    scanned.clear()
+    again = dataset_for(str(allowed / "set"), colour_model(8), "plain")  # a rerun: from Streamlit's cache
+    assert again is first and scanned == [str(allowed / "set"), str(allowed / "set" / "a")] and walked == []
+
+
+def test_a_refusal_names_the_folder_as_typed_never_the_servers_path(roots):
+    allowed, _ = roots
+    (allowed / "empty").mkdir()
+    alias = allowed.parent / "alias"  # the path typed leads to the folder through a link
+    alias.symlink_to(allowed)
+    with pytest.raises(DatasetError) as info:
+        dataset_for(str(alias / "empty"), colour_model(8), "plain")
+    assert str(info.value).startswith(f"{alias / 'empty'}: no images found") and str(allowed) not in str(info.value)
+
+
+def test_a_large_file_in_a_folder_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """Every file was read whole before its size was checked (a 256 MB .tif: 256 MB in memory)."""
+    solid("RGB", (6, 6), (255, 0, 0)).save(tmp_path / "a.png")
+    big = tmp_path / "b.tif"
+    with big.open("wb") as f:
+        f.truncate(preprocess.MAX_UPLOAD_BYTES + 1)  # sparse: no disk used
+    reads = []
+    real_read_bytes = type(big).read_bytes
+    monkeypatch.setattr(type(big), "read_bytes", lambda self: reads.append(self) or real_read_bytes(self))
+    ds = load_colour(tmp_path)
+    assert len(ds.x) == 1 and big not in reads
+    assert ds.skipped == [f"b.tif: the file is {preprocess.MAX_UPLOAD_BYTES + 1:,} bytes, over the 10 MB upload limit"]

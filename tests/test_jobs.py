@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -134,3 +134,93 @@ def test_the_worker_never_needs_a_script_context(method, caplog):
         assert future.result(timeout=120).coords.shape == (200, 2)
     warnings = [r.getMessage() for r in caplog.records if "ScriptRunContext" in r.getMessage()]
     assert warnings == []
+
+
+# --- a fair queue ---------------------------------------------------------------------------------
+@pytest.fixture
+def gate():
+    """Opened after the test whatever happens: a job left waiting on it would keep its worker
+    thread, and with it the test process (the executor's threads are joined at exit), alive."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def gated(gate: threading.Event, ran: list, name: str):
+    """A job that runs until ``gate`` opens, reporting progress meanwhile (where a cancelled job stops)."""
+    def compute(progress):
+        ran.append(name)
+        while not gate.wait(0.01):
+            progress(0.5)
+        return name
+
+    return compute
+
+
+def wait_until_running(store: jobs.JobStore, key: str) -> None:
+    deadline = time.monotonic() + 30
+    while store.status(key).state != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_a_flood_of_maps_from_one_session_queues_one_and_cancels_the_rest(gate):
+    """One session asking for t-SNE with seeds 1, 2, 3, ... queued every one of them behind each
+    other, on the one worker every session shares."""
+    store, ran = jobs.JobStore(), []
+    futures = [store.submit("seed0", gated(gate, ran, "seed0"), session="flood")]
+    wait_until_running(store, "seed0")
+    futures += [store.submit(f"seed{n}", gated(gate, ran, f"seed{n}"), session="flood") for n in range(1, 10)]
+    assert store.queued() == 1 and store.status("seed9", "flood").state == "queued"
+    assert all(f.cancelled() for f in futures[1:9])  # replaced before they started
+    with pytest.raises(CancelledError):  # the first was running: stopped at its next progress report
+        futures[0].result(timeout=30)
+    gate.set()
+    assert futures[9].result(timeout=30) == "seed9" and ran == ["seed0", "seed9"]
+
+
+def test_the_queue_refuses_a_ninth_waiting_map_busy_try_again(gate):
+    store, ran = jobs.JobStore(max_queued=lambda: 8), []
+    store.submit("running", gated(gate, ran, "running"), session="s0")
+    wait_until_running(store, "running")
+    queued = [store.submit(f"map{n}", gated(gate, ran, f"map{n}"), session=f"s{n}") for n in range(1, 9)]
+    assert store.queued() == 8
+    with pytest.raises(jobs.Busy, match="the server is busy: 8 maps are already waiting to be computed. Try again in "
+                                        "a minute"):
+        store.submit("map9", gated(gate, ran, "map9"), session="s9")
+    assert store.status("map8", "s8") == jobs.JobStatus("queued", ahead=8)  # the running one and seven before it
+    # a session already in the queue may still change its mind: its new map takes its place
+    store.submit("map1-again", gated(gate, ran, "map1-again"), session="s1")
+    assert queued[0].cancelled() and store.queued() == 8
+    gate.set()
+    assert all(f.result(timeout=30) for f in queued[1:])
+
+
+def test_a_map_nobody_waits_for_any_more_is_cancelled(gate):
+    """A session whose tab was closed stops asking about its map: after a while it is dropped, and
+    with nobody left waiting the map is not computed (queued) or stopped (running)."""
+    store, ran = jobs.JobStore(waiter_timeout_s=0.3), []
+    running = store.submit("a", gated(gate, ran, "a"), session="gone")
+    queued = store.submit("b", gated(gate, ran, "b"), session="also-gone")
+    shared = store.submit("c", gated(gate, ran, "c"), session="stays")
+    store.submit("c", gated(gate, ran, "c"), session="gone-too")  # c has two waiters
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:  # "stays" keeps polling, as the Map page does every second
+        assert store.status("c", "stays").state in ("queued", "running")
+        time.sleep(0.05)
+    assert queued.cancelled() and not shared.cancelled()
+    with pytest.raises(CancelledError):
+        running.result(timeout=30)
+    gate.set()
+    assert shared.result(timeout=30) == "c" and ran == ["a", "c"]
+
+
+def test_the_maps_the_server_warms_itself_are_never_cancelled(gate):
+    store, ran = jobs.JobStore(waiter_timeout_s=0.0), []
+    warm = store.submit("warm", gated(gate, ran, "warm"))  # session None: the server's own
+    store.submit("warm", gated(gate, ran, "warm"), session="s")
+    store.submit("other", gated(gate, ran, "other"), session="s")  # s moves on
+    time.sleep(0.05)
+    assert store.status("warm").state == "running"
+    gate.set()
+    assert warm.result(timeout=30) == "warm"

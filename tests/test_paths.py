@@ -19,17 +19,18 @@ import pytest
 import torch
 from safetensors.torch import save as save_safetensors
 
-from explorer import cache, projection
+from explorer import cache, cache_budget, projection
 from explorer.engine import InferenceEngine
 from explorer.checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, load
 from explorer.data import Dataset
 from explorer.cache import file_signature
 from explorer.shipped import SHIPPED_DIR
-from explorer.ui import checkpoint_uploads, engine_cache
+from explorer.ui import engine_cache
 from explorer.ui.checkpoint_uploads import store_upload
 from explorer.ui.dataset_cache import dataset_for
 from explorer.ui.engine_cache import engine_for
-from explorer.ui.paths import ROOTS_ENV, resolve_user_path
+from explorer.shipped import REPO
+from explorer.ui.paths import ROOTS_ENV, named_roots, resolve_user_path
 
 SHIPPED = SHIPPED_DIR / "mnist-ae"
 OUTSIDE = "is outside the folders this app may read"
@@ -67,7 +68,28 @@ def test_dotdot_is_refused(text):
 @pytest.mark.parametrize("text", ["/etc/passwd", "/", "app.py", "~/.ssh/id_rsa", "explorer/checkpoint.py"])
 def test_path_outside_the_roots_is_refused(text, roots):
     message = refused_path(text, OUTSIDE, ROOTS_ENV)
-    assert str(SHIPPED_DIR.resolve()) in message  # the message names the folders that are allowed
+    # the allowed folders are named relative to the app, never by the server's absolute paths
+    assert "(checkpoints/, data/, " in message and str(REPO) not in message
+
+
+@pytest.mark.parametrize("text", ["~root/.bashrc", "~nosuchuser/x", "~/no/such/thing", "/no/such/place",
+                                  "/etc/passwd", "~"])
+def test_everything_outside_the_roots_gets_the_same_message(text, roots):
+    """Whether a place outside exists, or a user of that name does, is nobody's business: only
+    "~/" expands ("~root" had another message than "~nosuchuser"), and the message is one."""
+    message = refused_path(text, OUTSIDE)
+    assert message == f"{text} is outside the folders this app may read ({', '.join(n for _, n in named_roots())}); " \
+                      f"set {ROOTS_ENV} to allow more"
+
+
+def test_a_link_loop_outside_the_roots_is_not_described(roots):
+    allowed, outside = roots
+    (outside / "a").symlink_to(outside / "b")
+    (outside / "b").symlink_to(outside / "a")
+    (allowed / "door").symlink_to(outside / "a")
+    for text in (str(outside / "a"), str(allowed / "door"), str(allowed / "door" / "x")):
+        message = refused_path(text, OUTSIDE)
+        assert "loops back" not in message and "leads nowhere" not in message
 
 
 def test_sibling_whose_name_starts_like_a_root_is_refused(roots):
@@ -259,7 +281,7 @@ def test_storing_the_same_upload_again_leaves_its_files_and_engine_alone(isolate
     assert engine_for(again) is engine
 
 
-def test_old_uploads_are_pruned_beyond_the_budget_those_stored_longest_ago_first(isolated_cache, monkeypatch):
+def test_old_uploads_are_evicted_beyond_the_budget_those_used_longest_ago_first(isolated_cache, monkeypatch):
     config, weights = shipped_files()
     stored = []
     for i in range(3):  # three different checkpoints: the config differs by its name
@@ -270,7 +292,7 @@ def test_old_uploads_are_pruned_beyond_the_budget_those_stored_longest_ago_first
         os.utime(stored[-1], (1000.0 + i, 1000.0 + i))  # stored in this order
     size = sum(f.stat().st_size for f in stored[0].iterdir())
     os.utime(stored[0], (2000.0, 2000.0))  # the first one stored again since
-    monkeypatch.setattr(checkpoint_uploads, "UPLOADS_KEEP_BYTES", int(2.5 * size))
+    monkeypatch.setenv(cache_budget.BUDGET_ENV, str(2.5 * size / 1e9))  # the cache's one budget: room for two
     newest = store_upload([Upload("model.safetensors", weights), Upload("config.json", config)])
     remaining = {p for p in uploads_dir(isolated_cache).iterdir()}
     assert newest in remaining and stored[0] in remaining  # the two stored most recently

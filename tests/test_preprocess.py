@@ -227,6 +227,23 @@ def test_1bit_image_just_under_the_limit_is_decoded_small_and_fast():
     assert seconds < 2, f"{seconds:.1f} s"
 
 
+def test_a_large_upload_for_a_colour_model_is_reduced_before_it_becomes_floats():
+    """The plain (colour) path made the whole 5000x5000 picture floats for its "original" step and
+    converted it at full size: 358 MB at its peak, where the digit path takes tens of MB."""
+    rng = np.random.default_rng(0)
+    im = Image.fromarray(rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)).resize((5000, 5000), Image.NEAREST)
+    data = encode(im, "PNG", compress_level=1)
+    assert len(data) < preprocess.MAX_UPLOAD_BYTES
+    out, _, peak = measured(lambda: preprocess.preprocess_plain_bytes(data, size=64, channels=3))
+    assert out.image.shape == (3, 64, 64) and out.steps[0][1].shape == (1000, 1000, 3)
+    assert "shown reduced from 5000x5000 to 1000x1000" in out.notes
+    assert peak < 80, f"{peak:.0f} MB"
+    # a 16-bit picture, as a folder's file is read: converted to floats only once reduced
+    deep = Image.fromarray((rng.integers(0, 65536, (50, 50)).astype(np.uint16))).resize((4000, 4000), Image.NEAREST)
+    pixels, _, peak = measured(lambda: preprocess.plain_pixels(deep, 64, 1))
+    assert pixels.shape == (1, 64, 64) and peak < 40, f"{peak:.0f} MB"
+
+
 def gif_claiming(width: int, height: int) -> bytes:
     data = bytearray(encode(Image.new("P", (10, 10)), "GIF"))
     data[6:10] = struct.pack("<HH", width, height)  # logical screen

@@ -7,6 +7,8 @@ import os
 import re
 from pathlib import Path
 
+import pytest
+
 from explorer import settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +38,18 @@ def test_settings_are_read_from_the_environment_and_the_command_line(tmp_path):
     adapter = tmp_path / "a.py"
     read = settings.read({"LATENT_EXPLORER_CACHE": str(tmp_path / "c"), "LATENT_EXPLORER_DEVICE": "cpu",
                           "LATENT_EXPLORER_ROOTS": os.pathsep.join([str(tmp_path), "", "/data"]),
-                          "LATENT_EXPLORER_RUNTIME": "torch", "LATENT_EXPLORER_WARM_START": "0"},
+                          "LATENT_EXPLORER_RUNTIME": "torch", "LATENT_EXPLORER_WARM_START": "0",
+                          "LATENT_EXPLORER_CACHE_GB": "2.5", "LATENT_EXPLORER_ENGINE_MB": "512",
+                          "LATENT_EXPLORER_MAP_QUEUE": "3"},
                          ["--model", str(adapter), "--server.port", "8501"])
     assert read == settings.Settings(cache=tmp_path / "c", roots=(tmp_path, Path("/data")), models=(adapter.resolve(),),
-                                     device="cpu", runtime="torch", warm_start=False)
+                                     device="cpu", runtime="torch", warm_start=False, cache_gb=2.5, engine_mb=512.0,
+                                     map_queue=3)
+
+
+@pytest.mark.parametrize("variable, value", [("LATENT_EXPLORER_CACHE_GB", "ten"), ("LATENT_EXPLORER_ENGINE_MB", "-1"),
+                                             ("LATENT_EXPLORER_MAP_QUEUE", "2.5"), ("LATENT_EXPLORER_CACHE_GB", "nan"),
+                                             ("LATENT_EXPLORER_CACHE_GB", "9" * 5000)])
+def test_a_limit_that_is_not_a_positive_number_is_refused_by_name(variable, value):
+    with pytest.raises(ValueError, match=f"^{variable} must be a positive "):
+        settings.read({variable: value}, [])

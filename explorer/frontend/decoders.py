@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import cache_budget
 from ..cache import atomic_write
 from ..safe_read import CheckpointError
 from ..model_contract import Model
@@ -102,6 +103,8 @@ def _make_offer(model: Model) -> PageDecoder | NotInPage:
         _serve(digest, raw)
     except OSError as e:
         return NotInPage(f"the app cannot write the decoder where the page fetches it ({e.strerror or type(e).__name__})")
+    except cache_budget.CacheFull as e:
+        return NotInPage(str(e))
     return PageDecoder(digest, size, model.latent_dim, tuple(model.input_shape), layout,
                        (float(pixel_range[0]), float(pixel_range[1])))
 
@@ -127,6 +130,7 @@ def _serve(digest: str, raw: bytes) -> None:
     if target.is_file():
         os.utime(target)  # recently offered: the last to be pruned
     else:
+        cache_budget.make_room(len(raw), keep=(target,), what="the page's decoder")
         atomic_write(target, raw)
     _prune()
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import cache, runtimes
+from .. import cache, cache_budget, runtimes
 from ..cache import atomic_write
 from ..model_contract import Model
 from ..runtimes import Io, OnnxRunner
@@ -155,6 +155,7 @@ def cached_onnx(model: Model, exporters=("torchscript", "dynamo")) -> Path:
     milliseconds where the dynamo one takes seconds, and both are checked against torch."""
     folder = cache_folder(model)
     if (folder / SPEC_FILE).is_file():
+        cache_budget.touch(folder)
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".export-"))
@@ -167,6 +168,7 @@ def cached_onnx(model: Model, exporters=("torchscript", "dynamo")) -> Path:
                 raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    cache_budget.make_room(keep=(folder,))  # the exports used longest ago go first past the budget
     return folder
 
 

@@ -13,7 +13,9 @@ from ..checkpoint import CONFIG_NAME, LEGACY_WEIGHTS_NAME, WEIGHTS_NAME
 from ..safe_read import CheckpointError
 
 ACCEPTED_SUFFIXES = (".safetensors", ".pt", ".json", ".onnx", ".keras", ".data", ".bin")
-ACCEPTED_TYPES = ["safetensors", "pt", "json", "onnx", "keras", "data", "bin"]  # st.file_uploader's type=
+# st.file_uploader's type=: the browser's picker offers these. One MIME type among them turns Streamlit's own
+# check of the names off, so that plan_upload refuses any other file with its own message (a .py included).
+ACCEPTED_TYPES = ["safetensors", "pt", "application/json", "onnx", "keras", "data", "bin"]
 WHAT = ("upload a .safetensors (optionally with its config.json), an ONNX pair (encoder .onnx + decoder .onnx, "
         "optionally with explorer.json), or .keras file(s)")
 

@@ -1,5 +1,5 @@
 """Models uploaded in the sidebar: stored on disk in a folder named by their content, once per
-upload, and pruned beyond a byte budget.
+upload, within the cache's one disk budget (``cache_budget``).
 
 Nothing uploaded is ever unpickled or run: loading goes through ``sources.open_user_model``.
 """
@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
 import streamlit as st
 
-from .. import cache
+from .. import cache, cache_budget
+from ..checkpoint import CheckpointError
 from ..sources.uploads import plan_upload
 
-UPLOADS_KEEP_BYTES = 2 * 2**30  # uploaded checkpoints kept on disk; those stored longest ago go first
 SESSION_KEY = "ckpt_upload_stored"  # (file ids, path) of this session's last stored upload
 
 
@@ -25,6 +24,7 @@ def stored_upload(uploads) -> Path:
     ids = tuple(f.file_id for f in uploads)
     previous = st.session_state.get(SESSION_KEY)
     if previous is not None and previous[0] == ids and previous[1].exists():
+        cache_budget.touch(previous[1] if previous[1].is_dir() else previous[1].parent)  # in use: evicted last
         return previous[1]
     path = store_upload(uploads)
     st.session_state[SESSION_KEY] = (ids, path)
@@ -45,25 +45,17 @@ def store_upload(files: list) -> Path:
     for f in sorted(files, key=lambda f: f.name):
         digest.update(f.name.encode() + f.getvalue())
     folder = cache.cache_dir() / "uploads" / digest.hexdigest()[:24]
+    missing = [name for name in plan.names if not (folder / name).is_file()]
+    try:  # room for what is not stored yet; the stored uploads used longest ago go first
+        cache_budget.make_room(sum(len(by_name[plan.names[name]].getvalue()) for name in missing), keep=(folder,),
+                               what="the uploaded model")
+    except cache_budget.CacheFull as e:
+        raise CheckpointError(str(e)) from None
     folder.mkdir(parents=True, exist_ok=True)
-    for name, uploaded in plan.names.items():
+    for name in missing:
         # The folder is named by the content, so a file already there is this one: rewriting it
         # would change its mtime, and with it the engine cache's key (a reload per rerun).
         # Atomic, so two sessions uploading the same files never read each other's half file.
-        if not (folder / name).is_file():
-            cache.atomic_write(folder / name, by_name[uploaded].getvalue())
-    os.utime(folder)  # most recently stored: pruned last
-    prune_uploads(keep=folder)
+        cache.atomic_write(folder / name, by_name[plan.names[name]].getvalue())
+    os.utime(folder)  # most recently used: evicted last
     return folder / plan.entry if plan.entry else folder
-
-
-def prune_uploads(keep: Path) -> None:
-    """Delete the uploaded checkpoints stored longest ago beyond UPLOADS_KEEP_BYTES (never
-    ``keep``). A session still using one keeps its model in memory, and the sidebar stores
-    the files again if it needs them."""
-    folders = sorted((p for p in keep.parent.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
-    used = 0
-    for folder in folders:
-        used += sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
-        if used > UPLOADS_KEEP_BYTES and folder != keep:
-            shutil.rmtree(folder, ignore_errors=True)

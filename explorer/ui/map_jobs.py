@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
@@ -40,6 +40,7 @@ class MapState:
     pending: Future | None = None  # the wanted map, still computing
     job: str | None = None  # its key, for its progress
     error: str | None = None  # why the wanted map is not shown
+    busy: str | None = None  # the queue was full: the wanted map was not queued
 
 
 # --- which map ---------------------------------------------------------------------------------
@@ -88,10 +89,20 @@ def _job_key(key_parts: tuple, method: str, params: dict) -> str:
     return cache.key("map", *key_parts, method, params)
 
 
-def _start(key_parts: tuple, codes: np.ndarray, method: str, params: dict) -> Future:
-    """The background job computing this map: one per map for all sessions. The worker gets
-    plain arrays and values, and reports its progress to the job store."""
-    return jobs.submit(_job_key(key_parts, method, params), projection.project, codes, method, params, key_parts)
+def session_id() -> str | None:
+    """This browser session's id (None outside a script run)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else None
+
+
+def _start(key_parts: tuple, codes: np.ndarray, method: str, params: dict, session: str | None = None) -> Future:
+    """The background job computing this map: one per map for all sessions, ``session`` waiting
+    for it (None: the server's own). The worker gets plain arrays and values, and reports its
+    progress to the job store. Raises jobs.Busy when the queue is full."""
+    return jobs.submit(_job_key(key_parts, method, params), projection.project, codes, method, params, key_parts,
+                       session=session)
 
 
 
@@ -136,10 +147,15 @@ def current_map(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes, 
         return MapState(result.coords, result.projection, choice.method)
     pca = _instant_map(*key_parts, "pca", codes.codes)
     job = _job_key(key_parts, choice.method, choice.params)
-    future = _start(key_parts, codes.codes, choice.method, choice.params)
+    try:
+        future = _start(key_parts, codes.codes, choice.method, choice.params, session=session_id())
+    except jobs.Busy as e:
+        state = _instead_of(choice, pca)
+        state.busy = f"The {projection.label(choice.method)} map was not queued: {e}. PCA is shown meanwhile."
+        return state
     try:
         result = future.result(timeout=QUICK_WAIT_S)
-    except FutureTimeout:
+    except (FutureTimeout, CancelledError):  # computing, or stopped for nobody waited: followed, asked again
         return _instead_of(choice, pca, pending=future, job=job)
     except Exception as e:  # the job's own error: shown until the job store retries it
         return _instead_of(choice, pca, error=str(e) or type(e).__name__)
@@ -166,7 +182,7 @@ def ready_maps(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes,
                 future.result(timeout=QUICK_WAIT_S)
             except Exception:  # still running, or failed: not ready
                 pass
-        if future is not None and future.done() and future.exception() is None:
+        if future is not None and future.done() and not future.cancelled() and future.exception() is None:
             ready[method] = future.result()
     return ready
 
@@ -186,15 +202,22 @@ def explain(state: MapState) -> None:
                 "x is z0, y is z1.")
     if state.error:
         st.error(state.error)
+    if state.busy:
+        st.warning(state.busy)
     if state.pending is not None:
         _follow(state.pending, state.job, projection.label(state.wanted))
 
 
 @st.fragment(run_every=POLL_S)
 def _follow(future: Future, job: str, label: str) -> None:
-    # Polls without blocking anyone; the whole page reruns once to swap the finished map in.
+    # Polls without blocking anyone (and tells the queue this session still waits); the whole
+    # page reruns once to swap the finished map in.
     if future.done():
         st.rerun()
-    fraction = jobs.progress(job)
-    st.progress(fraction, text=f"Computing the {label} map in the background ({fraction:.0%}). "
-                               f"PCA is shown meanwhile; the {label} map replaces it when ready.")
+    status = jobs.status(job, session_id())
+    if status.state == "queued":
+        st.progress(0.0, text=f"The {label} map is queued: {jobs.maps_are(status.ahead)} ahead of it. PCA is shown "
+                              f"meanwhile; the {label} map replaces it when ready.")
+    else:
+        st.progress(status.progress, text=f"Computing the {label} map in the background ({status.progress:.0%}). "
+                                          f"PCA is shown meanwhile; the {label} map replaces it when ready.")

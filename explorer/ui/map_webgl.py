@@ -25,7 +25,7 @@ import streamlit as st
 from PIL import ImageColor
 from streamlit.errors import StreamlitAPIException
 
-from explorer import map_arrays, projection
+from explorer import cache_budget, map_arrays, projection
 from explorer.data import Dataset
 from explorer.engine import DatasetCodes
 from explorer.frontend import status as frontend_status
@@ -214,7 +214,13 @@ def draw(engine, dataset: Dataset, codes: DatasetCodes, state, *, key: str, colo
     shown = state.projection.method
     maps.setdefault(shown, projection.ProjectionResult(state.coords, state.projection, False, 0.0))
     identity = f"{engine.source.content_hash}:{dataset.identity}"
-    data = map_data(identity, codes.codes, colourings(dataset, codes), maps, {shown: kept} if kept is not None else None)
+    try:
+        data = map_data(identity, codes.codes, colourings(dataset, codes), maps,
+                        {shown: kept} if kept is not None else None)
+    except cache_budget.CacheFull as e:  # the page's copy would not fit the disk budget: the server draws it
+        st.warning(f"The map's data for the page: {e}. Drawn with Plotly instead.")
+        st.plotly_chart(map_plotly.scatter(state, dataset, codes, colour, kept=kept), key=key)
+        return None
     return show({
         **data, "count": len(codes.codes), "projection": shown, "colour": colour, "marks": place_marks(marks, maps),
         "selection": {"mask": map_arrays.mask_from_indices(selection, len(codes.codes))} if len(selection) else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from explorer import cache_budget
 from explorer.dataset_spec import (BUILTIN, GENERATED, NO_MODEL_SHAPE, DatasetError, default_preprocessing,
                                    preprocessing_for)
 from explorer.data import NotDigits
@@ -12,10 +13,11 @@ from explorer.safe_read import CheckpointError
 from explorer.shipped import DEFAULT_CHECKPOINT
 from explorer.sources import check_fits
 from explorer.sources.uploads import ACCEPTED_TYPES
-from explorer.ui import checkpoint_uploads, dataset_cache, engine_cache, model_card, session
+from explorer.ui import checkpoint_uploads, dataset_cache, engine_cache, link_params, model_card, session
 from explorer.ui.paths import WHERE_PATHS_MAY_POINT, resolve_user_path
 
 DATASET_PATH = "folder or .npz path"  # the dataset choice that reads the path typed below it
+FULL_GRID = "shapes:full"  # the other size of shapes offered (smaller ones are slices of its store)
 
 
 def preprocessing_words(preprocessing: str, channels: int) -> str:
@@ -38,7 +40,7 @@ def sidebar() -> session.Context:
     active one, and the list above it then reads as the models it is compared with."""
     st.sidebar.title("Latent Explorer")
     list_slot = st.sidebar.container()  # filled below, once it is known whether a model of your own is active
-    errors: list[str] = []
+    errors: list[str] = link_params.drop_unusable_numbers()  # before any widget reads the link
     own = []  # paths of a model of your own: the typed one, the uploaded one
 
     with st.sidebar.expander("Your own checkpoint"):
@@ -100,6 +102,7 @@ def sidebar() -> session.Context:
         st.sidebar.error(message)
     if loaded:
         model_card.show(loaded[0], own_active)
+    storage_line()
     return session.Context(engines=loaded, dataset=dataset, dataset_name=dataset_name, errors=errors, misfit=misfit,
                            own_model=own_active)
 
@@ -107,11 +110,13 @@ def sidebar() -> session.Context:
 def dataset_choice(engine, errors: list[str]):
     """The dataset picked in the sidebar, its files read for the active model (its input shape,
     and the preprocessing picked; auto: ``dataset_spec.preprocessing_for`` the model)."""
-    kind = st.sidebar.selectbox("Dataset", [*BUILTIN, *GENERATED, DATASET_PATH], key="data", bind="query-params",
+    kind = st.sidebar.selectbox("Dataset", [*BUILTIN, *GENERATED, FULL_GRID, DATASET_PATH], key="data",
+                                bind="query-params",
                                 help="mnist: 5,000 MNIST digits, 28×28; digits: scikit-learn's 1,797 digits, 8×8; "
-                                     "shapes: 50,000 generated 64×64 colour sprites with known factors (type "
-                                     "shapes:144000 as a path for the full grid); or a folder of images (one "
-                                     "subfolder per class) or an .npz file.")
+                                     "shapes: 50,000 generated 64×64 colour sprites with known factors; "
+                                     "shapes:full: all 144,000 of them (typed as a path, shapes:N is the first N "
+                                     "of those in a random order); or a folder of images (one subfolder per "
+                                     "class) or an .npz file.")
     model = engine.source if engine else None
     name, preprocessing = kind, None
     if kind == DATASET_PATH:
@@ -141,3 +146,11 @@ def dataset_choice(engine, errors: list[str]):
     except (DatasetError, ValueError) as e:
         errors.append(f"Dataset: {e}")
         return name, None
+
+
+def storage_line() -> None:
+    """What the app keeps on disk for every session, against its one budget."""
+    usage = cache_budget.usage(max_age_s=cache_budget.USAGE_MAX_AGE_S)
+    st.sidebar.caption(f"Storage: {usage.line()}", help="The disk cache shared by every session: generated and "
+                       "decoded images, encodings, maps, uploads. Past the budget (LATENT_EXPLORER_CACHE_GB) the "
+                       "entries used longest ago are deleted and made again when needed.")
