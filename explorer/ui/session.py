@@ -7,6 +7,7 @@ import streamlit as st
 
 from ..data import Dataset
 from ..engine import InferenceEngine
+from ..store_dataset import StoreDataset
 
 CONTEXT_KEY = "context"
 
@@ -40,9 +41,17 @@ def context() -> Context:
     return st.session_state[CONTEXT_KEY]
 
 
-def page_start(title: str, caption: str | None = None) -> tuple[InferenceEngine, Dataset]:
+def stop_on_store(dataset: Dataset | None, why: str) -> None:
+    """A page that cannot work on a store says ``why`` and stops there."""
+    if isinstance(dataset, StoreDataset):
+        st.info(why)
+        st.stop()
+
+
+def page_start(title: str, caption: str | None = None, on_store: str | None = None) -> tuple[InferenceEngine, Dataset]:
     """A page's title and caption, then its engine and dataset; when either is missing or they
-    do not fit each other, the page says so and stops."""
+    do not fit each other, the page says so and stops. ``on_store``: why the page does not run on
+    a store, for a page that cannot (it says so and stops)."""
     st.title(title)
     if caption:
         st.caption(caption)
@@ -56,4 +65,6 @@ def page_start(title: str, caption: str | None = None) -> tuple[InferenceEngine,
     if ctx.misfit:
         st.error(ctx.misfit)
         st.stop()
+    if on_store:
+        stop_on_store(ctx.dataset, on_store)
     return ctx.engine, ctx.dataset

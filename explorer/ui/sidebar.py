@@ -3,19 +3,23 @@ typed paths, the Keras bottleneck, the dataset and its preprocessing), what went
 and the active model's card."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from explorer.dataset_spec import (BUILTIN, GENERATED, NO_MODEL_SHAPE, DatasetError, default_preprocessing,
+from explorer import store_dataset
+from explorer.dataset_spec import (BUILTIN, GENERATED, NO_MODEL_SHAPE, DatasetError, default_preprocessing, is_store,
                                    preprocessing_for)
 from explorer.data import NotDigits
+from explorer.store_dataset import StoreDataset
 from explorer.safe_read import CheckpointError
-from explorer.shipped import DEFAULT_CHECKPOINT
+from explorer.shipped import DEFAULT_CHECKPOINT, REPO
 from explorer.sources import check_fits
 from explorer.sources.uploads import ACCEPTED_TYPES
 from explorer.ui import checkpoint_uploads, dataset_cache, engine_cache, model_card, session
-from explorer.ui.paths import WHERE_PATHS_MAY_POINT, resolve_user_path
+from explorer.ui.paths import WHERE_PATHS_MAY_POINT, allowed_roots, is_inside, resolve_user_path
 
-DATASET_PATH = "folder or .npz path"  # the dataset choice that reads the path typed below it
+DATASET_PATH = "folder or .npz path"  # the dataset choice that reads the path typed below it (a store's too)
 
 
 def preprocessing_words(preprocessing: str, channels: int) -> str:
@@ -85,6 +89,10 @@ def sidebar() -> session.Context:
                 errors.append(f"Checkpoint {name}: {e}")
 
     dataset_name, dataset = dataset_choice(loaded[0] if loaded else None, errors)
+    if isinstance(dataset, StoreDataset):
+        st.sidebar.caption(store_dataset.summary(dataset.store))
+        if dataset.store.problems:
+            st.sidebar.warning(f"Store: {store_dataset.problems_text(dataset.store)}")
     if dataset is not None and dataset.skipped:
         st.sidebar.warning(f"Dataset: {len(dataset.skipped)} file(s) could not be read and were left out, "
                            f"e.g. {dataset.skipped[0]}")
@@ -111,12 +119,13 @@ def dataset_choice(engine, errors: list[str]):
                                 help="mnist: 5,000 MNIST digits, 28×28; digits: scikit-learn's 1,797 digits, 8×8; "
                                      "shapes: 50,000 generated 64×64 colour sprites with known factors (type "
                                      "shapes:144000 as a path for the full grid); or a folder of images (one "
-                                     "subfolder per class) or an .npz file.")
+                                     "subfolder per class), an .npz file, or a store of encoded images (the --out "
+                                     "folder of python -m explorer encode).")
     model = engine.source if engine else None
     name, preprocessing = kind, None
     if kind == DATASET_PATH:
-        name = st.sidebar.text_input("Dataset path (folder of images or .npz)", key="data_path", bind="query-params",
-                                     help=WHERE_PATHS_MAY_POINT)
+        name = st.sidebar.text_input("Dataset path (folder of images, .npz or store)", key="data_path",
+                                     bind="query-params", help=WHERE_PATHS_MAY_POINT)
         # Plain option names: a bound widget writes the shown name into the link.
         picked = st.sidebar.selectbox("Preprocessing", ["auto", "digit", "plain"], key="prep", bind="query-params",
                                       help="How a folder's files become the model's input. Digit: like an uploaded "
@@ -128,8 +137,9 @@ def dataset_choice(engine, errors: list[str]):
             preprocessing = picked
         else:
             preprocessing = preprocessing_for(model) if model else default_preprocessing(shape)
-        st.sidebar.caption(f"Files are read as {shape[0]}×{shape[1]}×{shape[2]}, "
-                           f"{preprocessing_words(preprocessing, shape[0])}.")
+        if not typed_store(name):  # a store's images were read when it was encoded
+            st.sidebar.caption(f"Files are read as {shape[0]}×{shape[1]}×{shape[2]}, "
+                               f"{preprocessing_words(preprocessing, shape[0])}.")
     if not name.strip():
         return name, None
     try:
@@ -141,3 +151,14 @@ def dataset_choice(engine, errors: list[str]):
     except (DatasetError, ValueError) as e:
         errors.append(f"Dataset: {e}")
         return name, None
+
+
+def typed_store(text: str) -> bool:
+    """Whether a typed dataset path is a store where the app may read (without resolve_user_path's
+    scan of a folder's links: the dataset itself goes through it, and says what is wrong)."""
+    try:
+        path = Path(text.strip()).expanduser()
+        path = (path if path.is_absolute() else REPO / path).resolve()
+        return bool(text.strip()) and is_inside(path, allowed_roots()) and is_store(path)
+    except (OSError, RuntimeError, ValueError):
+        return False
