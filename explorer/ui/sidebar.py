@@ -126,18 +126,18 @@ def dataset_choice(engine, errors: list[str]):
     if kind == DATASET_PATH:
         name = st.sidebar.text_input("Dataset path (folder of images, .npz or store)", key="data_path",
                                      bind="query-params", help=WHERE_PATHS_MAY_POINT)
-        # Plain option names: a bound widget writes the shown name into the link.
-        picked = st.sidebar.selectbox("Preprocessing", ["auto", "digit", "plain"], key="prep", bind="query-params",
-                                      help="How a folder's files become the model's input. Digit: like an uploaded "
-                                           "digit (for photos of digits); plain: any picture; auto: as the model's "
-                                           "training data was read where it recorded that, else digit only for a "
-                                           "1-channel model trained on digits.")
-        shape = list(model.input_shape) if model else list(NO_MODEL_SHAPE)
-        if picked != "auto":
-            preprocessing = picked
-        else:
-            preprocessing = preprocessing_for(model) if model else default_preprocessing(shape)
-        if not typed_store(name):  # a store's images were read when it was encoded
+        if not typed_store(name):  # a store's images were read, and preprocessed, when it was encoded
+            # Plain option names: a bound widget writes the shown name into the link.
+            picked = st.sidebar.selectbox("Preprocessing", ["auto", "digit", "plain"], key="prep", bind="query-params",
+                                          help="How a folder's files become the model's input. Digit: like an "
+                                               "uploaded digit (for photos of digits); plain: any picture; auto: as the "
+                                               "model's training data was read where it recorded that, else digit only "
+                                               "for a 1-channel model trained on digits.")
+            shape = list(model.input_shape) if model else list(NO_MODEL_SHAPE)
+            if picked != "auto":
+                preprocessing = picked
+            else:
+                preprocessing = preprocessing_for(model) if model else default_preprocessing(shape)
             st.sidebar.caption(f"Files are read as {shape[0]}×{shape[1]}×{shape[2]}, "
                                f"{preprocessing_words(preprocessing, shape[0])}.")
     if not name.strip():
