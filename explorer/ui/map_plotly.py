@@ -1,6 +1,7 @@
-"""The map drawn with Plotly: the dataset's codes as points (WebGL scatter traces), coloured by
-label, a factor, the reconstruction error or the neighbourhood kept, with hover text naming each
-point's index and factors; the selection and an upload drawn over them."""
+"""The map drawn with Plotly: the dataset's codes as points (WebGL scatter traces; an even sample
+of MAX_POINTS of a larger map, such as a store's million), coloured by label, a factor, the
+reconstruction error or the neighbourhood kept, with hover text naming each point's index and
+factors; the selection and an upload drawn over them."""
 from __future__ import annotations
 
 import numpy as np

@@ -15,7 +15,7 @@ SAMPLERS = {"prior": "Prior N(0, I)", "gaussian": "Fitted Gaussian (full covaria
 MAX_COUNT = 64
 PAIRS_PER_ROW = 4
 MIXTURE_FIT_SEED = 0  # the sampling seed does not refit the mixture
-TRAIN_POOL_MAX = 100_000  # training codes used, a seeded sample beyond: a store's million stay quick to search
+TRAIN_POOL_MAX = 50_000  # training codes used, a seeded sample beyond: a store's million stay quick to search
 
 
 @st.cache_resource(show_spinner="Fitting the sampler to the training codes…", max_entries=32)
