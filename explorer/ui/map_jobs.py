@@ -128,7 +128,6 @@ def _start(source: Source, codes: np.ndarray, method: str, params: dict) -> Futu
     return jobs.submit(_job_key(source, method, params), projection.project, codes, method, params, source.key_parts)
 
 
-
 def first_map_sent() -> None:
     """A page has sent a map: the background work that waited for it may start (after a grace)."""
     FIRST_MAP_SERVED.set()

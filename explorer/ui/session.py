@@ -48,10 +48,9 @@ def stop_on_store(dataset: Dataset | None, why: str) -> None:
         st.stop()
 
 
-def page_start(title: str, caption: str | None = None, on_store: str | None = None) -> tuple[InferenceEngine, Dataset]:
+def page_start(title: str, caption: str | None = None) -> tuple[InferenceEngine, Dataset]:
     """A page's title and caption, then its engine and dataset; when either is missing or they
-    do not fit each other, the page says so and stops. ``on_store``: why the page does not run on
-    a store, for a page that cannot (it says so and stops)."""
+    do not fit each other, the page says so and stops."""
     st.title(title)
     if caption:
         st.caption(caption)
@@ -65,6 +64,4 @@ def page_start(title: str, caption: str | None = None, on_store: str | None = No
     if ctx.misfit:
         st.error(ctx.misfit)
         st.stop()
-    if on_store:
-        stop_on_store(ctx.dataset, on_store)
     return ctx.engine, ctx.dataset
