@@ -394,5 +394,8 @@ def load_dataset(spec: DatasetSpec | str, size: int | None = None, channels: int
         return load_shapes(parse_shapes_name(spec.name), progress=progress)
     if spec.kind == "npz":
         return load_npz(spec.name, size=spec.size, channels=spec.channels)
+    if spec.kind == "store":  # its images are fetched by reference, never loaded whole
+        raise DatasetError(f"{spec.name} is a store of encoded images: open it with explorer.store_dataset.load_store "
+                           f"(the app does), not as images")
     return load_folder(spec.name, size=spec.size, channels=spec.channels, preprocessing=spec.preprocessing,
                        progress=progress, listing=listing)

@@ -1,7 +1,7 @@
 """What a dataset choice means, parsed once.
 
-A ``DatasetSpec`` says which dataset (a name, or the path of a folder or an .npz), the shape its
-files are brought to and how they are preprocessed. ``data.load_dataset`` reads one, and the
+A ``DatasetSpec`` says which dataset (a name, or the path of a folder, an .npz or a store of
+encoded images), the shape its files are brought to and how they are preprocessed. ``data.load_dataset`` reads one, and the
 app keeps a loaded dataset under it. ``preprocessing_for`` is the one rule for how a folder is
 read for a model, the same in the sidebar, on the Upload page and in the command line.
 """
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import folders, shapes
+from .store_format import BLOCKS, MANIFEST
 
 BUILTIN = ("mnist", "digits")
 GENERATED = ("shapes",)  # made by code in the package; "shapes:<size>" or "shapes:full" for more
@@ -30,8 +31,8 @@ class DatasetError(ValueError):
 class DatasetSpec:
     """A dataset choice, parsed: what ``load_dataset`` reads and what a loaded dataset is kept under."""
 
-    name: str  # "mnist", "digits", "shapes[:size]", or the path of a folder or an .npz
-    kind: str  # "builtin", "generated", "npz" or "folder"
+    name: str  # "mnist", "digits", "shapes[:size]", or the path of a folder, an .npz or a store
+    kind: str  # "builtin", "generated", "npz", "folder" or "store" (a folder holding a store's manifest)
     channels: int | None = None  # files are brought to (channels, size, size); None: an .npz as stored
     size: int | None = None
     preprocessing: str | None = None  # how a folder's files become images: "digit" or "plain"
@@ -43,7 +44,8 @@ class DatasetSpec:
     def signature(self) -> str:
         """Changes whenever the data behind the spec changes: with the spec, the key of a loaded
         dataset kept in memory. A folder's covers every image in every subfolder (name, size,
-        mtime); a file's its size and mtime; a built-in or generated name is itself."""
+        mtime); a store's its manifest and block files; a file's its size and mtime; a built-in or
+        generated name is itself."""
         return source_signature(self.name)
 
 
@@ -97,12 +99,14 @@ def parse(name: str, size: int | None = None, channels: int | None = None, prepr
     if path.suffix.lower() == ".npz":
         fitted = bool(size and channels)
         return DatasetSpec(name, "npz", channels if fitted else None, size if fitted else None)
+    if is_store(path):
+        return DatasetSpec(name, "store")
     if path.is_dir():
         channels, size = channels or NO_MODEL_SHAPE[0], size or NO_MODEL_SHAPE[1]
         return DatasetSpec(name, "folder", channels, size,
                            preprocessing or default_preprocessing([channels, size, size], trained_on, recorded))
-    raise DatasetError(f"unknown dataset {name!r}: use 'mnist', 'digits', 'shapes', a folder of images "
-                       f"or an .npz file")
+    raise DatasetError(f"unknown dataset {name!r}: use 'mnist', 'digits', 'shapes', a folder of images, "
+                       f"an .npz file or a store (python -m explorer encode ... --out STORE)")
 
 
 def for_model(name: str, model: Any, preprocessing: str | None = None) -> DatasetSpec:
@@ -112,11 +116,19 @@ def for_model(name: str, model: Any, preprocessing: str | None = None) -> Datase
     return parse(name, size, channels, preprocessing, model.trained_on, model.trained_preprocessing)
 
 
+def is_store(path: Path) -> bool:
+    """A folder holding a store's manifest (explorer/store_format.py), not a folder of images."""
+    return path.is_dir() and (path / MANIFEST).is_file()
+
+
 def source_signature(name_or_path: str) -> str:
     """``DatasetSpec.signature`` of a name or path."""
     if is_named(name_or_path):
         return name_or_path
     path = Path(name_or_path)
+    if is_store(path):  # a resumed encode adds blocks, a rerun rewrites them: each changes this
+        files = [path / MANIFEST, *sorted((path / BLOCKS).glob("*.parquet"))]
+        return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
     if path.is_dir():
         return folders.listing_digest(folders.list_images(path))
     stat = path.stat()

@@ -1,5 +1,5 @@
 """The map's points as plain data, whatever draws them: the map as a table, positions for the
-manifold grid, each point's label, and the points a chart selection names."""
+manifold grid, each point's label, the points a chart selection names, and a selection summed up."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +8,8 @@ import pandas as pd
 from .data import Dataset
 from .engine import DatasetCodes
 
+TABLE_MAX_ROWS = 200_000  # the map as CSV is built in memory on click: past this it is not offered
+SUMMARY_CLASSES = 5  # the most frequent labels a selection's summary names
 
 def map_table(coords: np.ndarray, codes: DatasetCodes, labels: list[str] | None = None) -> pd.DataFrame:
     """One row per image: dataset index, map position, label, reconstruction error and code."""
@@ -48,3 +50,21 @@ def point_labels(dataset: Dataset) -> list[str] | None:
     if dataset.y is None or not dataset.classes:
         return None
     return [dataset.classes[k] for k in dataset.y]
+
+
+def selection_summary(indices, errors: np.ndarray, labels: np.ndarray | None = None,
+                      classes: list[str] | None = None) -> str:
+    """A selection in one line, however large: its reconstruction errors (mean, median, 95th
+    percentile, against the whole map's median) and its most frequent labels with their shares."""
+    indices = np.asarray(indices, dtype=np.int64)
+    if not len(indices):
+        return ""
+    chosen = errors[indices]
+    text = (f"Reconstruction error: mean {chosen.mean():.4f}, median {np.median(chosen):.4f}, 95th percentile "
+            f"{np.percentile(chosen, 95):.4f} (all points' median {np.median(errors):.4f}).")
+    if labels is not None and classes:
+        counts = np.bincount(labels[indices], minlength=len(classes))
+        top = np.argsort(-counts, kind="stable")[:SUMMARY_CLASSES]
+        shares = [f"{classes[k]} {counts[k] / len(indices):.0%}" for k in top if counts[k]]
+        text += f" Labels: {', '.join(shares)}" + (", …" if np.count_nonzero(counts) > len(shares) else "") + "."
+    return text

@@ -559,6 +559,22 @@ def stratified_sample(n: int, size: int, labels: np.ndarray | None = None, seed:
     return np.sort(np.concatenate(picked))
 
 
+def _large_entry(codes: np.ndarray, projection: Projection, labels: np.ndarray | None, sample_size: int,
+                 cache_key_parts: Sequence) -> str:
+    digest = hashlib.sha256(np.ascontiguousarray(codes).tobytes()).hexdigest()
+    labels_digest = None if labels is None else hashlib.sha256(np.ascontiguousarray(labels).tobytes()).hexdigest()
+    return cache.key(*cache_key_parts, "large", projection.method, projection.params, LARGE_CACHE_VERSION,
+                     CACHE_VERSION, list(codes.shape), digest, sample_size, labels_digest)
+
+
+def is_large_cached(codes, method: str, params: dict | None = None, labels: np.ndarray | None = None,
+                    sample_size: int = SAMPLE_FIT, cache_key_parts: Sequence = ()) -> bool:
+    """Whether ``project_large`` would read this map from the disk cache instead of fitting it."""
+    entry = _large_entry(as_codes(codes), make_projection(method, **(params or {})), labels, sample_size,
+                         cache_key_parts)
+    return cache.load(CACHE_KIND, entry) is not None
+
+
 def project_large(codes, method: str, params: dict | None = None, labels: np.ndarray | None = None,
                   sample_size: int = SAMPLE_FIT, cache_key_parts: Sequence = (), progress: Progress | None = None,
                   block: int = PLACE_BLOCK) -> LargeMap:
@@ -573,10 +589,7 @@ def project_large(codes, method: str, params: dict | None = None, labels: np.nda
     projection = make_projection(method, **(params or {}))
     exact = method in ("pca", "latent")  # linear maps: fitted on everything in well under a second a million
     sample = np.arange(len(codes)) if exact else stratified_sample(len(codes), sample_size, labels)
-    digest = hashlib.sha256(np.ascontiguousarray(codes).tobytes()).hexdigest()
-    labels_digest = None if labels is None else hashlib.sha256(np.ascontiguousarray(labels).tobytes()).hexdigest()
-    entry = cache.key(*cache_key_parts, "large", method, projection.params, LARGE_CACHE_VERSION, CACHE_VERSION,
-                      list(codes.shape), digest, sample_size, labels_digest)
+    entry = _large_entry(codes, projection, labels, sample_size, cache_key_parts)
     arrays = cache.load(CACHE_KIND, entry)
     if arrays is not None and {"coords", "sample"} <= set(arrays):
         try:

@@ -202,6 +202,19 @@ def page_without_wasm(request, browser_without_wasm, server):
 
 
 @pytest.fixture(scope="session")
+def small_store(tmp_path_factory) -> Path:
+    """A store of 300 generated shapes encoded with the shipped shapes-vae, 3 blocks of 100
+    (explorer/bulk.py in this process: about 2 s), written once; tests copy it before damaging it."""
+    from explorer.bulk import EncodeConfig, encode_to_store
+
+    out = tmp_path_factory.mktemp("stores") / "shapes-300"
+    summary = encode_to_store(ROOT / "checkpoints" / "shapes-vae", "shapes:300", out,
+                              EncodeConfig(block_size=100, progress=False))
+    assert (summary.rows, summary.failed) == (300, [])
+    return out
+
+
+@pytest.fixture(scope="session")
 def readme_export() -> Path:
     """The README's own export, run as written (`.venv/bin/python -m explorer export
     checkpoints/mnist-vae --onnx exported/mnist-vae`) from the repository root; its folder is

@@ -130,7 +130,7 @@ def test_the_worker_never_needs_a_script_context(method, caplog):
     codes = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)
     params = {"tsne": {"n_iter": 60}, "umap": {"n_epochs": 20}}[method]
     with caplog.at_level(logging.DEBUG):
-        future = map_jobs._start(("model", "dataset"), codes, method, params)
+        future = map_jobs._start(map_jobs.Source(("model", "dataset")), codes, method, params)
         assert future.result(timeout=120).coords.shape == (200, 2)
     warnings = [r.getMessage() for r in caplog.records if "ScriptRunContext" in r.getMessage()]
     assert warnings == []

@@ -2,7 +2,10 @@
 
 A map is computed once per (checkpoint, dataset, method, parameters) for every session: PCA at
 once, t-SNE and UMAP in the background (``jobs``), with PCA shown until they are ready. A 2-D
-model's latent space is drawn as it is. Drawing a map is another module's (``map_plotly``).
+model's latent space is drawn as it is. A store's codes (up to a million) are mapped by
+``projection.project_large``: PCA on all of them, t-SNE and UMAP fitted on a sample stratified by
+label and the rest placed with ``transform``; the page says so. Drawing a map is another module's
+(``map_webgl``, ``map_plotly``).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from explorer import cache, projection
 from explorer.data import Dataset
 from explorer.engine import DatasetCodes, InferenceEngine
 from explorer.shipped import DEFAULT_CHECKPOINT, SHIPPED_DIR
+from explorer.store_dataset import StoreDataset
 from explorer.ui import dataset_cache, engine_cache, heap, jobs
 
 CHOICE_KEY = "map_choice"  # the last map asked for, so other pages show the same one
@@ -41,6 +45,7 @@ class MapState:
     job: str | None = None  # its key, for its progress
     error: str | None = None  # why the wanted map is not shown
     busy: str | None = None  # the queue was full: the wanted map was not queued
+    note: str | None = None  # how a map of many codes was made (fitted on a sample, the rest placed)
 
 
 # --- which map ---------------------------------------------------------------------------------
@@ -54,10 +59,36 @@ def last_choice() -> MapChoice:
 
 
 # --- computing it ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Source:
+    """Where the codes of a map come from: the key parts of its cache entries, and for a store's
+    codes the labels its sample is stratified by (``large``: mapped with ``project_large``)."""
+
+    key_parts: tuple  # (checkpoint content hash, dataset identity)
+    large: bool = False
+    labels: np.ndarray | None = field(default=None, compare=False, hash=False)
+
+
+def source_of(engine: InferenceEngine, dataset: Dataset) -> Source:
+    large = isinstance(dataset, StoreDataset)
+    return Source((engine.source.content_hash, dataset.identity), large, dataset.y if large else None)
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _instant_map(content_hash: str, dataset_identity: str, method: str,
-                 _codes: np.ndarray) -> projection.ProjectionResult:
+def _instant_map(content_hash: str, dataset_identity: str, method: str, _codes: np.ndarray,
+                 large: bool = False) -> projection.ProjectionResult | projection.LargeMap:
+    if large:
+        return projection.project_large(_codes, method, {}, cache_key_parts=(content_hash, dataset_identity))
     return projection.project(_codes, method, {}, (content_hash, dataset_identity))
+
+
+def sample_note(result, count: int) -> str | None:
+    """How a map of many codes was made, where it was fitted on a sample."""
+    sample = getattr(result, "sample", None)
+    if sample is None or len(sample) == count:
+        return None
+    return (f"{result.projection.label} of {count:,} codes: fitted on a sample of {len(sample):,} (stratified by "
+            f"label where there are labels), the other {count - len(sample):,} placed in it with transform.")
 
 
 FIRST_MAP_SERVED = threading.Event()  # set once a page has sent its first map to a browser
@@ -85,8 +116,8 @@ def _warm_up() -> None:
     heap.freeze_heap()  # numba's compiled code lives as long as the server: out of the collector's way
 
 
-def _job_key(key_parts: tuple, method: str, params: dict) -> str:
-    return cache.key("map", *key_parts, method, params)
+def _job_key(source: Source, method: str, params: dict) -> str:
+    return cache.key("map", *source.key_parts, *(["large"] if source.large else []), method, params)
 
 
 def session_id() -> str | None:
@@ -97,14 +128,15 @@ def session_id() -> str | None:
     return ctx.session_id if ctx is not None else None
 
 
-def _start(key_parts: tuple, codes: np.ndarray, method: str, params: dict, session: str | None = None) -> Future:
+def _start(source: Source, codes: np.ndarray, method: str, params: dict, session: str | None = None) -> Future:
     """The background job computing this map: one per map for all sessions, ``session`` waiting
     for it (None: the server's own). The worker gets plain arrays and values, and reports its
     progress to the job store. Raises jobs.Busy when the queue is full."""
-    return jobs.submit(_job_key(key_parts, method, params), projection.project, codes, method, params, key_parts,
-                       session=session)
-
-
+    key = _job_key(source, method, params)
+    if source.large:
+        return jobs.submit(key, projection.project_large, codes, method, params, source.labels, projection.SAMPLE_FIT,
+                           source.key_parts, session=session)
+    return jobs.submit(key, projection.project, codes, method, params, source.key_parts, session=session)
 
 
 def first_map_sent() -> None:
@@ -122,7 +154,7 @@ def warm_start(default_checkpoint: str = DEFAULT_CHECKPOINT, dataset_name: str =
     engine = engine_cache.engine_for(SHIPPED_DIR / default_checkpoint)
     dataset = dataset_cache.dataset_for(dataset_name)
     codes = engine.encode_dataset(dataset).codes  # read from the disk cache after the first run
-    key_parts = (engine.source.content_hash, dataset.identity)
+    source = source_of(engine, dataset)
 
     warm_up_umap()
 
@@ -130,7 +162,7 @@ def warm_start(default_checkpoint: str = DEFAULT_CHECKPOINT, dataset_name: str =
         FIRST_MAP_SERVED.wait(WARM_START_LATEST_S)
         time.sleep(WARM_START_GRACE_S)
         for method in ("umap", "tsne"):
-            _start(key_parts, codes, method, projection.default_params(method))
+            _start(source, codes, method, projection.default_params(method))
 
     threading.Thread(target=later, name="warm-start", daemon=True).start()
 
@@ -141,14 +173,14 @@ def current_map(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes, 
     offered = projection.methods_for(engine.latent_dim)
     if choice.method not in offered:
         choice = MapChoice(offered[0])
-    key_parts = (engine.source.content_hash, dataset.identity)
+    source = source_of(engine, dataset)
     if projection.PROJECTIONS[choice.method].instant:
-        result = _instant_map(*key_parts, choice.method, codes.codes)
+        result = _instant_map(*source.key_parts, choice.method, codes.codes, source.large)
         return MapState(result.coords, result.projection, choice.method)
-    pca = _instant_map(*key_parts, "pca", codes.codes)
-    job = _job_key(key_parts, choice.method, choice.params)
+    pca = _instant_map(*source.key_parts, "pca", codes.codes, source.large)
+    job = _job_key(source, choice.method, choice.params)
     try:
-        future = _start(key_parts, codes.codes, choice.method, choice.params, session=session_id())
+        future = _start(source, codes.codes, choice.method, choice.params, session=session_id())
     except jobs.Busy as e:
         state = _instead_of(choice, pca)
         state.busy = f"The {projection.label(choice.method)} map was not queued: {e}. PCA is shown meanwhile."
@@ -156,10 +188,10 @@ def current_map(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes, 
     try:
         result = future.result(timeout=QUICK_WAIT_S)
     except (FutureTimeout, CancelledError):  # computing, or stopped for nobody waited: followed, asked again
-        return _instead_of(choice, pca, pending=future, job=job)
+        return _instead_of(choice, pca, pending=future, job=job, large=source.large)
     except Exception as e:  # the job's own error: shown until the job store retries it
         return _instead_of(choice, pca, error=str(e) or type(e).__name__)
-    return MapState(result.coords, result.projection, choice.method)
+    return MapState(result.coords, result.projection, choice.method, note=sample_note(result, len(codes.codes)))
 
 
 def ready_maps(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes,
@@ -168,16 +200,16 @@ def ready_maps(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes,
     ones, and the slow ones (with ``params[method]``, else the defaults) that a job has finished,
     in this server or in an earlier one (then read from the disk cache). The page switches
     between these without asking the server."""
-    key_parts = (engine.source.content_hash, dataset.identity)
+    source = source_of(engine, dataset)
     ready: dict[str, projection.ProjectionResult] = {}
     for method in projection.methods_for(engine.latent_dim):
         if projection.PROJECTIONS[method].instant:
-            ready[method] = _instant_map(*key_parts, method, codes.codes)
+            ready[method] = _instant_map(*source.key_parts, method, codes.codes, source.large)
             continue
         chosen = (params or {}).get(method) or projection.default_params(method)
-        future = jobs.get(_job_key(key_parts, method, chosen))
-        if future is None and projection.is_cached(codes.codes, method, chosen, key_parts):
-            future = _start(key_parts, codes.codes, method, chosen)
+        future = jobs.get(_job_key(source, method, chosen))
+        if future is None and _is_cached(source, codes.codes, method, chosen):
+            future = _start(source, codes.codes, method, chosen)
             try:
                 future.result(timeout=QUICK_WAIT_S)
             except Exception:  # still running, or failed: not ready
@@ -187,12 +219,22 @@ def ready_maps(engine: InferenceEngine, dataset: Dataset, codes: DatasetCodes,
     return ready
 
 
+def _is_cached(source: Source, codes: np.ndarray, method: str, params: dict) -> bool:
+    if source.large:
+        return projection.is_large_cached(codes, method, params, source.labels, projection.SAMPLE_FIT, source.key_parts)
+    return projection.is_cached(codes, method, params, source.key_parts)
+
+
 def _instead_of(choice: MapChoice, pca: projection.ProjectionResult, error: str | None = None,
-                pending: Future | None = None, job: str | None = None) -> MapState:
+                pending: Future | None = None, job: str | None = None, large: bool = False) -> MapState:
     """PCA, shown while the wanted map computes or because it failed."""
     label = projection.label(choice.method)
     why = f"The {label} map could not be made: {error}. Showing PCA instead." if error else None
-    return MapState(pca.coords, pca.projection, choice.method, pending=pending, job=job, error=why)
+    count = len(pca.coords)
+    note = (f"The {label} map of these {count:,} codes is fitted on a sample of at most "
+            f"{min(count, projection.SAMPLE_FIT):,} (stratified by label where there are labels), and the rest "
+            f"placed in it with transform." if large and pending is not None and count > projection.SAMPLE_FIT else None)
+    return MapState(pca.coords, pca.projection, choice.method, pending=pending, job=job, error=why, note=note)
 
 
 def explain(state: MapState) -> None:
@@ -204,6 +246,8 @@ def explain(state: MapState) -> None:
         st.error(state.error)
     if state.busy:
         st.warning(state.busy)
+    if state.note:
+        st.caption(state.note)
     if state.pending is not None:
         _follow(state.pending, state.job, projection.label(state.wanted))
 

@@ -25,9 +25,10 @@ import streamlit as st
 from PIL import ImageColor
 from streamlit.errors import StreamlitAPIException
 
-from explorer import cache_budget, map_arrays, projection
+from explorer import cache_budget, map_arrays, projection, store_dataset
 from explorer.data import Dataset
 from explorer.engine import DatasetCodes
+from explorer.store_dataset import StoreDataset
 from explorer.frontend import status as frontend_status
 from explorer.ui import jobs, map_jobs, map_plotly
 
@@ -162,12 +163,20 @@ def map_data(identity: str, codes: np.ndarray | None, colouring_list: Sequence[m
 
 def image_blocks(dataset: Dataset) -> dict:
     """Where the page finds the dataset's images for "the nearest real image": written in blocks
-    by a background job (the page asks again for a block not written yet)."""
-    shape = map_arrays.display_shape(dataset.input_shape)
+    by a background job (the page asks again for a block not written yet). A store's are its
+    thumbnails, read a block at a time (its images are never rendered or decoded for this)."""
+    if isinstance(dataset, StoreDataset):
+        store = dataset.store
+        shape = map_arrays.display_shape(store_dataset.thumbnail_shape(store))
+        images = functools.partial(store_dataset.thumbnail_pixels, store)
+    else:
+        shape = map_arrays.display_shape(dataset.input_shape)
+
+        def images(start: int, stop: int) -> np.ndarray:
+            return dataset.x[start:stop]
     key = hashlib.sha256(json.dumps([dataset.identity, shape, map_arrays.IMAGE_BLOCK]).encode()).hexdigest()[:24]
     count = len(dataset.x)
-    IMAGE_JOBS.submit(f"images-{key}", map_arrays.write_image_blocks, STORE, key,
-                      lambda start, stop: dataset.x[start:stop], count)
+    IMAGE_JOBS.submit(f"images-{key}", map_arrays.write_image_blocks, STORE, key, images, count)
     return {"url": f"data/{map_arrays.image_block_name(key, '{block}')}", "block": map_arrays.IMAGE_BLOCK,
             "shape": shape, "count": count}
 

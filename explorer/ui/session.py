@@ -7,6 +7,7 @@ import streamlit as st
 
 from ..data import Dataset
 from ..engine import InferenceEngine
+from ..store_dataset import StoreDataset
 
 CONTEXT_KEY = "context"
 
@@ -38,6 +39,13 @@ def set_context(ctx: Context) -> None:
 
 def context() -> Context:
     return st.session_state[CONTEXT_KEY]
+
+
+def stop_on_store(dataset: Dataset | None, why: str) -> None:
+    """A page that cannot work on a store says ``why`` and stops there."""
+    if isinstance(dataset, StoreDataset):
+        st.info(why)
+        st.stop()
 
 
 def page_start(title: str, caption: str | None = None) -> tuple[InferenceEngine, Dataset]:

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import cache_budget
-from explorer.dataset_spec import (BUILTIN, GENERATED, NO_MODEL_SHAPE, DatasetError, default_preprocessing,
+from explorer import cache_budget, store_dataset
+from explorer.dataset_spec import (BUILTIN, GENERATED, NO_MODEL_SHAPE, DatasetError, default_preprocessing, is_store,
                                    preprocessing_for)
 from explorer.data import NotDigits
+from explorer.store_dataset import StoreDataset
 from explorer.safe_read import CheckpointError
-from explorer.shipped import DEFAULT_CHECKPOINT
+from explorer.shipped import DEFAULT_CHECKPOINT, REPO
 from explorer.sources import check_fits
 from explorer.sources.uploads import ACCEPTED_TYPES
 from explorer.ui import checkpoint_uploads, dataset_cache, engine_cache, link_params, model_card, session
-from explorer.ui.paths import WHERE_PATHS_MAY_POINT, resolve_user_path
+from explorer.ui.paths import WHERE_PATHS_MAY_POINT, allowed_roots, expand_home, is_inside, resolve_user_path
 
-DATASET_PATH = "folder or .npz path"  # the dataset choice that reads the path typed below it
+DATASET_PATH = "folder or .npz path"  # the dataset choice that reads the path typed below it (a store's too)
 FULL_GRID = "shapes:full"  # the other size of shapes offered (smaller ones are slices of its store)
 
 
@@ -87,6 +88,10 @@ def sidebar() -> session.Context:
                 errors.append(f"Checkpoint {name}: {e}")
 
     dataset_name, dataset = dataset_choice(loaded[0] if loaded else None, errors)
+    if isinstance(dataset, StoreDataset):
+        st.sidebar.caption(store_dataset.summary(dataset.store))
+        if dataset.store.problems:
+            st.sidebar.warning(f"Store: {store_dataset.problems_text(dataset.store)}")
     if dataset is not None and dataset.skipped:
         st.sidebar.warning(f"Dataset: {len(dataset.skipped)} file(s) could not be read and were left out, "
                            f"e.g. {dataset.skipped[0]}")
@@ -116,25 +121,27 @@ def dataset_choice(engine, errors: list[str]):
                                      "shapes: 50,000 generated 64×64 colour sprites with known factors; "
                                      "shapes:full: all 144,000 of them (typed as a path, shapes:N is the first N "
                                      "of those in a random order); or a folder of images (one subfolder per "
-                                     "class) or an .npz file.")
+                                     "class), an .npz file, or a store of encoded images (the --out folder of "
+                                     "python -m explorer encode).")
     model = engine.source if engine else None
     name, preprocessing = kind, None
     if kind == DATASET_PATH:
-        name = st.sidebar.text_input("Dataset path (folder of images or .npz)", key="data_path", bind="query-params",
-                                     help=WHERE_PATHS_MAY_POINT)
-        # Plain option names: a bound widget writes the shown name into the link.
-        picked = st.sidebar.selectbox("Preprocessing", ["auto", "digit", "plain"], key="prep", bind="query-params",
-                                      help="How a folder's files become the model's input. Digit: like an uploaded "
-                                           "digit (for photos of digits); plain: any picture; auto: as the model's "
-                                           "training data was read where it recorded that, else digit only for a "
-                                           "1-channel model trained on digits.")
-        shape = list(model.input_shape) if model else list(NO_MODEL_SHAPE)
-        if picked != "auto":
-            preprocessing = picked
-        else:
-            preprocessing = preprocessing_for(model) if model else default_preprocessing(shape)
-        st.sidebar.caption(f"Files are read as {shape[0]}×{shape[1]}×{shape[2]}, "
-                           f"{preprocessing_words(preprocessing, shape[0])}.")
+        name = st.sidebar.text_input("Dataset path (folder of images, .npz or store)", key="data_path",
+                                     bind="query-params", help=WHERE_PATHS_MAY_POINT)
+        if not typed_store(name):  # a store's images were read, and preprocessed, when it was encoded
+            # Plain option names: a bound widget writes the shown name into the link.
+            picked = st.sidebar.selectbox("Preprocessing", ["auto", "digit", "plain"], key="prep", bind="query-params",
+                                          help="How a folder's files become the model's input. Digit: like an "
+                                               "uploaded digit (for photos of digits); plain: any picture; auto: as the "
+                                               "model's training data was read where it recorded that, else digit only "
+                                               "for a 1-channel model trained on digits.")
+            shape = list(model.input_shape) if model else list(NO_MODEL_SHAPE)
+            if picked != "auto":
+                preprocessing = picked
+            else:
+                preprocessing = preprocessing_for(model) if model else default_preprocessing(shape)
+            st.sidebar.caption(f"Files are read as {shape[0]}×{shape[1]}×{shape[2]}, "
+                               f"{preprocessing_words(preprocessing, shape[0])}.")
     if not name.strip():
         return name, None
     try:
@@ -154,3 +161,14 @@ def storage_line() -> None:
     st.sidebar.caption(f"Storage: {usage.line()}", help="The disk cache shared by every session: generated and "
                        "decoded images, encodings, maps, uploads. Past the budget (LATENT_EXPLORER_CACHE_GB) the "
                        "entries used longest ago are deleted and made again when needed.")
+
+
+def typed_store(text: str) -> bool:
+    """Whether a typed dataset path is a store where the app may read (without resolve_user_path's
+    scan of a folder's links: the dataset itself goes through it, and says what is wrong)."""
+    try:
+        path = expand_home(text.strip())
+        path = (path if path.is_absolute() else REPO / path).resolve()
+        return bool(text.strip()) and is_inside(path, allowed_roots()) and is_store(path)
+    except (OSError, RuntimeError, ValueError):
+        return False

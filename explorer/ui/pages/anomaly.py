@@ -7,9 +7,12 @@ import streamlit as st
 
 from explorer import formatting, metrics, render
 from explorer.indices import index_caption
+from explorer.store_dataset import StoreDataset
 from explorer.ui import dataset_cache, display, engine_cache, session
 
 WORST_SHOWN = 64
+HISTOGRAM_BINS = 60
+RAW_HISTOGRAM_MAX = 100_000  # errors sent to the browser as they are; more are binned here (a store's million)
 
 engine, dataset = session.page_start(
     "Anomaly",
@@ -74,6 +77,10 @@ elif isinstance(anomaly_class, int) and not isinstance(anomaly_class, bool):
     if dataset.y is None or anomaly_class not in set(dataset.y[dataset.test_idx].tolist()):
         st.warning(f"{engine.source.name} was trained without class {anomaly_class}, but this dataset's test "
                    "split has no images labelled so: the ROC curve needs them.")
+    elif isinstance(dataset, StoreDataset):
+        st.info("No ROC curve on a store: its PCA baseline is fitted on thousands of training images held in memory, "
+                "and a store's images are fetched by reference a few at a time. Open the dataset the store was "
+                "encoded from for the ROC curve; the errors below are the store's own.")
     else:
         try:
             report = held_out_report(engine.source.content_hash, dataset.identity, anomaly_class,
@@ -81,16 +88,25 @@ elif isinstance(anomaly_class, int) and not isinstance(anomaly_class, bool):
         except ValueError as e:
             st.warning(f"No ROC curve: {e}.")
 
+def add_errors(figure: go.Figure, values: np.ndarray, **style) -> None:
+    """A histogram of errors, binned here when there are too many to send (the same bins either way)."""
+    if len(values) <= RAW_HISTOGRAM_MAX:
+        figure.add_histogram(x=values, xbins=bins, **style)
+        return
+    counts, edges = np.histogram(values, HISTOGRAM_BINS, range=(low, low + bins["size"] * HISTOGRAM_BINS))
+    figure.add_bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=bins["size"], **style)
+
+
 histogram = go.Figure()
-bins = dict(start=low, end=high, size=max(high - low, 1e-6) / 60)  # one set of bins for every trace
+bins = dict(start=low, end=high, size=max(high - low, 1e-6) / HISTOGRAM_BINS)  # one set of bins for every trace
 if report is not None and part == "test split":
     held_out = report.is_anomaly.astype(bool)
-    histogram.add_histogram(x=errors[~held_out], name="other digits", xbins=bins, marker_color="#1f77b4", opacity=0.75)
-    histogram.add_histogram(x=errors[held_out], name=f"held-out class {anomaly_class}", xbins=bins,
-                            marker_color="#ff7f0e", opacity=0.75)
+    add_errors(histogram, errors[~held_out], name="other digits", marker_color="#1f77b4", opacity=0.75)
+    add_errors(histogram, errors[held_out], name=f"held-out class {anomaly_class}", marker_color="#ff7f0e",
+               opacity=0.75)
     histogram.update_layout(barmode="overlay")
 else:
-    histogram.add_histogram(x=errors, name="images", xbins=bins, marker_color="#1f77b4")
+    add_errors(histogram, errors, name="images", marker_color="#1f77b4")
 histogram.add_vline(x=threshold, line_dash="dash", line_color="red", annotation_text="threshold")
 histogram.update_layout(xaxis_title="reconstruction error (MSE)", yaxis_title="images", height=340,
                         margin=dict(l=10, r=10, t=30, b=10))
@@ -128,6 +144,7 @@ else:
     shown = indices[flagged.flagged[:WORST_SHOWN]]
     st.caption(f"Original | reconstruction, worst first: {len(shown)} of the {flagged.count:,} above the threshold"
                + (f" (the first {WORST_SHOWN})" if flagged.count > WORST_SHOWN else "") + ".")
-    pairs = render.side_by_side(dataset.x[shown], engine.reconstruct(dataset.x[shown]))
+    originals = dataset.x[shown]  # a store's: only these, fetched by reference
+    pairs = render.side_by_side(originals, engine.reconstruct(originals))
     display.show_gallery(pairs, [f"{index_caption(dataset, i)} · {codes.errors[i]:.4f}" for i in shown], side=56)
     display.png_download(pairs, 8, "worst-reconstructed.png", key="worst")

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import comparison, formatting
+from explorer import comparison, formatting, store_dataset
 from explorer.disentangle import METRICS, MIG_TARGET_VS_PCA, MIG_TARGET_VS_VAE
 from explorer.indices import index_caption
 from explorer.ui import baselines, display, handoffs, latent_size, representation, session
@@ -40,6 +40,8 @@ if ctx.dataset is None:
     st.info(f"{session.dataset_missing(ctx)} The inputs and the PCA baselines come from it.")
     st.stop()
 dataset = ctx.dataset
+session.stop_on_store(dataset, f"Compare fits PCA baselines on thousands of the dataset's images and encodes them with "
+                               f"every picked model. {store_dataset.NEEDS_ALL_IMAGES}")
 
 view = st.radio("View", list(VIEWS), format_func=VIEWS.get, horizontal=True, key="compare_view", bind="query-params")
 if view == "representation":

@@ -3,7 +3,9 @@ neighbourhood kept; the decoded image under the cursor; select points to see the
 grid over the map to see the manifold the model learned.
 
 The map is drawn in the page with WebGL (map_webgl) where the browser and the install allow it,
-else with Plotly (map_plotly); both hand the selection back as dataset indices."""
+else with Plotly (map_plotly); both hand the selection back as dataset indices. A store's codes
+(up to a million) are mapped the same way (map_jobs says how); the selection's gallery fetches
+only the images it shows."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,6 +13,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from explorer import map_arrays, map_points, projection, render
+from explorer.data import DatasetError
 from explorer.indices import evenly_spaced, index_caption
 from explorer.ui import dataset_cache, display, fidelity, handoffs, map_jobs, map_plotly, map_webgl, session
 
@@ -174,10 +177,15 @@ with (chart if why_not_webgl else st.container()):
     # after the map: its figures take a second or two the first time, and the map need not wait
     fidelity.show_lines(fidelity.map_fidelity(engine.source.content_hash, codes.codes, state.coords))
 with controls if why_not_webgl else st.container():
-    # Built only when clicked: the table of 5,000 codes is not worth making on every rerun.
-    st.download_button("Download the map as CSV", mime="text/csv", file_name=f"map-{drawn}.csv", key="map-csv",
-                       data=lambda: map_points.map_table(state.coords, codes, map_points.point_labels(dataset)).to_csv(index=False))
-    st.caption("Positions, labels, reconstruction errors and codes of every image.")
+    if len(state.coords) <= map_points.TABLE_MAX_ROWS:
+        # Built only when clicked: the table of 5,000 codes is not worth making on every rerun.
+        st.download_button("Download the map as CSV", mime="text/csv", file_name=f"map-{drawn}.csv", key="map-csv",
+                           data=lambda: map_points.map_table(state.coords, codes, map_points.point_labels(dataset)).to_csv(index=False))
+        st.caption("Positions, labels, reconstruction errors and codes of every image.")
+    else:
+        st.caption(f"A map of {len(state.coords):,} points is not offered as CSV (more than "
+                   f"{map_points.TABLE_MAX_ROWS:,} rows); a store's codes, errors and labels read with pandas: "
+                   f"`pandas.read_parquet(STORE + '/blocks')`.")
 
 pins = handoffs.get_pins(engine, dataset)
 if pins:
@@ -193,13 +201,21 @@ else:
     st.markdown(f"**{len(selection):,} images selected**"
                 + (f"; {SELECTION_SHOWN} of them, evenly spaced, are shown" if len(selection) > SELECTION_SHOWN else "")
                 + ". Original | reconstruction; the other pages can use this selection.")
-    pairs = render.side_by_side(dataset.x[shown], engine.reconstruct(dataset.x[shown]))
-    display.show_gallery(pairs, [f"{index_caption(dataset, i)} · {codes.errors[i]:.4f}"
-                                 + (f" · {dataset.factor_text(i)}" if dataset.factors is not None else "")
-                                 for i in shown], side=56 if dataset.factors is None else 96)
+    st.caption(map_points.selection_summary(selection, codes.errors, dataset.y, dataset.classes))
+    try:
+        originals = dataset.x[shown]  # a store's: only these, fetched by reference
+    except DatasetError as e:
+        st.warning(f"The selected images cannot be shown: {e}")
+        pairs = None
+    else:
+        pairs = render.side_by_side(originals, engine.reconstruct(originals))
+        display.show_gallery(pairs, [f"{index_caption(dataset, i)} · {codes.errors[i]:.4f}"
+                                     + (f" · {dataset.factor_text(i)}" if dataset.factors is not None else "")
+                                     for i in shown], side=56 if dataset.factors is None else 96)
     left, middle, right = st.columns([1, 1, 4])
     with left:
-        display.png_download(pairs, 8, "selection.png", key="selection")
+        if pairs is not None:
+            display.png_download(pairs, 8, "selection.png", key="selection")
     with middle:
         st.download_button("Indices as CSV", data=lambda: "index\n" + "\n".join(map(str, selection)) + "\n",
                            file_name="selection.csv", mime="text/csv", key="selection-csv")

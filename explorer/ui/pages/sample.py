@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import latent, render
+from explorer.data import subsample
 from explorer.indices import index_caption
 from explorer.ui import dataset_cache, display, session
 
@@ -14,6 +15,7 @@ SAMPLERS = {"prior": "Prior N(0, I)", "gaussian": "Fitted Gaussian (full covaria
 MAX_COUNT = 64
 PAIRS_PER_ROW = 4
 MIXTURE_FIT_SEED = 0  # the sampling seed does not refit the mixture
+TRAIN_POOL_MAX = 50_000  # training codes used, a seeded sample beyond: a store's million stay quick to search
 
 
 @st.cache_resource(show_spinner="Fitting the sampler to the training codes…", max_entries=32)
@@ -34,7 +36,8 @@ engine, dataset = session.page_start(
     "nearest: a sample that looks just like its neighbour at a small distance suggests copying.",
 )
 codes = dataset_cache.dataset_codes(engine, dataset)
-train_codes = codes.codes[dataset.train_idx]
+pool = subsample(dataset.train_idx, TRAIN_POOL_MAX)  # the training codes samplers fit and neighbours come from
+train_codes = codes.codes[pool]
 
 kinds = (["prior"] if engine.source.is_variational else []) + ["gaussian", "mixture"]
 row = st.columns([3, 2, 2, 2, 2])
@@ -63,13 +66,15 @@ except ValueError as e:
     st.stop()
 
 decoded = engine.decode(samples)
-nearest_idx = dataset.train_idx[nearest_rows]
+nearest_idx = pool[nearest_rows]
 pairs = render.side_by_side(decoded, dataset.x[nearest_idx])
 captions = [f"d = {d:.2f} · nearest {index_caption(dataset, int(i))}"
             for d, i in zip(distances, nearest_idx)]
 
 st.markdown(f"**{len(samples)} samples** (left of each pair) and their nearest training images (right); "
-            f"d is the Euclidean distance between the codes.")
+            f"d is the Euclidean distance between the codes."
+            + (f" The samplers are fitted on, and the nearest images found among, a seeded sample of {len(pool):,} of "
+               f"the {len(dataset.train_idx):,} training codes." if len(pool) < len(dataset.train_idx) else ""))
 display.show_gallery(pairs, captions, side=112)
 display.png_download(pairs, PAIRS_PER_ROW, f"samples-{engine.source.name}-{kind}-seed{seed}.png",
                     key="samples")

@@ -20,7 +20,8 @@ SOURCE_KEY = "upload_bytes"  # (file name, bytes): the upload survives a visit t
 VERDICT_BOX = {"typical": st.success, "unusual": st.warning, "unlike the training data": st.error}
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@st.cache_data(show_spinner="Measuring how far apart the training codes lie (once per model and dataset)…",
+               max_entries=16)
 def typicality_reference(content_hash: str, dataset_identity: str, _codes, _dataset) -> novelty.Reference:
     return novelty.reference_from(_codes.codes, _codes.errors, _dataset.train_idx, _dataset.test_idx)
 
