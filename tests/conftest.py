@@ -154,15 +154,21 @@ EXPECT_TIMEOUT_MS = 30_000  # its expectations (something the finished run sent,
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
+def store_root(tmp_path_factory) -> Path:
+    """The folder the session's stores are written in: an allowed root of the shared server."""
+    return tmp_path_factory.mktemp("stores")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, store_root):
     """``streamlit run app.py`` on a free port, shared by every browser test file (one start; its
-    cache empty at the start, its log in test-output/e2e/server.log)."""
+    cache empty at the start, its log in test-output/e2e/server.log; ``store_root`` an allowed folder)."""
     from benchmarks.harness import ServerError, StreamlitServer
 
     E2E_OUT.mkdir(parents=True, exist_ok=True)
     log = E2E_OUT / "server.log"
     log.unlink(missing_ok=True)
-    started = StreamlitServer(tmp_path_factory.mktemp("e2e-cache"), log)
+    started = StreamlitServer(tmp_path_factory.mktemp("e2e-cache"), log, env={"LATENT_EXPLORER_ROOTS": str(store_root)})
     try:
         try:
             started.wait_healthy(SERVER_START_TIMEOUT_S)
@@ -202,12 +208,12 @@ def page_without_wasm(request, browser_without_wasm, server):
 
 
 @pytest.fixture(scope="session")
-def small_store(tmp_path_factory) -> Path:
+def small_store(store_root) -> Path:
     """A store of 300 generated shapes encoded with the shipped shapes-vae, 3 blocks of 100
     (explorer/bulk.py in this process: about 2 s), written once; tests copy it before damaging it."""
     from explorer.bulk import EncodeConfig, encode_to_store
 
-    out = tmp_path_factory.mktemp("stores") / "shapes-300"
+    out = store_root / "shapes-300"
     summary = encode_to_store(ROOT / "checkpoints" / "shapes-vae", "shapes:300", out,
                               EncodeConfig(block_size=100, progress=False))
     assert (summary.rows, summary.failed) == (300, [])

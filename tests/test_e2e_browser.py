@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -353,6 +354,36 @@ def test_your_own_model_the_readme_way(page, server, readme_export):
     settle(page)
     shot(page, "own-model-slider")
     assert_clean(page)
+
+
+def test_a_store_opens_as_a_dataset_and_its_map_selects_into_the_gallery(page, server, small_store):
+    """Issue 23's store in the browser: typed as the dataset path, its codes drawn by the WebGL map
+    (read from the store, all 300), a lasso over them -> the selection's images fetched by reference."""
+    requested = open_map(page, server, "?ckpt=shapes-vae&data=folder+or+.npz+path&data_path="
+                         + quote(str(small_store), safe=""))
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar).to_contain_text("A store: 300 images of shapes:300 encoded with shapes-vae")
+    points = page.evaluate(f"""async () => {{ const v = {MAP_VIEW};
+        return (await v.projection(v.shown.projection)).positions.length / 2; }}""")
+    assert points == 300
+    box = page.locator(".lx-map .lx-box").bounding_box()
+    page.locator('.lx-map .lx-modes button[data-mode="lasso"]').click()
+    corners = [(0.02, 0.02), (0.98, 0.02), (0.98, 0.98), (0.02, 0.98)]
+    outline = [(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy) for fx, fy in corners]
+    page.mouse.move(*outline[0])
+    page.mouse.down()
+    for point in outline[1:] + outline[:1]:
+        page.mouse.move(*point, steps=4)
+    page.mouse.up()
+    summary = page.locator("text=/[0-9,]+ images selected/").first
+    expect(summary).to_be_visible()
+    settle(page)
+    shot(page, "store-map-lasso")
+    assert_clean(page)
+    assert int(re.search(r"([\d,]+) images selected", summary.inner_text()).group(1).replace(",", "")) > 200
+    gallery = page.locator('[data-testid="stMain"] [data-testid="stImage"] img')
+    assert gallery.count() >= 16  # the selection's images, read from the shapes grid by reference
+    assert_only_the_app(requested, server)
 
 
 def test_server_log_has_no_traceback(server):
