@@ -171,12 +171,12 @@ def test_a_flood_of_maps_from_one_session_queues_one_and_cancels_the_rest(gate):
     futures = [store.submit("seed0", gated(gate, ran, "seed0"), session="flood")]
     wait_until_running(store, "seed0")
     futures += [store.submit(f"seed{n}", gated(gate, ran, f"seed{n}"), session="flood") for n in range(1, 10)]
-    assert store.queued() == 1 and store.status("seed9", "flood").state == "queued"
-    assert all(f.cancelled() for f in futures[1:9])  # replaced before they started
-    with pytest.raises(CancelledError):  # the first was running: stopped at its next progress report
-        futures[0].result(timeout=30)
+    assert store.queued() <= 1 and store.status("seed9", "flood").state in ("queued", "running")
+    for future in futures[:9]:  # replaced: never started, or (the worker was quicker than the flood) stopped
+        with pytest.raises(CancelledError):  # at its next progress report, as the running first one was
+            future.result(timeout=30)
     gate.set()
-    assert futures[9].result(timeout=30) == "seed9" and ran == ["seed0", "seed9"]
+    assert futures[9].result(timeout=30) == "seed9" and ran[0] == "seed0" and ran[-1] == "seed9"
 
 
 def test_the_queue_refuses_a_ninth_waiting_map_busy_try_again(gate):
