@@ -370,17 +370,7 @@ def test_a_store_opens_as_a_dataset_and_its_map_selects_into_the_gallery(page, s
     page.locator('.lx-map .lx-modes button[data-mode="lasso"]').click()
     corners = [(0.02, 0.02), (0.98, 0.02), (0.98, 0.98), (0.02, 0.98)]
     outline = [(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy) for fx, fy in corners]
-    page.mouse.move(*outline[0])
-    page.mouse.down()
-    for point in outline[1:] + outline[:1]:
-        page.mouse.move(*point, steps=4)
-    page.mouse.up()
-    summary = page.locator("text=/[0-9,]+ images selected/").first
-    expect(summary).to_be_visible()
-    settle(page)
-    shot(page, "store-map-lasso")
-    assert_clean(page)
-    assert int(re.search(r"([\d,]+) images selected", summary.inner_text()).group(1).replace(",", "")) > 200
+    assert lasso(page, outline + outline[:1], "store-map-lasso", steps=4) > 200
     gallery = page.locator('[data-testid="stMain"] [data-testid="stImage"] img')
     assert gallery.count() >= 16  # the selection's images, read from the shapes grid by reference
     assert_only_the_app(requested, server)
@@ -403,6 +393,22 @@ def open_map(page: Page, server: StreamlitServer, query: str = "") -> list[str]:
     open_page(page, server, f"map{query}")
     expect(page.locator(".lx-map[data-drawn]")).to_have_count(1, timeout=RUN_TIMEOUT_MS)
     return requested
+
+
+def lasso(page: Page, outline, shot_name: str, steps: int = 1) -> int:
+    """Draw ``outline`` with the mouse held down (the lasso mode chosen), wait for Python's
+    selection summary, and return the number of images it says are selected."""
+    page.mouse.move(*outline[0])
+    page.mouse.down()
+    for point in outline[1:]:
+        page.mouse.move(*point, steps=steps)
+    page.mouse.up()
+    summary = page.locator("text=/[0-9,]+ images selected/").first
+    expect(summary).to_be_visible()
+    settle(page)
+    shot(page, shot_name)
+    assert_clean(page)
+    return int(re.search(r"([\d,]+) images selected", summary.inner_text()).group(1).replace(",", ""))
 
 
 def assert_only_the_app(requested: list[str], server: StreamlitServer) -> None:
@@ -430,17 +436,7 @@ def test_webgl_map_lasso_selects_exactly_the_points_inside_it(page, server):
     angles = np.linspace(0, 2 * np.pi, 48, endpoint=False)
     radii = r * np.where(np.arange(48) % 2, 1.0, 0.55)  # a star: not convex, so the rule matters
     outline = np.column_stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)])
-    page.mouse.move(*outline[0])
-    page.mouse.down()
-    for point in outline[1:]:
-        page.mouse.move(*point)
-    page.mouse.up()
-    summary = page.locator("text=/[0-9,]+ images selected/").first
-    expect(summary).to_be_visible()
-    settle(page)
-    shot(page, "map-lasso")
-    assert_clean(page)
-    reported = int(re.search(r"([\d,]+) images selected", summary.inner_text()).group(1).replace(",", ""))
+    reported = lasso(page, list(outline), "map-lasso")
     polygon = np.array(page.evaluate(f"() => {MAP_VIEW}.lastPolygon")).reshape(-1, 2)
     positions = np.array(page.evaluate(f"""async () => {{ const v = {MAP_VIEW};
         return Array.from((await v.projection(v.shown.projection)).positions); }}"""), dtype=np.float32).reshape(-1, 2)

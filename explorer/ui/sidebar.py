@@ -11,11 +11,11 @@ from explorer.dataset_spec import (BUILTIN, GENERATED, NO_MODEL_SHAPE, DatasetEr
 from explorer.data import NotDigits
 from explorer.store_dataset import StoreDataset
 from explorer.safe_read import CheckpointError
-from explorer.shipped import DEFAULT_CHECKPOINT, REPO
+from explorer.shipped import DEFAULT_CHECKPOINT
 from explorer.sources import check_fits
 from explorer.sources.uploads import ACCEPTED_TYPES
 from explorer.ui import checkpoint_uploads, dataset_cache, engine_cache, link_params, model_card, session
-from explorer.ui.paths import WHERE_PATHS_MAY_POINT, allowed_roots, expand_home, is_inside, resolve_user_path
+from explorer.ui.paths import WHERE_PATHS_MAY_POINT, resolve_user_path
 
 DATASET_PATH = "folder or .npz path"  # the dataset choice that reads the path typed below it (a store's too)
 FULL_GRID = "shapes:full"  # the other size of shapes offered (smaller ones are slices of its store)
@@ -164,11 +164,11 @@ def storage_line() -> None:
 
 
 def typed_store(text: str) -> bool:
-    """Whether a typed dataset path is a store where the app may read (without resolve_user_path's
-    scan of a folder's links: the dataset itself goes through it, and says what is wrong)."""
+    """Whether a typed dataset path is a store the app may read (its links are checked when it
+    is opened, by ``dataset_cache.dataset_for``, which also says what is wrong with it)."""
+    if not text.strip():
+        return False
     try:
-        path = expand_home(text.strip())
-        path = (path if path.is_absolute() else REPO / path).resolve()
-        return bool(text.strip()) and is_inside(path, allowed_roots()) and is_store(path)
-    except (OSError, RuntimeError, ValueError):
+        return is_store(resolve_user_path(text, check_links=False))
+    except (OSError, ValueError):
         return False
